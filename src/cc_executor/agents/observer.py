@@ -1,0 +1,189 @@
+"""The job core's view of an agent job: feed it output as it arrives, send what it returns.
+
+``AgentObserver`` assembles lines per stream, reads Claude Code stream-json events from stdout, watches both
+streams for token, usage and rate limits, and keeps a run summary. It returns JSON-RPC notifications as
+``(method, params)`` without ``job_id`` (the core adds it) and never raises on odd output.
+
+Limits are looked for where Claude puts them, so an answer that merely *talks* about rate limits is not one:
+in a stream-json event only in API-error text (assistant text starting ``API Error``, ``<synthetic>``
+messages, a failed ``result``), in ``api_retry`` events and in rejected ``rate_limit_event``s; never in tool
+results. Lines that are not stream-json (plain text output, stderr) are searched whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .claude_stream import ClaudeStreamParser, content_blocks, is_failed_result
+from .limits import (
+    LimitEvent,
+    default_retry,
+    detect_limits,
+    parse_retry_after,
+    rate_limit_event,
+    status_error_type,
+)
+from .line_assembler import LineAssembler
+from .settings import AgentSettings
+
+Notification = tuple[str, dict[str, Any]]
+
+# How the CLI's own error texts begin (as opposed to the model's answer).
+_ERROR_PREFIXES = ("api error", "claude ai usage limit reached", "you've hit your", "you\u2019ve hit your")
+_REASON_TEXT_MAX = 300
+
+
+def _error_like(text: str) -> bool:
+    return text.lstrip()[:40].lower().startswith(_ERROR_PREFIXES)
+
+
+class AgentObserver:
+    """Watches one agent job's output; one instance per job, fed from a single task."""
+
+    def __init__(self, settings: AgentSettings | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings or AgentSettings()
+        self._clock = clock
+        self._lines = {
+            "stdout": LineAssembler(self.settings.line_cap),
+            "stderr": LineAssembler(self.settings.line_cap),
+        }
+        self._parser = ClaudeStreamParser()
+        self._seen: set[tuple[Any, ...]] = set()
+        self.limits: list[Notification] = []  # every limit notification returned so far, in order
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def feed(self, stream: str, text: str) -> list[Notification]:
+        """Take the next decoded piece of ``stream`` ('stdout' or 'stderr'); return notifications to send."""
+        assembler = self._lines.get(stream)
+        if assembler is None or not text:
+            return []
+        out: list[Notification] = []
+        for line in assembler.feed(text):
+            out.extend(self._line(stream, line))
+        return out
+
+    def finish(self) -> list[Notification]:
+        """The streams have ended: handle trailing lines that had no newline; returns their notifications."""
+        out: list[Notification] = []
+        for stream, assembler in self._lines.items():
+            line = assembler.flush()
+            if line is not None:
+                out.extend(self._line(stream, line))
+        return out
+
+    def _line(self, stream: str, line: str) -> list[Notification]:
+        if not line.strip():
+            return []
+        now = self._clock()
+        event = self._parser.feed_line(line) if stream == "stdout" else None
+        found = detect_limits(line, now) if event is None else self._event_limits(event, now)
+        out: list[Notification] = []
+        for limit in found:
+            if limit.key in self._seen:
+                continue
+            self._seen.add(limit.key)
+            notification = (limit.method, dict(limit.params))
+            self.limits.append(notification)
+            out.append(notification)
+        return out
+
+    def _event_limits(self, event: dict[str, Any], now: float) -> list[LimitEvent]:
+        kind = event["type"]
+        if kind == "assistant":
+            message = event.get("message")
+            synthetic = isinstance(message, dict) and message.get("model") == "<synthetic>"
+            found: list[LimitEvent] = []
+            for block in content_blocks(event):
+                text = block.get("text")
+                if block.get("type") == "text" and isinstance(text, str) and (synthetic or _error_like(text)):
+                    found.extend(detect_limits(text, now))
+            return found
+        if kind == "system" and event.get("subtype") == "api_retry":
+            return _api_retry_limit(event)
+        if kind == "rate_limit_event":
+            return _rate_limit_event(event, now)
+        if kind == "result":
+            return self._result_limits(event, now)
+        return []
+
+    def _result_limits(self, event: dict[str, Any], now: float) -> list[LimitEvent]:
+        state = self._parser.state
+        text = state.result or ""
+        found = detect_limits(text, now) if (is_failed_result(state) or _error_like(text)) else []
+        error_type = status_error_type(state.api_error_status)
+        if error_type is not None and not any(limit.method.startswith("error.rate") for limit in found):
+            retry = parse_retry_after(text)
+            message = text or f"API error status {state.api_error_status}"
+            wait = retry if retry is not None else default_retry(error_type)
+            found.append(rate_limit_event(error_type, message, None, wait))
+        return found
+
+    # -- results --------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any] | None:
+        """The run as Claude reported it; None when no stream-json event was seen."""
+        state = self._parser.state
+        if state.events == 0:
+            return None
+        result = state.result
+        limit = self.settings.result_max_chars
+        truncated = result is not None and len(result) > limit
+        return {
+            "session_id": state.session_id,
+            "model": state.model,
+            "num_turns": state.num_turns,
+            "total_cost_usd": state.total_cost_usd,
+            "duration_ms": state.duration_ms,
+            "duration_api_ms": state.duration_api_ms,
+            "is_error": state.is_error,
+            "subtype": state.subtype,
+            "result": result[:limit] if result is not None else None,
+            "result_truncated": truncated,
+            "tool_uses": state.tool_uses,
+            "events": state.events,
+            "unparsed_lines": state.unparsed_lines,
+            "skipped_long_lines": sum(assembler.skipped for assembler in self._lines.values()),
+        }
+
+    def failure_reason(self) -> str | None:
+        """Why the job failed even if the process exited 0: Claude's result said so. None otherwise."""
+        state = self._parser.state
+        if not is_failed_result(state):
+            return None
+        reason = f"claude result {state.subtype or 'unknown'} (is_error={str(state.is_error).lower()})"
+        if state.result:
+            text = " ".join(state.result.split())
+            if len(text) > _REASON_TEXT_MAX:
+                text = text[: _REASON_TEXT_MAX - 3] + "..."
+            reason += f": {text}"
+        return reason
+
+
+def _api_retry_limit(event: dict[str, Any]) -> list[LimitEvent]:
+    """``{"type":"system","subtype":"api_retry","error_status":429,"error":"rate_limit","retry_delay_ms":…}``."""
+    status = event.get("error_status")
+    error = event.get("error")
+    error_type = status_error_type(
+        status if isinstance(status, int) else None, error if isinstance(error, str) else None
+    )
+    if error_type is None:
+        return []
+    delay = event.get("retry_delay_ms")
+    retry = delay / 1000 if isinstance(delay, (int, float)) and not isinstance(delay, bool) else None
+    message = f"API retry {event.get('attempt', '?')}/{event.get('max_retries', '?')}: {error} (HTTP {status})"
+    return [rate_limit_event(error_type, message, None, retry if retry is not None else default_retry(error_type))]
+
+
+def _rate_limit_event(event: dict[str, Any], now: float) -> list[LimitEvent]:
+    """A ``rate_limit_event`` is informational unless its status is ``rejected``: then it is a usage limit."""
+    info = event.get("rate_limit_info")
+    if not isinstance(info, dict) or info.get("status") != "rejected":
+        return []
+    resets = info.get("resetsAt")
+    reset = int(resets) if isinstance(resets, (int, float)) and not isinstance(resets, bool) else None
+    kind = info.get("rateLimitType")
+    message = f"Claude usage limit reached ({kind})" if isinstance(kind, str) else "Claude usage limit reached"
+    return [rate_limit_event("usage_limit", message, reset, max(0.0, reset - now) if reset is not None else None)]

@@ -1,0 +1,23 @@
+"""Settings of the agents package; the lead composes them into the service's ``Settings``."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class AgentSettings(BaseSettings):
+    """How agent output is watched. Each alias is the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+
+    # Off: no job gets an observer (no summaries, no limit notifications).
+    enabled: bool = Field(True, validation_alias=AliasChoices("CC_EXECUTOR_AGENTS_ENABLED"))
+    # Longest line (in characters) assembled for parsing; a longer one is skipped, not an error.
+    line_cap: int = Field(32 * MiB, ge=1024, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_LINE_CAP"))
+    # The summary keeps at most this much of the final result text (``result_truncated`` says when cut).
+    result_max_chars: int = Field(
+        4000, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_RESULT_MAX_CHARS")
+    )

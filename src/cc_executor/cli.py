@@ -1,0 +1,63 @@
+"""The ``cc-executor`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import WS_PATH, ConfigError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .server.app import create_app
+
+    overrides = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"cc-executor: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    app = create_app(settings)
+    print(
+        f"CC Executor listening on ws://{settings.host}:{settings.port}{WS_PATH} (state in {settings.state_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_size,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        access_log=settings.debug,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start the server")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or CC_EXECUTOR_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8003, or DEFAULT_PORT)")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,172 @@
+"""One settings object for the whole service, read from the environment.
+
+Names and defaults follow the original CC Executor (``DEFAULT_PORT``, ``MAX_SESSIONS`` ...) so an existing
+deployment's environment keeps working; new settings carry the ``CC_EXECUTOR_`` prefix. Each sub-package
+that needs settings of its own (timing, hooks, security) defines a small ``BaseSettings`` class of its own
+and is composed here, so there is still one object to pass around and one place that fails at start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .agents.settings import AgentSettings
+from .hooks.settings import HooksSettings
+from .security.settings import AllowlistSettings
+from .timing.settings import TimingSettings
+
+SERVICE_NAME = "cc_executor_mcp"
+WS_PATH = "/ws/mcp"
+WS_PATH_ALIAS = "/ws"
+MiB = 1024 * 1024
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/cc-executor``, else ``~/.local/state/cc-executor``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "cc-executor"
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Each field's alias is the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+
+    # --- service -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", validation_alias=_env("CC_EXECUTOR_HOST"))
+    port: int = Field(8003, ge=0, le=65535, validation_alias=_env("DEFAULT_PORT", "CC_EXECUTOR_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    debug: bool = Field(False, validation_alias=_env("DEBUG"))
+    state_dir: Path = Field(default_factory=default_state_dir, validation_alias=_env("CC_EXECUTOR_STATE_DIR"))
+    token: str | None = Field(None, validation_alias=_env("CC_EXECUTOR_TOKEN"))
+
+    # --- sessions and WebSocket ----------------------------------------------------------------
+    max_sessions: int = Field(100, ge=1, validation_alias=_env("MAX_SESSIONS"))
+    session_timeout: float = Field(3600.0, gt=0, validation_alias=_env("SESSION_TIMEOUT"))
+    ws_ping_interval: float = Field(20.0, gt=0, validation_alias=_env("WS_PING_INTERVAL"))
+    ws_ping_timeout: float = Field(30.0, gt=0, validation_alias=_env("WS_PING_TIMEOUT"))
+    ws_max_size: int = Field(10 * MiB, ge=1024, validation_alias=_env("WS_MAX_SIZE"))
+    heartbeat_interval: float = Field(30.0, gt=0, validation_alias=_env("CC_EXECUTOR_HEARTBEAT_INTERVAL"))
+    reconnect_grace: float = Field(60.0, ge=0, validation_alias=_env("CC_EXECUTOR_RECONNECT_GRACE"))
+
+    # --- processes -----------------------------------------------------------------------------
+    shell: str = Field("bash", validation_alias=_env("CC_EXECUTOR_SHELL"))
+    default_execution_timeout: float | None = Field(
+        3600.0, validation_alias=_env("DEFAULT_EXECUTION_TIMEOUT")
+    )
+    process_cleanup_timeout: float = Field(10.0, ge=0, validation_alias=_env("PROCESS_CLEANUP_TIMEOUT"))
+    stream_timeout: float = Field(600.0, gt=0, validation_alias=_env("STREAM_TIMEOUT"))
+    allowed_commands: Annotated[list[str] | None, NoDecode] = Field(
+        None, validation_alias=_env("ALLOWED_COMMANDS")
+    )
+    max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
+    max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
+
+    # --- output --------------------------------------------------------------------------------
+    max_buffer_size: int = Field(8 * MiB, ge=1024, validation_alias=_env("MAX_BUFFER_SIZE"))
+    output_chunk_size: int = Field(64 * 1024, ge=256, validation_alias=_env("CC_EXECUTOR_OUTPUT_CHUNK_SIZE"))
+    output_memory_tail: int = Field(1 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TAIL"))
+    partial_line_flush: float = Field(0.05, ge=0, validation_alias=_env("CC_EXECUTOR_PARTIAL_LINE_FLUSH"))
+    leftover_drain: float = Field(1.0, ge=0, validation_alias=_env("CC_EXECUTOR_LEFTOVER_DRAIN"))
+
+    # --- sub-packages (each reads its own variables) -------------------------------------------
+    timing: TimingSettings = Field(default_factory=TimingSettings)
+    hooks: HooksSettings = Field(default_factory=HooksSettings)
+    agents: AgentSettings = Field(default_factory=AgentSettings)
+    security: AllowlistSettings = Field(default_factory=AllowlistSettings)
+
+    @field_validator("allowed_commands", mode="before")
+    @classmethod
+    def _split_commands(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            items = [part.strip() for part in value.split(",") if part.strip()]
+            return items or None
+        return value
+
+    @field_validator("default_execution_timeout", mode="before")
+    @classmethod
+    def _none_timeout(cls, value: Any) -> Any:
+        # "0", "none" or "" mean: no wall-clock limit unless the request or history gives one.
+        if isinstance(value, str) and value.strip().lower() in {"", "0", "none", "null"}:
+            return None
+        if value == 0:
+            return None
+        return value
+
+    @field_validator("default_execution_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError("must be positive, or 0/none for no limit")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return level
+
+    @field_validator("shell")
+    @classmethod
+    def _usable_shell(cls, value: str) -> str:
+        name = value.strip()
+        if Path(name).name not in {"bash", "zsh", "sh", "dash"}:
+            raise ValueError("must be bash, zsh, sh or dash")
+        found = shutil.which(name)
+        if found is None:
+            raise ValueError(f"shell {name!r} is not installed")
+        return found
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if len(value) < 8 or any(ch.isspace() for ch in value):
+            raise ValueError("must be at least 8 characters without white space")
+        return value
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+
+class ConfigError(Exception):
+    """A setting from the environment is invalid; the message names the variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (plus explicit overrides), with errors naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{_variable_name(exc.title, field)}={err.get('input')!r}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+_SECTIONS: dict[str, type[BaseSettings]] = {
+    cls.__name__: cls for cls in (Settings, TimingSettings, HooksSettings, AgentSettings, AllowlistSettings)
+}
+
+
+def _variable_name(model_title: str, field: str) -> str:
+    """The environment variable behind ``field`` of the settings class that failed."""
+    info = _SECTIONS.get(model_title, Settings).model_fields.get(field)
+    alias = info.validation_alias if info else None
+    names = getattr(alias, "choices", None) or [field]
+    return str(names[0])

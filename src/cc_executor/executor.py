@@ -1,0 +1,184 @@
+"""The executor: the job core with its plug-ins (policy, timing, hooks, agents) assembled, free of transports.
+
+The WebSocket server, the MCP server's in-process mode and the tests all build one of these; everything a
+transport needs (run, control, estimate, history, health) is reachable from here. Plug-ins reach the job core
+only through ``Extensions``, so the core stays ignorant of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from . import __version__
+from .agents import observer_for
+from .config import SERVICE_NAME, Settings
+from .hooks import HookEngine
+from .jobs.errors import BlockedByHook, CommandRejected
+from .jobs.job import Job
+from .jobs.manager import Extensions, JobManager, TimeoutChoice
+from .security.allowlist import check_command
+from .security.refusal import CommandNotAllowed
+from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TAIL_CHARS = 8192
+
+
+class Executor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.history = open_history_store(settings.timing, settings.state_dir)
+        self.monitor = ResourceMonitor(settings.timing)
+        self.estimator = TimeoutEstimator(
+            self.history, self.monitor, settings.timing, settings.default_execution_timeout
+        )
+        self.hooks = HookEngine(settings.hooks, state_dir=settings.state_dir, shell=settings.shell)
+        self._denied = settings.security.compiled()
+        self.manager = JobManager(
+            settings,
+            Extensions(
+                check_command=self._check_command,
+                estimate_timeout=self._estimate_timeout,
+                before_start=self._pre_execute,
+                prepare_job=self._watch_agent,
+                on_job_event=self._job_event,
+                after_end=[self._record_history, self._post_execute],
+            ),
+        )
+
+    async def start(self) -> None:
+        await self.monitor.start()
+
+    async def shutdown(self) -> None:
+        await self.manager.shutdown()
+        await self.monitor.stop()
+        await self.history.close()
+
+    # -- policy ---------------------------------------------------------------------------------
+
+    def _check_command(self, command: str) -> None:
+        try:
+            check_command(command, self.settings.allowed_commands, self._denied, shell=self.settings.shell)
+        except CommandNotAllowed as exc:
+            raise CommandRejected(exc.message, {"offending": exc.offending}) from None
+
+    # -- timing ---------------------------------------------------------------------------------
+
+    async def _estimate_timeout(self, command: str) -> TimeoutChoice:
+        estimate = await self.estimate(command)
+        return TimeoutChoice(estimate["timeout"], estimate["timeout_source"], estimate)
+
+    async def estimate(self, command: str) -> dict[str, Any]:
+        return (await self.estimator.estimate(command)).to_dict()
+
+    async def history_records(
+        self, limit: int, command: str | None = None, category: str | None = None
+    ) -> list[dict[str, Any]]:
+        records = await self.history.recent(limit=limit, command=command, category=category)
+        return [record.to_dict() for record in records]
+
+    async def _record_history(self, job: Job) -> None:
+        if job.started_at is None:
+            return  # never ran: nothing to learn from
+        await self.history.record(
+            RunRecord(
+                job_id=job.id,
+                command=job.spec.command,
+                category=classify(job.spec.command).key,
+                started_at=job.started_at,
+                duration=job.duration or 0.0,
+                exit_code=job.exit_code,
+                status=job.state.value,
+                stalled=job.stall_count > 0,
+                peak_rss=job.proc.peak_rss if job.proc else None,
+                cpu_time=job.proc.cpu_time if job.proc else None,
+                timeout=job.timeout,
+                timeout_source=job.timeout_source,
+                agent=job.extra.get("agent"),
+            )
+        )
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def _hook_event(self, job: Job) -> dict[str, Any]:
+        return {
+            "job_id": job.id,
+            "command": job.spec.command,
+            "cwd": job.spec.cwd,
+            "timeout": job.timeout,
+            "timeout_source": job.timeout_source,
+        }
+
+    async def _pre_execute(self, job: Job) -> None:
+        spec = job.spec
+        outcome = await self.hooks.pre_execute(self._hook_event(job), env=dict(spec.env))
+        for warning in outcome.warnings:
+            job.log.append_event("hook.warning", warning)
+        if outcome.blocked:
+            reason = outcome.reason or "blocked by a pre_execute hook"
+            raise BlockedByHook(f"blocked by pre_execute hook: {reason}", {"reason": reason})
+        if not outcome.rewritten:
+            return
+        job.extra["rewritten"] = outcome.rewritten
+        spec.command = outcome.command
+        spec.env = dict(outcome.env)
+        spec.env_unset = list(outcome.env_unset)
+        if "cwd" in outcome.rewritten:
+            spec.cwd = outcome.cwd
+        if "timeout" in outcome.rewritten:
+            job.timeout, job.timeout_source = outcome.timeout, "hook"
+
+    async def _job_event(self, job: Job, event: str) -> None:
+        payload = self._hook_event(job) | {"status": job.state.value, "duration": job.duration}
+        if event == "timeout":
+            warnings = await self.hooks.on_timeout(payload)
+        else:
+            warnings = await self.hooks.on_stall(payload | {"idle_seconds": job.idle_timeout})
+        for warning in warnings:
+            job.log.append_event("hook.warning", warning)
+
+    async def _post_execute(self, job: Job) -> None:
+        payload = self._hook_event(job) | {
+            "status": job.state.value,
+            "exit_code": job.exit_code,
+            "duration": job.duration,
+            "output_bytes": job.log.output_bytes,
+            "output_tail": job.log.tail_text(OUTPUT_TAIL_CHARS),
+            "agent": job.extra.get("agent"),
+        }
+        for warning in await self.hooks.post_execute(payload):
+            job.log.append_event("hook.warning", warning)
+
+    def hook_status(self) -> dict[str, Any]:
+        return self.hooks.status()
+
+    # -- agents ---------------------------------------------------------------------------------
+
+    def _watch_agent(self, job: Job) -> None:
+        observer = observer_for(job.spec.command, self.settings.agents)
+        if observer is not None:
+            job.observers.append(observer)
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def health(self, active_sessions: int) -> dict[str, Any]:
+        manager = self.manager
+        return {
+            "status": "healthy",
+            "service": SERVICE_NAME,
+            "version": __version__,
+            "active_sessions": active_sessions,
+            "max_sessions": self.settings.max_sessions,
+            "uptime_seconds": time.time() - self.started_at,
+            "running_jobs": manager.running_count,
+            "live_jobs": len(manager.live_jobs()),
+            "jobs_started": manager.jobs_started,
+            "resources": self.monitor.snapshot(),
+            "history_backend": self.history.backend,
+        }

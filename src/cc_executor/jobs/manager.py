@@ -1,0 +1,378 @@
+"""The job manager: the server's registry of jobs, and the only place jobs are created and ended.
+
+It owns jobs (sessions do not), enforces job limits, orders jobs in queues and behind their dependencies,
+keeps a non-detached job alive for a reconnect grace period after its session goes, and stops every job tree
+on shutdown. Extension points (timeouts from history, hooks, agent parsing, policy) are small callables set by
+whoever builds the manager, so this module knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal as signals
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from .errors import InvalidJobRequest, JobNotFound, LimitReached
+from .job import Job
+from .output_log import OutputLog
+from .process import build_env, spawn
+from .spec import JobSpec
+from .state import JobState
+
+log = logging.getLogger(__name__)
+
+# The server's own secrets never reach a job's environment.
+SECRET_ENV = ("CC_EXECUTOR_TOKEN",)
+
+
+@dataclass(slots=True)
+class TimeoutChoice:
+    timeout: float | None
+    source: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Extensions:
+    """What other packages plug into the job core; every one is optional."""
+
+    # Refuse a command before anything else (raises a JobError).
+    check_command: Callable[[str], None] | None = None
+    # Estimate a timeout for a command that came without one.
+    estimate_timeout: Callable[[str], Awaitable[TimeoutChoice]] | None = None
+    # Before spawn: may rewrite the spec, raise BlockedByHook; returns notifications for the submitter.
+    before_start: Callable[[Job], Awaitable[None]] | None = None
+    # Attach output observers (agent parsing) to a new job.
+    prepare_job: Callable[[Job], None] | None = None
+    # A running job timed out or stalled ("timeout", "stall"): on_timeout/on_stall hooks.
+    on_job_event: Callable[[Job, str], Awaitable[None]] | None = None
+    # After the end, before the log closes: history, post hooks. Never allowed to fail the job.
+    after_end: list[Callable[[Job], Awaitable[None]]] = field(default_factory=list)
+    # Per-job preexec (resource limits), run in the child before exec.
+    preexec: Callable[[], None] | None = None
+
+
+class JobManager:
+    """Creates, tracks, controls and ends jobs."""
+
+    def __init__(self, settings: Settings, extensions: Extensions | None = None) -> None:
+        self.settings = settings
+        self.ext = extensions or Extensions()
+        self.jobs: dict[str, Job] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._queues: dict[str, asyncio.Lock] = {}
+        self._watchers: dict[str, set[str]] = {}
+        self._closing = False
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self.jobs_started = 0
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id!r} not found", {"job_id": job_id})
+        return job
+
+    def list(self, state: str | None = None, limit: int | None = None) -> list[Job]:
+        jobs = sorted(self.jobs.values(), key=lambda j: j.created_at, reverse=True)
+        if state == "live":
+            jobs = [j for j in jobs if j.state.is_live]
+        elif state:
+            jobs = [j for j in jobs if j.state.value == state]
+        return jobs[:limit] if limit else jobs
+
+    def live_jobs(self, owner: str | None = None) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state.is_live and (owner is None or j.owner == owner)]
+
+    @property
+    def running_count(self) -> int:
+        return sum(1 for j in self.jobs.values() if j.state in (JobState.RUNNING, JobState.PAUSED))
+
+    # -- submission -----------------------------------------------------------------------------
+
+    async def submit(self, spec: JobSpec, owner: str | None = None) -> Job:
+        """Validate, create and start (or queue) a job. Raises a JobError when it cannot run."""
+        if self._closing:
+            raise LimitReached("server is shutting down")
+        if not spec.command.strip():
+            raise InvalidJobRequest("command cannot be empty", {"field": "command"})
+        if spec.cwd is not None and not os.path.isdir(spec.cwd):
+            raise InvalidJobRequest(f"cwd {spec.cwd!r} is not a directory", {"field": "cwd"})
+        for dep in spec.depends_on:
+            self.get(dep)
+        live = self.live_jobs()
+        if len(live) >= self.settings.max_jobs:
+            raise LimitReached(
+                f"job limit reached ({self.settings.max_jobs} live jobs)", {"limit": self.settings.max_jobs}
+            )
+        if owner is not None:
+            mine = sum(1 for j in live if j.owner == owner)
+            if mine >= self.settings.max_jobs_per_session:
+                limit = self.settings.max_jobs_per_session
+                raise LimitReached(f"session job limit reached ({limit} live jobs)", {"limit": limit})
+        if self.ext.check_command is not None:
+            self.ext.check_command(spec.command)
+
+        choice = TimeoutChoice(spec.timeout, "request") if spec.timeout is not None else await self._estimate(spec)
+        job_id = uuid.uuid4().hex[:12]
+        s = self.settings
+        out = OutputLog(job_id, s.jobs_dir / f"{job_id}.log", s.output_memory_tail)
+        job = Job(
+            job_id,
+            spec,
+            out,
+            owner=owner,
+            timeout=choice.timeout,
+            timeout_source=choice.source,
+            idle_timeout=spec.idle_timeout if spec.idle_timeout is not None else s.stream_timeout,
+            chunk_size=s.output_chunk_size,
+            max_line=s.max_buffer_size,
+            partial_line_flush=s.partial_line_flush,
+            cleanup_grace=s.process_cleanup_timeout,
+        )
+        if choice.detail:
+            job.extra["estimate"] = choice.detail
+        if self.ext.before_start is not None:
+            try:
+                await self.ext.before_start(job)  # may rewrite job.spec or raise BlockedByHook
+            except BaseException:
+                out.discard()
+                raise
+            if job.spec.cwd is not None and not os.path.isdir(job.spec.cwd):
+                out.discard()
+                raise InvalidJobRequest(f"cwd {job.spec.cwd!r} (set by a hook) is not a directory", {"field": "cwd"})
+        if self.ext.prepare_job is not None:
+            self.ext.prepare_job(job)
+        if self.ext.on_job_event is not None:
+            job.on_event = self._job_event
+        self.jobs[job_id] = job
+        if owner is not None:
+            self._watchers.setdefault(job_id, set()).add(owner)
+        must_wait = bool(spec.depends_on) or (spec.queue is not None and self._queue(spec.queue).locked())
+        if must_wait:
+            job.log.append_event("process.queued", {"status": "queued", "queue": spec.queue})
+            self._tasks[job_id] = asyncio.create_task(self._run(job), name=f"job-{job_id}")
+        else:
+            # Spawn now, so the caller's response already carries pid and pgid.
+            lock = self._queue(spec.queue) if spec.queue else None
+            if lock is not None:
+                await lock.acquire()
+            try:
+                self._spawn(job)
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
+            self._tasks[job_id] = asyncio.create_task(self._supervise(job, lock), name=f"job-{job_id}")
+        return job
+
+    async def _estimate(self, spec: JobSpec) -> TimeoutChoice:
+        if self.ext.estimate_timeout is not None:
+            try:
+                return await self.ext.estimate_timeout(spec.command)
+            except Exception:  # an estimator problem must never fail a job
+                log.warning("timeout estimate failed; using the default", exc_info=True)
+        return TimeoutChoice(self.settings.default_execution_timeout, "default")
+
+    def _queue(self, name: str) -> asyncio.Lock:
+        return self._queues.setdefault(name, asyncio.Lock())
+
+    def _spawn(self, job: Job) -> None:
+        spec = job.spec
+        env = build_env(os.environ, spec.env, SECRET_ENV + tuple(spec.env_unset))
+        try:
+            proc = spawn(
+                self.settings.shell,
+                spec.command,
+                cwd=spec.cwd,
+                env=env,
+                stdin_pipe=spec.interactive or spec.stdin is not None,
+                preexec=self.ext.preexec,
+            )
+        except OSError as exc:
+            job.finish_without_running(JobState.FAILED, f"could not start: {exc}")
+            raise InvalidJobRequest(f"could not start command: {exc}") from exc
+        self.jobs_started += 1
+        job.start(proc)
+        if spec.stdin is not None:
+            asyncio.create_task(self._feed_stdin(job, spec.stdin, eof=not spec.interactive))
+
+    async def _feed_stdin(self, job: Job, data: str, eof: bool) -> None:
+        try:
+            await job.write_stdin(data, eof=eof)
+        except Exception as exc:  # the job may have exited before reading it all
+            log.debug("stdin of job %s not fully written: %s", job.id, exc)
+
+    async def _run(self, job: Job) -> None:
+        """A job that waits first: for its dependencies, then for its queue."""
+        lock: asyncio.Lock | None = None
+        try:
+            for dep_id in job.spec.depends_on:
+                dep = self.jobs.get(dep_id)
+                if dep is None:
+                    continue
+                await asyncio.shield(dep.done)
+                if dep.state is not JobState.COMPLETED:
+                    job.finish_without_running(
+                        JobState.CANCELLED, f"dependency {dep_id} ended {dep.state.value}, not completed"
+                    )
+                    return
+            if job.spec.queue:
+                lock = self._queue(job.spec.queue)
+                await lock.acquire()
+            if job.state.is_final:
+                return
+            try:
+                self._spawn(job)
+            except Exception:
+                return
+        except asyncio.CancelledError:
+            if not job.state.is_final:
+                job.finish_without_running(JobState.CANCELLED, job.reason or "cancelled while queued")
+            if lock is not None and lock.locked():
+                lock.release()
+            return
+        await self._supervise(job, lock)
+
+    async def _supervise(self, job: Job, lock: asyncio.Lock | None) -> None:
+        try:
+            await job.run_to_end(self.settings.process_cleanup_timeout, self.settings.leftover_drain)
+        except Exception:
+            log.exception("job %s supervision failed", job.id)
+            if job.proc is not None:
+                job.stop(JobState.FAILED, "internal error while supervising the job", grace=0)
+            if not job.state.is_final:
+                job.finish_without_running(JobState.FAILED, "internal error while supervising the job")
+        finally:
+            if lock is not None and lock.locked():
+                lock.release()
+        for step in self.ext.after_end:
+            try:
+                await step(job)
+            except Exception:
+                log.warning("after-end step failed for job %s", job.id, exc_info=True)
+        job.log.close()
+
+    def _job_event(self, job: Job, event: str) -> None:
+        assert self.ext.on_job_event is not None
+        task = asyncio.create_task(self.ext.on_job_event(job, event))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # -- control --------------------------------------------------------------------------------
+
+    def pause(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        job.pause()
+        return job
+
+    def resume(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        job.resume()
+        return job
+
+    def cancel(self, job_id: str, reason: str = "cancelled by request") -> Job:
+        job = self.get(job_id)
+        if job.state.is_final:
+            raise InvalidJobRequest(f"job {job_id} already ended ({job.state.value})", {"state": job.state.value})
+        if job.proc is None:
+            job.reason = reason
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancel()
+            else:
+                job.finish_without_running(JobState.CANCELLED, reason)
+        else:
+            job.stop(JobState.CANCELLED, reason)
+        return job
+
+    def signal(self, job_id: str, sig: int | str) -> Job:
+        job = self.get(job_id)
+        job.send_signal(parse_signal(sig))
+        return job
+
+    async def write_stdin(self, job_id: str, data: str, eof: bool) -> int:
+        return await self.get(job_id).write_stdin(data, eof)
+
+    async def wait(self, job_id: str, timeout: float | None) -> tuple[Job, bool]:
+        """Wait for a job to end; returns the job and whether it ended within ``timeout``."""
+        job = self.get(job_id)
+        try:
+            await asyncio.wait_for(asyncio.shield(job.done), timeout)
+        except TimeoutError:
+            return job, False
+        return job, True
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def watch(self, job_id: str, session_id: str) -> None:
+        """A session attached: it now follows the job, and any pending grace expiry is called off."""
+        job = self.get(job_id)
+        self._watchers.setdefault(job_id, set()).add(session_id)
+        if job._grace_timer is not None:
+            job._grace_timer.cancel()
+            job._grace_timer = None
+
+    def unwatch(self, job_id: str, session_id: str) -> None:
+        self._watchers.get(job_id, set()).discard(session_id)
+
+    def session_closed(self, session_id: str) -> None:
+        """Start the reconnect grace for live, non-detached jobs that nobody follows any more."""
+        loop = asyncio.get_running_loop()
+        for job_id, watchers in list(self._watchers.items()):
+            watchers.discard(session_id)
+            job = self.jobs.get(job_id)
+            if job is None or job.state.is_final or job.spec.detach or watchers or job.owner != session_id:
+                continue
+            if job._grace_timer is None:
+                job._grace_timer = loop.call_later(self.settings.reconnect_grace, self._grace_expired, job_id)
+
+    def _grace_expired(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.state.is_final:
+            return
+        job._grace_timer = None
+        if self._watchers.get(job_id):
+            return
+        log.info("job %s: no session came back within the reconnect grace; cancelling", job_id)
+        self.cancel(job_id, f"no session re-attached within {self.settings.reconnect_grace:g} s")
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop accepting jobs, stop every live job tree (SIGTERM, grace, SIGKILL) and wait for them."""
+        self._closing = True
+        for job in self.live_jobs():
+            if job.proc is None:
+                task = self._tasks.get(job.id)
+                if task is not None:
+                    task.cancel()
+            else:
+                job.stop(JobState.CANCELLED, "server shutting down")
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.process_cleanup_timeout + 10)
+
+
+def parse_signal(sig: int | str) -> int:
+    """``15``, ``"15"``, ``"TERM"`` or ``"SIGTERM"`` -> 15; anything else is an InvalidJobRequest."""
+    if isinstance(sig, int) or (isinstance(sig, str) and sig.isdigit()):
+        number = int(sig)
+        try:
+            return signals.Signals(number).value
+        except ValueError:
+            raise InvalidJobRequest(f"unknown signal {sig!r}", {"field": "signal"}) from None
+    name = str(sig).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return signals.Signals[name].value
+    except KeyError:
+        raise InvalidJobRequest(f"unknown signal {sig!r}", {"field": "signal"}) from None

@@ -1,0 +1,250 @@
+"""A job's event log: every notification a job produces, numbered, in memory (bounded) and on disk.
+
+Why a log rather than pushing to sockets: a slow client must never stall the job or grow memory. The job only
+appends here; each attached session reads from its own cursor at its own pace (DESIGN.md, "slow clients").
+Entries are serialised JSON-RPC notifications, built once and sent as is to every reader.
+
+Positions (``pos``) number every entry; output entries also carry the protocol's ``seq`` (shared by stdout
+and stderr, from 0, no gaps). Each entry remembers ``next_seq``, the number of output events before it (its own
+``seq`` for an output entry), so "everything from ``seq`` N on" is "every entry whose next_seq >= N": output
+N and later, plus the lifecycle events that happened after output N-1.
+
+On disk each entry is one line ``<next_seq>\\t<json>``; a sparse index (every ``INDEX_EVERY`` entries) maps
+positions to file offsets so a late reader can start anywhere without scanning the whole file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any, TextIO
+
+INDEX_EVERY = 64
+TAIL_CHARS = 16384
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def notification(method: str, params: dict[str, Any]) -> str:
+    return _dumps({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+class OutputLog:
+    """Append-only, seq-numbered log of one job's notifications with cursor-based readers."""
+
+    def __init__(self, job_id: str, path: Path | None, memory_limit: int) -> None:
+        self.job_id = job_id
+        self.path = path
+        self.memory_limit = memory_limit
+        self.next_seq = 0
+        self.end = 0  # number of entries
+        self.output_bytes = 0
+        self.closed = False
+        self._mem: list[str] = []
+        self._mem_next_seq: list[int] = []
+        self._mem_start = 0
+        self._mem_bytes = 0
+        self._index_pos: list[int] = []
+        self._index_seq: list[int] = []
+        self._index_off: list[int] = []
+        self._file: TextIO | None = None
+        self._file_size = 0
+        self._dirty = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._tail: deque[str] = deque()
+        self._tail_chars = 0
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def append_output(
+        self,
+        stream: str,
+        data: str,
+        truncated: bool = False,
+        chunk_index: int | None = None,
+        total_chunks: int | None = None,
+    ) -> int:
+        """Append a ``process.output`` event and return its seq."""
+        seq = self.next_seq
+        params: dict[str, Any] = {
+            "job_id": self.job_id,
+            "seq": seq,
+            "type": stream,
+            "data": data,
+            "truncated": truncated,
+        }
+        if total_chunks is not None:
+            params["chunk_index"] = chunk_index
+            params["total_chunks"] = total_chunks
+        self.output_bytes += len(data)
+        self._tail.append(data)
+        self._tail_chars += len(data)
+        while self._tail_chars - len(self._tail[0]) >= TAIL_CHARS:
+            self._tail_chars -= len(self._tail.popleft())
+        self._append(notification("process.output", params))
+        self.next_seq += 1
+        return seq
+
+    def append_event(self, method: str, params: dict[str, Any]) -> None:
+        """Append a lifecycle or agent notification (no seq of its own)."""
+        self._append(notification(method, {"job_id": self.job_id, **params}))
+
+    def _append(self, text: str) -> None:
+        if self.closed:
+            return
+        pos = self.end
+        if self._file is not None:
+            if pos % INDEX_EVERY == 0:
+                self._index_pos.append(pos)
+                self._index_seq.append(self.next_seq)
+                self._index_off.append(self._file_size)
+            line = f"{self.next_seq}\t{text}\n"
+            self._file.write(line)
+            self._file_size += len(line.encode("utf-8")) if not line.isascii() else len(line)
+            if not self._dirty:
+                self._dirty = True
+                asyncio.get_running_loop().call_soon(self.flush)
+        self._mem.append(text)
+        self._mem_next_seq.append(self.next_seq)
+        self._mem_bytes += len(text)
+        self.end = pos + 1
+        self._trim_memory()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _trim_memory(self) -> None:
+        if self._file is None or self._mem_bytes <= self.memory_limit:
+            return
+        # Drop the oldest entries (keep at least the newest one) until back under a 3/4 budget, in one slice.
+        target = self.memory_limit * 3 // 4
+        drop = 0
+        freed = 0
+        while drop < len(self._mem) - 1 and self._mem_bytes - freed > target:
+            freed += len(self._mem[drop])
+            drop += 1
+        if drop:
+            del self._mem[:drop]
+            del self._mem_next_seq[:drop]
+            self._mem_start += drop
+            self._mem_bytes -= freed
+
+    def flush(self) -> None:
+        self._dirty = False
+        if self._file is not None and not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        """No more entries will come; wake every reader so it can finish."""
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        if self._file is not None:
+            self._file.close()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def release_memory(self) -> None:
+        """Forget the in-memory tail of a finished job; readers fall back to the file."""
+        if self.closed and self.path is not None:
+            self._mem_start = self.end
+            self._mem.clear()
+            self._mem_next_seq.clear()
+            self._mem_bytes = 0
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def tail_text(self, limit: int = TAIL_CHARS) -> str:
+        """The last ``limit`` characters of output, stdout and stderr interleaved as they came."""
+        return "".join(self._tail)[-limit:]
+
+    def discard(self) -> None:
+        """Close and delete the log of a job that was refused before it ran."""
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def position_for_seq(self, from_seq: int) -> int:
+        """Position of the first entry a client that has seen seqs below ``from_seq`` has not seen."""
+        if from_seq <= 0:
+            return 0
+        if self._mem and (self._mem_start == 0 or self._mem_next_seq[0] < from_seq):
+            i = bisect.bisect_left(self._mem_next_seq, from_seq)
+            return self._mem_start + i
+        if self.path is None or not self._index_pos:
+            return self._mem_start
+        # Start from the last index point before the wanted seq and scan the file forward.
+        i = max(bisect.bisect_left(self._index_seq, from_seq) - 1, 0)
+        pos = self._index_pos[i]
+        self.flush()
+        with open(self.path, "rb") as handle:
+            handle.seek(self._index_off[i])
+            for raw in handle:
+                if int(raw[: raw.index(b"\t")]) >= from_seq:
+                    return pos
+                pos += 1
+        return pos
+
+    def read(self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20) -> tuple[list[str], int]:
+        """Entries from ``pos`` on (bounded), and the position after them."""
+        if pos >= self.end:
+            return [], pos
+        if pos >= self._mem_start:
+            i = pos - self._mem_start
+            out = self._mem[i : i + max_entries]
+            total = 0
+            for n, text in enumerate(out):
+                total += len(text)
+                if total > max_bytes and n > 0:
+                    out = out[:n]
+                    break
+            return out, pos + len(out)
+        return self._read_file(pos, max_entries, max_bytes)
+
+    def _read_file(self, pos: int, max_entries: int, max_bytes: int) -> tuple[list[str], int]:
+        assert self.path is not None
+        i = bisect.bisect_right(self._index_pos, pos) - 1
+        at = self._index_pos[i]
+        self.flush()
+        out: list[str] = []
+        total = 0
+        limit = min(self._mem_start, self.end)
+        with open(self.path, "rb") as handle:
+            handle.seek(self._index_off[i])
+            for raw in handle:
+                if at >= limit:
+                    break
+                if at >= pos:
+                    text = raw[raw.index(b"\t") + 1 : -1].decode("utf-8")
+                    out.append(text)
+                    total += len(text)
+                    if len(out) >= max_entries or total >= max_bytes:
+                        at += 1
+                        break
+                at += 1
+        if not out:
+            return [], pos
+        return out, pos + len(out)
+
+    async def wait_beyond(self, pos: int) -> None:
+        """Return once an entry at ``pos`` exists or the log is closed."""
+        if pos < self.end or self.closed:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)

@@ -1,0 +1,202 @@
+"""Spawning a job's process tree and signalling all of it.
+
+Each job runs ``SHELL -c COMMAND`` as the leader of a new session, so its pgid is its own pid (known without
+asking: ``killpg(getpgid(pid))`` called before the child ran ``setsid`` would hit the server's own group).
+Exit is watched through a pidfd, so no thread per child and no reliance on SIGCHLD handlers; the leader is
+reaped as soon as it exits. Signals go to the whole group and, while the leader lives, also to any
+descendant that left the group with ``setsid`` (found through /proc via psutil).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import psutil
+
+# Make common runtimes write as they go instead of in 4 KiB blocks at exit.
+STREAMING_ENV = {
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONIOENCODING": "utf-8",
+    "NODE_NO_READLINE": "1",
+}
+
+
+@dataclass(slots=True)
+class SpawnedProcess:
+    """A running job leader: its pid/pgid, the parent's ends of its pipes, and its exit future."""
+
+    pid: int
+    pgid: int
+    stdout_fd: int
+    stderr_fd: int
+    stdin_fd: int | None
+    exited: asyncio.Future[int]
+    # Resource use of the leader and the descendants it waited for (peak RSS in bytes, CPU seconds).
+    peak_rss: int | None = None
+    cpu_time: float | None = None
+    _pidfd: int = -1
+    _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.exited.result() if self.exited.done() else None
+
+    def signal_group(self, sig: int) -> bool:
+        """Send ``sig`` to the job's process group; False when the group is already gone."""
+        try:
+            os.killpg(self.pgid, sig)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return False
+
+    def escaped_descendants(self) -> list[psutil.Process]:
+        """Descendants of the leader that are no longer in its process group (they called setsid)."""
+        if self.exited.done():
+            return []
+        try:
+            children = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        escaped = []
+        for child in children:
+            try:
+                if os.getpgid(child.pid) != self.pgid:
+                    escaped.append(child)
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return escaped
+
+    def signal_tree(self, sig: int) -> None:
+        """Signal the group and every escaped descendant still reachable through the leader."""
+        for proc in self.escaped_descendants():
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass
+        self.signal_group(sig)
+
+    def group_alive(self) -> bool:
+        """True while a process of the group is alive; zombies awaiting their reaper do not count."""
+        try:
+            os.killpg(self.pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return bool(live_group_members(self.pgid))
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of non-zombie processes in process group ``pgid``, read from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # Fields after the command name (which may contain spaces): state ppid pgrp ...
+        fields = stat[stat.rindex(b")") + 2 :].split(b" ", 3)
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry.name))
+    return members
+
+
+def build_env(base: Mapping[str, str], overrides: Mapping[str, str], drop: tuple[str, ...]) -> dict[str, str]:
+    """The job's environment: the server's, minus its secrets, plus streaming defaults and the request's."""
+    env = {k: v for k, v in base.items() if k not in drop}
+    env.update(STREAMING_ENV)
+    env.update(overrides)
+    return env
+
+
+def spawn(
+    shell: str,
+    command: str,
+    *,
+    cwd: str | None,
+    env: Mapping[str, str],
+    stdin_pipe: bool,
+    preexec: Callable[[], None] | None = None,
+) -> SpawnedProcess:
+    """Start ``shell -c command`` in a new session; the caller reads the returned pipe fds."""
+    loop = asyncio.get_running_loop()
+    popen = subprocess.Popen(  # noqa: S603 - running the client's command is the product
+        [shell, "-c", command],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        preexec_fn=preexec,
+    )
+    assert popen.stdout is not None and popen.stderr is not None
+    stdout_fd = os.dup(popen.stdout.fileno())
+    stderr_fd = os.dup(popen.stderr.fileno())
+    popen.stdout.close()
+    popen.stderr.close()
+    stdin_fd = None
+    if popen.stdin is not None:
+        stdin_fd = os.dup(popen.stdin.fileno())
+        popen.stdin.close()
+    exited: asyncio.Future[int] = loop.create_future()
+    proc = SpawnedProcess(popen.pid, popen.pid, stdout_fd, stderr_fd, stdin_fd, exited, _popen=popen)
+    pidfd = os.pidfd_open(popen.pid)
+    proc._pidfd = pidfd
+
+    def on_exit() -> None:
+        try:
+            pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status, usage = popen.pid, 0, None
+        if pid == 0:
+            return
+        code = os.waitstatus_to_exitcode(status) if usage is not None else (popen.poll() or 0)
+        popen.returncode = code
+        if usage is not None:
+            proc.peak_rss = usage.ru_maxrss * 1024
+            proc.cpu_time = usage.ru_utime + usage.ru_stime
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        if not exited.done():
+            exited.set_result(code)
+
+    loop.add_reader(pidfd, on_exit)
+    return proc
+
+
+def signal_name(returncode: int | None) -> str | None:
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"SIG{-returncode}"
+
+
+async def terminate_tree(proc: SpawnedProcess, grace: float, poll: float = 0.05) -> None:
+    """SIGTERM the whole tree (continuing it first, so stopped processes can die), wait up to ``grace``
+    for it to go, then SIGKILL whatever is left. Returns once the group is empty and the leader reaped."""
+    proc.signal_tree(signal.SIGTERM)
+    proc.signal_tree(signal.SIGCONT)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while loop.time() < deadline:
+        if proc.exited.done() and not proc.group_alive():
+            return
+        await asyncio.sleep(poll)
+    proc.signal_tree(signal.SIGKILL)
+    deadline = loop.time() + 5.0
+    while loop.time() < deadline:
+        if proc.exited.done() and not proc.group_alive():
+            return
+        await asyncio.sleep(poll)

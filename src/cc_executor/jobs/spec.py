@@ -1,0 +1,23 @@
+"""What a client asks to run: the validated, transport-free description of a job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class JobSpec:
+    """Everything needed to start a job; ``timeout`` None means "estimate or use the default"."""
+
+    command: str
+    timeout: float | None = None
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    env_unset: list[str] = field(default_factory=list)  # inherited variables to remove (set by hooks)
+    stdin: str | None = None
+    interactive: bool = False
+    detach: bool = False
+    queue: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    idle_timeout: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,25 @@
+"""What a method needs from the connection that called it; sessions (and tests) implement it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..executor import Executor
+
+
+class RpcContext(Protocol):
+    session_id: str
+    executor: Executor
+
+    def follow(self, job_id: str, from_pos: int) -> None:
+        """Stream the job's log from ``from_pos`` to this client, starting after the current response."""
+
+    def unfollow(self, job_id: str) -> bool:
+        """Stop streaming the job to this client; False when it was not following it."""
+
+    def note_job(self, job_id: str) -> None:
+        """Remember a job this session started (for ``control`` without ``job_id``)."""
+
+    def current_job(self) -> str | None:
+        """The session's most recent live job, if any."""

@@ -1,0 +1,93 @@
+"""Method registry and dispatch: typed params in, result or error out, batches included. No I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..jobs.errors import JobError
+from .errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, from_job_error
+from .protocol import Request, error_response, parse_text, result_response
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+@dataclass(slots=True, frozen=True)
+class Method:
+    name: str
+    params: type[BaseModel]
+    handler: Handler
+    # Methods that may wait a long time (jobs.wait) run beside the connection's other requests.
+    long_running: bool = False
+
+
+class Dispatcher:
+    def __init__(self, methods: list[Method]) -> None:
+        self.methods = {m.name: m for m in methods}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.methods)
+
+    def parse(self, text: str | bytes) -> tuple[list[Request | dict[str, Any]], bool]:
+        return parse_text(text)
+
+    def needs_task(self, items: list[Request | dict[str, Any]]) -> bool:
+        return any(isinstance(i, Request) and getattr(self.methods.get(i.method), "long_running", False) for i in items)
+
+    async def run(self, items: list[Request | dict[str, Any]], is_batch: bool, ctx: Any) -> Any:
+        """Answer parsed items: a response object, a list for a batch, or None when nothing is owed."""
+        if not is_batch:
+            return await self._answer(items[0], ctx)
+        answers = await asyncio.gather(*(self._answer(item, ctx) for item in items))
+        out = [a for a in answers if a is not None]
+        return out or None
+
+    async def _answer(self, item: Request | dict[str, Any], ctx: Any) -> dict[str, Any] | None:
+        if isinstance(item, dict):
+            return item  # already an error response for an invalid entry
+        try:
+            result = await self.call(item.method, item.params, ctx)
+        except RpcError as err:
+            return None if item.is_notification else error_response(item.id, err)
+        return None if item.is_notification else result_response(item.id, result)
+
+    async def call(self, name: str, raw_params: Any, ctx: Any) -> Any:
+        """Validate params and run one method; every failure becomes an ``RpcError``."""
+        method = self.methods.get(name)
+        if method is None:
+            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {name}", {"available": self.names})
+        params = validate_params(method.params, raw_params)
+        try:
+            return await method.handler(params, ctx)
+        except RpcError:
+            raise
+        except JobError as exc:
+            raise from_job_error(exc) from None
+        except Exception as exc:
+            log.exception("method %s failed", name)
+            raise RpcError(INTERNAL_ERROR, "Internal error", {"detail": type(exc).__name__}) from None
+
+
+def validate_params(model: type[BaseModel], raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if isinstance(raw, list):
+        if raw:
+            raise RpcError(INVALID_PARAMS, "Invalid params: pass parameters by name, as an object")
+        raw = {}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "params", "error": err["msg"]} for err in exc.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['error']}" for p in problems)
+        raise RpcError(INVALID_PARAMS, f"Invalid params: {summary}", problems) from None

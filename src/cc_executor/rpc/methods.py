@@ -1,0 +1,150 @@
+"""The protocol's methods (PROTOCOL.md), each a small function from typed params to a result."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from ..jobs.errors import JobNotFound
+from ..jobs.spec import JobSpec
+from . import params as p
+from .context import RpcContext
+from .dispatcher import Dispatcher, Method
+
+CAPABILITIES = [
+    "execute",
+    "control",
+    "stream",
+    "attach",
+    "detach",
+    "stdin",
+    "jobs",
+    "estimate",
+    "history",
+    "hooks",
+    "queue",
+    "depends_on",
+    "batch",
+]
+
+
+async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
+    spec = JobSpec(**params.model_dump())
+    manager = ctx.executor.manager
+    job = await manager.submit(spec, owner=ctx.session_id)
+    ctx.note_job(job.id)
+    ctx.follow(job.id, 0)
+    result = {
+        "status": "started" if job.proc is not None else "queued",
+        "job_id": job.id,
+        "pid": job.pid,
+        "pgid": job.pgid,
+        "timeout": job.timeout,
+        "timeout_source": job.timeout_source,
+    }
+    if job.extra.get("rewritten"):
+        result["rewritten"] = job.extra["rewritten"]
+    return result
+
+
+def _target(params: p.ControlParams | p.JobIdParams, ctx: RpcContext) -> str:
+    if params.job_id:
+        return params.job_id
+    current = ctx.current_job()
+    if current is None:
+        raise JobNotFound("no live job in this session; pass job_id")
+    return current
+
+
+async def control(params: p.ControlParams, ctx: RpcContext) -> dict[str, Any]:
+    manager = ctx.executor.manager
+    job_id = _target(params, ctx)
+    if params.type == "PAUSE":
+        manager.pause(job_id)
+        status = "paused"
+    elif params.type == "RESUME":
+        manager.resume(job_id)
+        status = "resumed"
+    elif params.type == "CANCEL":
+        manager.cancel(job_id)
+        status = "cancelled"
+    else:
+        manager.signal(job_id, params.signal if params.signal is not None else signal.SIGTERM)
+        status = "signalled"
+    return {"status": status, "job_id": job_id}
+
+
+async def attach(params: p.AttachParams, ctx: RpcContext) -> dict[str, Any]:
+    manager = ctx.executor.manager
+    job = manager.get(params.job_id)
+    manager.watch(job.id, ctx.session_id)
+    ctx.follow(job.id, job.log.position_for_seq(params.from_seq))
+    return {"job_id": job.id, "state": job.state.value, "next_seq": job.log.next_seq}
+
+
+async def detach(params: p.JobIdParams, ctx: RpcContext) -> dict[str, Any]:
+    manager = ctx.executor.manager
+    manager.get(params.job_id)
+    ctx.unfollow(params.job_id)
+    manager.unwatch(params.job_id, ctx.session_id)
+    return {"job_id": params.job_id}
+
+
+async def stdin(params: p.StdinParams, ctx: RpcContext) -> dict[str, Any]:
+    written = await ctx.executor.manager.write_stdin(params.job_id, params.data, params.eof)
+    return {"job_id": params.job_id, "bytes": written}
+
+
+async def jobs_list(params: p.ListParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    return [job.summary() for job in ctx.executor.manager.list(params.state, params.limit)]
+
+
+async def jobs_get(params: p.JobIdParams, ctx: RpcContext) -> dict[str, Any]:
+    return ctx.executor.manager.get(params.job_id).summary()
+
+
+async def jobs_wait(params: p.WaitParams, ctx: RpcContext) -> dict[str, Any]:
+    job, ended = await ctx.executor.manager.wait(params.job_id, params.timeout)
+    summary = job.summary()
+    summary["wait_timed_out"] = not ended
+    return summary
+
+
+async def estimate(params: p.EstimateParams, ctx: RpcContext) -> dict[str, Any]:
+    return await ctx.executor.estimate(params.command)
+
+
+async def history(params: p.HistoryParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    return await ctx.executor.history_records(params.limit, params.command, params.category)
+
+
+async def hook_status(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:
+    return ctx.executor.hook_status()
+
+
+async def ping(params: p.AnyParams, ctx: RpcContext) -> str:
+    return "pong"
+
+
+async def pong(params: p.AnyParams, ctx: RpcContext) -> None:
+    return None
+
+
+def build_dispatcher() -> Dispatcher:
+    return Dispatcher(
+        [
+            Method("execute", p.ExecuteParams, execute),
+            Method("control", p.ControlParams, control),
+            Method("attach", p.AttachParams, attach),
+            Method("detach", p.JobIdParams, detach),
+            Method("stdin", p.StdinParams, stdin),
+            Method("jobs.list", p.ListParams, jobs_list),
+            Method("jobs.get", p.JobIdParams, jobs_get),
+            Method("jobs.wait", p.WaitParams, jobs_wait, long_running=True),
+            Method("estimate", p.EstimateParams, estimate),
+            Method("history", p.HistoryParams, history),
+            Method("hook_status", p.NoParams, hook_status),
+            Method("ping", p.AnyParams, ping),
+            Method("pong", p.AnyParams, pong),
+        ]
+    )

@@ -1,0 +1,98 @@
+"""Typed parameters of every method, validated with pydantic so a bad field gets a precise -32602."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(Params):
+    pass
+
+
+class AnyParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ExecuteParams(Params):
+    command: str = Field(min_length=1)
+    timeout: float | None = Field(None, gt=0)
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    stdin: str | None = None
+    interactive: bool = False
+    detach: bool = False
+    queue: str | None = Field(None, min_length=1)
+    depends_on: list[str] = Field(default_factory=list)
+    idle_timeout: float | None = Field(None, gt=0)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("command")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("command cannot be empty")
+        if "\x00" in value:
+            raise ValueError("command cannot contain NUL bytes")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key or "=" in key or "\x00" in key or "\x00" in item:
+                raise ValueError(f"invalid environment variable name or value: {key!r}")
+        return value
+
+
+class ControlParams(Params):
+    type: str
+    job_id: str | None = None
+    signal: int | str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"PAUSE", "RESUME", "CANCEL", "SIGNAL"}:
+            raise ValueError("type must be PAUSE, RESUME, CANCEL or SIGNAL")
+        return upper
+
+
+class JobIdParams(Params):
+    job_id: str = Field(min_length=1)
+
+
+class AttachParams(JobIdParams):
+    from_seq: int = Field(0, ge=0)
+
+
+class StdinParams(JobIdParams):
+    data: str = ""
+    eof: bool = False
+
+
+class ListParams(Params):
+    state: Literal[
+        "live", "queued", "running", "paused", "completed", "failed", "cancelled", "timed_out", "lost"
+    ] | None = None
+    limit: int | None = Field(None, ge=1, le=10000)
+
+
+class WaitParams(JobIdParams):
+    timeout: float | None = Field(None, gt=0)
+
+
+class EstimateParams(Params):
+    command: str = Field(min_length=1)
+
+
+class HistoryParams(Params):
+    limit: int = Field(50, ge=1, le=10000)
+    command: str | None = None
+    category: str | None = None

@@ -1,0 +1,83 @@
+"""JSON-RPC 2.0 message shapes: parsing incoming text into requests, building responses. No I/O here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import INVALID_REQUEST, PARSE_ERROR, RpcError
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+_NO_ID = object()
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    params: Any
+    id: Any = _NO_ID
+
+    @property
+    def is_notification(self) -> bool:
+        return self.id is _NO_ID
+
+
+def dumps(message: Any) -> str:
+    return _dumps(message)
+
+
+def result_response(request_id: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "result": result, "id": request_id}
+
+
+def error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": error.to_dict(), "id": request_id}
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def parse_text(text: str | bytes) -> tuple[list[Request | dict[str, Any]], bool]:
+    """Parse one frame. Returns the items (a ``Request`` or a ready error response each) and whether
+    the frame was a batch. Raises ``RpcError`` for a frame that gets a single error response."""
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RpcError(PARSE_ERROR, "Parse error: not valid JSON", {"detail": str(exc)[:200]}) from None
+    if isinstance(payload, list):
+        if not payload:
+            raise RpcError(INVALID_REQUEST, "Invalid Request: empty batch")
+        return [_parse_one(item) for item in payload], True
+    return [_parse_one(payload)], False
+
+
+def _parse_one(item: Any) -> Request | dict[str, Any]:
+    request_id = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(request_id, (str, int, float, type(None))) or isinstance(request_id, bool):
+        request_id = None
+    try:
+        return _validate(item)
+    except RpcError as err:
+        return error_response(request_id, err)
+
+
+def _validate(item: Any) -> Request:
+    if not isinstance(item, dict):
+        raise RpcError(INVALID_REQUEST, "Invalid Request: expected a JSON object")
+    if item.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be exactly "2.0"')
+    method = item.get("method")
+    if not isinstance(method, str) or not method:
+        raise RpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a non-empty string')
+    params = item.get("params", None)
+    if params is not None and not isinstance(params, (dict, list)):
+        raise RpcError(INVALID_REQUEST, 'Invalid Request: "params" must be an object or an array')
+    if "id" in item:
+        request_id = item["id"]
+        if isinstance(request_id, bool) or not isinstance(request_id, (str, int, float, type(None))):
+            raise RpcError(INVALID_REQUEST, 'Invalid Request: "id" must be a string, number or null')
+        return Request(method, params, request_id)
+    return Request(method, params)

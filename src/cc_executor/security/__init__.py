@@ -1,0 +1,1 @@
+"""Command policy: the allow-list (every program a shell text would run) and the deny-list."""

@@ -1,0 +1,83 @@
+"""The FastAPI application: WebSocket JSON-RPC endpoints, health, and auth, around one ``Executor``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from .. import __version__
+from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
+from ..executor import Executor
+from ..rpc.errors import LIMIT_REACHED, RpcError
+from ..rpc.methods import build_dispatcher
+from ..rpc.protocol import dumps, error_response
+from .auth import OPEN_PATHS, token_ok
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    executor = Executor(settings)
+    dispatcher = build_dispatcher()
+    sessions: dict[str, Session] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await executor.start()
+        try:
+            yield
+        finally:
+            log.info("shutting down: stopping %d live job(s)", len(executor.manager.live_jobs()))
+            await executor.shutdown()
+
+    app = FastAPI(
+        title="CC Executor",
+        version=__version__,
+        description="Run long shell commands and AI-agent CLIs over WebSocket JSON-RPC 2.0 (see docs/protocol.md).",
+        lifespan=lifespan,
+    )
+    app.state.executor = executor
+    app.state.sessions = sessions
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path not in OPEN_PATHS and not token_ok(request, settings.token):
+            return JSONResponse({"error": "unauthorized: missing or wrong token"}, status_code=401)
+        return await call_next(request)
+
+    def health() -> dict[str, Any]:
+        return executor.health(len(sessions))
+
+    app.get("/health", summary="Service health")(health)
+    app.get("/healthz", summary="Service health (alias)")(health)
+
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        if not token_ok(websocket, settings.token):
+            await websocket.send_denial_response(
+                JSONResponse({"error": "unauthorized: missing or wrong token"}, status_code=401)
+            )
+            return
+        await websocket.accept()
+        if len(sessions) >= settings.max_sessions:
+            limit = RpcError(LIMIT_REACHED, f"session limit reached ({settings.max_sessions})", {"limit": settings.max_sessions})
+            await websocket.send_text(dumps(error_response(None, limit)))
+            await websocket.close(code=1008, reason="session limit reached")
+            return
+        session = Session(websocket, executor, dispatcher)
+        sessions[session.id] = session
+        try:
+            await session.run()
+        finally:
+            sessions.pop(session.id, None)
+
+    app.websocket(WS_PATH)(websocket_endpoint)
+    app.websocket(WS_PATH_ALIAS)(websocket_endpoint)
+    app.state.service = SERVICE_NAME
+    return app

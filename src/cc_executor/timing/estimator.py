@@ -1,0 +1,122 @@
+"""A timeout for a command, learned from how long similar commands took (rule in ``docs/timing.md``).
+
+Walk the command's category hierarchy from most specific to coarsest; the first level with at least
+``min_samples`` usable runs in its newest ``sample_window`` supplies them. Usable runs are completed runs
+(their duration) and timed-out runs, which are *censored*: they ran at least their timeout, so they enter
+the sample at that value. The quantile of that sample times the safety margin, times the machine's load
+multiplier, clamped to ``[min, max]``, is the timeout. Timed-out runs therefore matter only when they are
+common enough to reach the quantile (the class really runs long: the estimate then grows past the old
+timeout by the margin each time); rare hangs do not inflate every later timeout. Failed, cancelled and lost
+runs say nothing about how long a successful run needs and are ignored.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+from cc_executor.timing.classify import DEFAULT, classify
+from cc_executor.timing.history import HistoryStore
+from cc_executor.timing.settings import TimingSettings
+
+
+class LoadSource(Protocol):
+    """What the estimator needs of the resource monitor."""
+
+    def multiplier(self) -> float: ...
+
+
+@dataclass(slots=True)
+class Estimate:
+    """A timeout and how it was reached (shown to clients by the ``estimate`` method)."""
+
+    timeout: float | None
+    timeout_source: Literal["history", "default"]
+    samples: int
+    p50: float | None
+    p95: float | None
+    load_multiplier: float
+    category: str
+    basis: str
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Linear-interpolation quantile (the 'inclusive' method), defined for a single value too."""
+    if len(values) == 1:
+        return values[0]
+    cuts = statistics.quantiles(values, n=1000, method="inclusive")
+    return cuts[min(len(cuts) - 1, max(0, round(q * 1000) - 1))]
+
+
+class TimeoutEstimator:
+    """Estimates timeouts from a history store and a load source; never raises for a command string."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        monitor: LoadSource | None,
+        settings: TimingSettings,
+        default_timeout: float | None,
+    ) -> None:
+        self.store = store
+        self.monitor = monitor
+        self.settings = settings
+        self.default_timeout = default_timeout
+
+    def _multiplier(self) -> float:
+        if self.monitor is None:
+            return 1.0
+        try:
+            return max(1.0, float(self.monitor.multiplier()))
+        except Exception:  # a broken monitor must not stop a job from starting
+            return 1.0
+
+    async def estimate(self, command: str) -> Estimate:
+        s = self.settings
+        category = classify(command)
+        multiplier = self._multiplier()
+        notes: list[str] = []
+        for level in category.hierarchy:
+            if level == DEFAULT:
+                break
+            runs = await self.store.samples(level, s.timeout_sample_window)
+            durations = [r.duration for r in runs if r.status == "completed" and r.duration >= 0]
+            censored = [r.timeout for r in runs if r.status == "timed_out" and r.timeout]
+            usable = durations + [float(t) for t in censored]
+            if len(usable) < s.timeout_min_samples:
+                notes.append(f"too few samples for {level} ({len(usable)} < {s.timeout_min_samples})")
+                continue
+            base = quantile(usable, s.timeout_quantile) * s.timeout_safety_margin
+            timeout = min(s.timeout_max, max(s.timeout_min, base * multiplier))
+            if censored:
+                notes.append(f"{len(censored)} timed-out run(s) counted as at least their timeout")
+            if level != category.key:
+                notes.append(f"used {level}")
+            return Estimate(
+                timeout=timeout,
+                timeout_source="history",
+                samples=len(usable),
+                p50=quantile(durations, 0.5) if durations else None,
+                p95=quantile(durations, 0.95) if durations else None,
+                load_multiplier=multiplier,
+                category=category.key,
+                basis=level,
+                note="; ".join(notes),
+            )
+        notes.append("no level has enough samples, used the default")
+        return Estimate(
+            timeout=self.default_timeout * multiplier if self.default_timeout is not None else None,
+            timeout_source="default",
+            samples=0,
+            p50=None,
+            p95=None,
+            load_multiplier=multiplier,
+            category=category.key,
+            basis=DEFAULT,
+            note="; ".join(notes),
+        )
