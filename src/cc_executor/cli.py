@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from .config import WS_PATH, ConfigError, load_settings
@@ -33,6 +34,10 @@ def _serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # Uvicorn shuts down gracefully on SIGTERM/SIGINT, then restores the previous handlers and re-raises the
+    # signal. With these no-op handlers in place the re-raise does nothing, so a clean shutdown exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         app,
         host=settings.host,

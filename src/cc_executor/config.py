@@ -69,8 +69,18 @@ class Settings(BaseSettings):
     allowed_commands: Annotated[list[str] | None, NoDecode] = Field(
         None, validation_alias=_env("ALLOWED_COMMANDS")
     )
+    usage_sample_interval: float = Field(
+        2.0, gt=0, validation_alias=_env("CC_EXECUTOR_USAGE_SAMPLE_INTERVAL")
+    )
     max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
     max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
+
+    # --- retention of finished jobs and their logs ---------------------------------------------
+    job_retention_count: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_COUNT"))
+    job_retention_days: float = Field(30.0, gt=0, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_DAYS"))
+    job_retention_bytes: int = Field(
+        4 * 1024 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_BYTES")
+    )
 
     # --- output --------------------------------------------------------------------------------
     max_buffer_size: int = Field(8 * MiB, ge=1024, validation_alias=_env("MAX_BUFFER_SIZE"))

@@ -7,6 +7,7 @@ only through ``Extensions``, so the core stays ignorant of them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from .hooks import HookEngine
 from .jobs.errors import BlockedByHook, CommandRejected
 from .jobs.job import Job
 from .jobs.manager import Extensions, JobManager, TimeoutChoice
+from .jobs.registry import JobRegistry
 from .security.allowlist import check_command
 from .security.refusal import CommandNotAllowed
 from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
@@ -40,6 +42,7 @@ class Executor:
         )
         self.hooks = HookEngine(settings.hooks, state_dir=settings.state_dir, shell=settings.shell)
         self._denied = settings.security.compiled()
+        self._sampler: asyncio.Task[None] | None = None
         self.manager = JobManager(
             settings,
             Extensions(
@@ -50,15 +53,22 @@ class Executor:
                 on_job_event=self._job_event,
                 after_end=[self._record_history, self._post_execute],
             ),
+            JobRegistry(settings.state_dir / "jobs.sqlite3"),
         )
 
     async def start(self) -> None:
+        await self.manager.restore()
         await self.monitor.start()
+        self._sampler = asyncio.create_task(self.manager.sample_usage(self.settings.usage_sample_interval))
 
     async def shutdown(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
         await self.manager.shutdown()
         await self.monitor.stop()
         await self.history.close()
+        if self.manager.registry is not None:
+            self.manager.registry.close()
 
     # -- policy ---------------------------------------------------------------------------------
 
@@ -96,7 +106,7 @@ class Executor:
                 exit_code=job.exit_code,
                 status=job.state.value,
                 stalled=job.stall_count > 0,
-                peak_rss=job.proc.peak_rss if job.proc else None,
+                peak_rss=job.peak_rss,
                 cpu_time=job.proc.cpu_time if job.proc else None,
                 timeout=job.timeout,
                 timeout_source=job.timeout_source,

@@ -74,6 +74,8 @@ class Job:
         self.reason: str | None = None
         self.stalled = False
         self.stall_count = 0
+        self.peak_rss: int | None = None  # bytes, largest sampled RSS of the whole group
+        self._restored_cpu_time: float | None = None
         self.extra: dict[str, Any] = {}  # additions from hooks, agents, estimators (shown in summaries)
         self.observers: list[OutputObserver] = []
         # Told of "timeout" and "stall" as they happen (hooks); set by the manager.
@@ -99,6 +101,46 @@ class Job:
         self._paused_at: float | None = None
         self._stdin_fd: int | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def restored(cls, summary: dict[str, Any], log: OutputLog) -> Job:
+        """A job from an earlier server run, rebuilt from its stored summary: final and read-only."""
+        spec = JobSpec(
+            command=summary["command"],
+            cwd=summary.get("cwd"),
+            detach=bool(summary.get("detach")),
+            interactive=bool(summary.get("interactive")),
+            queue=summary.get("queue"),
+            depends_on=list(summary.get("depends_on") or []),
+            labels=dict(summary.get("labels") or {}),
+        )
+        job = cls(
+            summary["job_id"],
+            spec,
+            log,
+            owner=None,
+            timeout=summary.get("timeout"),
+            timeout_source=summary.get("timeout_source") or "default",
+            idle_timeout=summary.get("idle_timeout"),
+            chunk_size=1,
+            max_line=1,
+            partial_line_flush=0.0,
+            cleanup_grace=0.0,
+        )
+        job.state = JobState(summary["state"])
+        job.created_at = summary["created_at"]
+        job.started_at = summary.get("started_at")
+        job.ended_at = summary.get("ended_at")
+        job.pid, job.pgid = summary.get("pid"), summary.get("pgid")
+        job.exit_code, job.signal = summary.get("exit_code"), summary.get("signal")
+        job.reason = summary.get("reason")
+        job.stall_count = summary.get("stall_count") or 0
+        job.peak_rss = summary.get("peak_rss")
+        job._restored_cpu_time = summary.get("cpu_time")
+        known = set(job.summary())
+        job.extra = {k: v for k, v in summary.items() if k not in known}
+        job.done.set_result(None)
+        return job
 
     # -- summaries ------------------------------------------------------------------------------
 
@@ -129,8 +171,8 @@ class Job:
             "idle_timeout": self.idle_timeout,
             "stalled": self.stalled,
             "stall_count": self.stall_count,
-            "peak_rss": self.proc.peak_rss if self.proc else None,
-            "cpu_time": self.proc.cpu_time if self.proc else None,
+            "peak_rss": self.peak_rss,
+            "cpu_time": self.proc.cpu_time if self.proc else self._restored_cpu_time,
             "output_bytes": self.log.output_bytes,
             "next_seq": self.log.next_seq,
             "labels": dict(self.spec.labels),

@@ -12,16 +12,20 @@ import asyncio
 import logging
 import os
 import signal as signals
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..config import Settings
 from .errors import InvalidJobRequest, JobNotFound, LimitReached
 from .job import Job
 from .output_log import OutputLog
-from .process import build_env, spawn
+from .process import build_env, live_group_members, spawn
+from .registry import JobRegistry
+from .resource_usage import rss_by_group
 from .spec import JobSpec
 from .state import JobState
 
@@ -61,9 +65,13 @@ class Extensions:
 class JobManager:
     """Creates, tracks, controls and ends jobs."""
 
-    def __init__(self, settings: Settings, extensions: Extensions | None = None) -> None:
+    def __init__(
+        self, settings: Settings, extensions: Extensions | None = None, registry: JobRegistry | None = None
+    ) -> None:
         self.settings = settings
         self.ext = extensions or Extensions()
+        self.registry = registry
+        self._finished_since_prune = 0
         self.jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._queues: dict[str, asyncio.Lock] = {}
@@ -153,6 +161,7 @@ class JobManager:
         if self.ext.on_job_event is not None:
             job.on_event = self._job_event
         self.jobs[job_id] = job
+        job.done.add_done_callback(lambda _: self._persist(job))
         if owner is not None:
             self._watchers.setdefault(job_id, set()).add(owner)
         must_wait = bool(spec.depends_on) or (spec.queue is not None and self._queue(spec.queue).locked())
@@ -171,6 +180,8 @@ class JobManager:
                     lock.release()
                 raise
             self._tasks[job_id] = asyncio.create_task(self._supervise(job, lock), name=f"job-{job_id}")
+        if job.proc is None:
+            self._persist(job)
         return job
 
     async def _estimate(self, spec: JobSpec) -> TimeoutChoice:
@@ -201,6 +212,7 @@ class JobManager:
             raise InvalidJobRequest(f"could not start command: {exc}") from exc
         self.jobs_started += 1
         job.start(proc)
+        self._persist(job)
         if spec.stdin is not None:
             asyncio.create_task(self._feed_stdin(job, spec.stdin, eof=not spec.interactive))
 
@@ -259,6 +271,11 @@ class JobManager:
             except Exception:
                 log.warning("after-end step failed for job %s", job.id, exc_info=True)
         job.log.close()
+        job.log.release_memory()
+        self._persist(job)
+        self._finished_since_prune += 1
+        if self._finished_since_prune >= 20:
+            self.prune()
 
     def _job_event(self, job: Job, event: str) -> None:
         assert self.ext.on_job_event is not None
@@ -344,6 +361,76 @@ class JobManager:
         log.info("job %s: no session came back within the reconnect grace; cancelling", job_id)
         self.cancel(job_id, f"no session re-attached within {self.settings.reconnect_grace:g} s")
 
+    # -- persistence ----------------------------------------------------------------------------
+
+    def _persist(self, job: Job) -> None:
+        if self.registry is None:
+            return
+        try:
+            self.registry.save(job.summary(), job.log.path, job.log.size_on_disk)
+        except Exception:  # the registry is a record, never a reason to fail a job
+            log.warning("could not record job %s in the registry", job.id, exc_info=True)
+
+    async def restore(self) -> None:
+        """At start, before any connection: bring back earlier jobs; those that were live are stopped
+        (whatever of them survived) and marked ``lost``."""
+        if self.registry is None:
+            return
+        for stored in self.registry.load():
+            summary = stored.summary
+            path = Path(stored.log_path) if stored.log_path else self.settings.jobs_dir / f"{stored.job_id}.log"
+            out = OutputLog.reopen(stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0)
+            if stored.state in ("queued", "running", "paused"):
+                survivors = await stop_leftover_group(stored.pgid, summary.get("created_at") or 0.0)
+                summary |= {
+                    "state": "lost",
+                    "status": "lost",
+                    "ended_at": summary.get("ended_at") or time.time(),
+                    "reason": "the server stopped while the job was "
+                    + stored.state
+                    + (f"; {survivors} leftover process(es) were killed" if survivors else ""),
+                }
+                if path.exists():
+                    out.append_to_file(
+                        "process.completed",
+                        {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
+                         "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
+                    )
+                self.registry.save(summary, path, out.size_on_disk)
+            self.jobs[stored.job_id] = Job.restored(summary, out)
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget old finished jobs and delete their logs (count, age and total size limits)."""
+        self._finished_since_prune = 0
+        if self.registry is None:
+            return
+        s = self.settings
+        live = {j.id for j in self.live_jobs()}
+        doomed = self.registry.expired(
+            s.job_retention_count, s.job_retention_days * 86400, s.job_retention_bytes, live
+        )
+        for stored in doomed:
+            self.jobs.pop(stored.job_id, None)
+            if stored.log_path:
+                Path(stored.log_path).unlink(missing_ok=True)
+        if doomed:
+            self.registry.delete([d.job_id for d in doomed])
+
+    # -- resource sampling ----------------------------------------------------------------------
+
+    async def sample_usage(self, interval: float) -> None:
+        """Forever: record each running job tree's peak RSS (one /proc scan per interval for all jobs)."""
+        while True:
+            await asyncio.sleep(interval)
+            running = {j.pgid: j for j in self.jobs.values() if j.pgid is not None and j.state.is_live}
+            if not running:
+                continue
+            for pgid, rss in (await asyncio.to_thread(rss_by_group, set(running))).items():
+                job = running[pgid]
+                if job.peak_rss is None or rss > job.peak_rss:
+                    job.peak_rss = rss
+
     # -- shutdown -------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
@@ -359,6 +446,32 @@ class JobManager:
         tasks = [t for t in self._tasks.values() if not t.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.process_cleanup_timeout + 10)
+
+
+async def stop_leftover_group(pgid: int | None, created_at: float) -> int:
+    """Kill what is left of a job's process group from an earlier server run; returns how many there were.
+    Only processes that started after the job was created are touched, so a reused pgid is left alone."""
+    if not pgid:
+        return 0
+    import psutil
+
+    ours = []
+    for pid in live_group_members(pgid):
+        try:
+            proc = psutil.Process(pid)
+            if proc.create_time() >= created_at - 1 and proc.uids().real == os.getuid():
+                ours.append(proc)
+        except psutil.Error:
+            continue
+    for proc in ours:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    deadline = time.monotonic() + 5.0
+    while ours and live_group_members(pgid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return len(ours)
 
 
 def parse_signal(sig: int | str) -> int:

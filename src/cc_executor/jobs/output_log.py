@@ -56,10 +56,59 @@ class OutputLog:
         self._waiters: list[asyncio.Future[None]] = []
         self._tail: deque[str] = deque()
         self._tail_chars = 0
+        self._scanned = True
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
+
+    @classmethod
+    def reopen(cls, job_id: str, path: Path, next_seq: int, output_bytes: int) -> OutputLog:
+        """A finished job's log from an earlier server run: read-only, indexed on first read."""
+        log = cls(job_id, None, 0)
+        log.path = path
+        log.next_seq = next_seq
+        log.output_bytes = output_bytes
+        log.closed = True
+        log._scanned = False
+        return log
+
+    def _ensure_scanned(self) -> None:
+        """Rebuild the entry count and sparse index of a reopened log by reading its file once."""
+        if self._scanned:
+            return
+        self._scanned = True
+        assert self.path is not None
+        offset = 0
+        pos = 0
+        try:
+            with open(self.path, "rb") as handle:
+                for raw in handle:
+                    if pos % INDEX_EVERY == 0:
+                        self._index_pos.append(pos)
+                        self._index_seq.append(int(raw[: raw.index(b"\t")]))
+                        self._index_off.append(offset)
+                    offset += len(raw)
+                    pos += 1
+        except (OSError, ValueError):
+            pass  # a missing or damaged log reads as what could be read
+        self.end = self._mem_start = pos
+        self._file_size = offset
+
+    def append_to_file(self, method: str, params: dict[str, Any]) -> None:
+        """Add a final event to a reopened log (a job found dead after a restart)."""
+        assert self.path is not None
+        self._ensure_scanned()
+        line = f"{self.next_seq}\t{notification(method, {'job_id': self.job_id, **params})}\n".encode()
+        with open(self.path, "ab") as handle:
+            handle.write(line)
+        if self.end % INDEX_EVERY == 0:
+            self._index_pos.append(self.end)
+            self._index_seq.append(self.next_seq)
+            self._index_off.append(self._file_size)
+        self._file_size += len(line)
+        self.end += 1
+        self._mem_start = self.end
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -142,6 +191,10 @@ class OutputLog:
         if self._file is not None and not self._file.closed:
             self._file.flush()
 
+    @property
+    def size_on_disk(self) -> int:
+        return self._file_size
+
     def close(self) -> None:
         """No more entries will come; wake every reader so it can finish."""
         if self.closed:
@@ -179,6 +232,7 @@ class OutputLog:
         """Position of the first entry a client that has seen seqs below ``from_seq`` has not seen."""
         if from_seq <= 0:
             return 0
+        self._ensure_scanned()
         if self._mem and (self._mem_start == 0 or self._mem_next_seq[0] < from_seq):
             i = bisect.bisect_left(self._mem_next_seq, from_seq)
             return self._mem_start + i
@@ -198,6 +252,7 @@ class OutputLog:
 
     def read(self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20) -> tuple[list[str], int]:
         """Entries from ``pos`` on (bounded), and the position after them."""
+        self._ensure_scanned()
         if pos >= self.end:
             return [], pos
         if pos >= self._mem_start:

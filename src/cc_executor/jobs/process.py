@@ -36,8 +36,7 @@ class SpawnedProcess:
     stderr_fd: int
     stdin_fd: int | None
     exited: asyncio.Future[int]
-    # Resource use of the leader and the descendants it waited for (peak RSS in bytes, CPU seconds).
-    peak_rss: int | None = None
+    # CPU seconds of the leader and the descendants it waited for (from wait4).
     cpu_time: float | None = None
     _pidfd: int = -1
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -163,7 +162,6 @@ def spawn(
         code = os.waitstatus_to_exitcode(status) if usage is not None else (popen.poll() or 0)
         popen.returncode = code
         if usage is not None:
-            proc.peak_rss = usage.ru_maxrss * 1024
             proc.cpu_time = usage.ru_utime + usage.ru_stime
         loop.remove_reader(pidfd)
         os.close(pidfd)

@@ -1,0 +1,178 @@
+"""Fixtures that run the real server as a user would: ``python -m cc_executor serve`` in a subprocess.
+
+Why a subprocess rather than an in-process app: the core suite checks what a user sees (the handshake, close
+codes, signals to process trees, the exit on SIGTERM), and those only mean something against a real process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from rpc_client import RpcClient
+
+# Settings from the developer's own environment must not leak into the servers under test.
+_SETTING_PREFIXES = ("CC_EXECUTOR_",)
+_SETTING_NAMES = {
+    "DEFAULT_PORT", "MAX_SESSIONS", "SESSION_TIMEOUT", "WS_PING_INTERVAL", "WS_PING_TIMEOUT", "WS_MAX_SIZE",
+    "DEFAULT_EXECUTION_TIMEOUT", "PROCESS_CLEANUP_TIMEOUT", "STREAM_TIMEOUT", "ALLOWED_COMMANDS",
+    "MAX_BUFFER_SIZE", "LOG_LEVEL", "DEBUG",
+}
+
+# Small grace periods so tests that drop connections or stop stubborn trees stay fast.
+TEST_DEFAULTS = {
+    "CC_EXECUTOR_RECONNECT_GRACE": "1",
+    "PROCESS_CLEANUP_TIMEOUT": "2",
+    "CC_EXECUTOR_LEFTOVER_DRAIN": "0.5",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server under test: the current one minus our settings, plus test defaults."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES) and k not in _SETTING_NAMES
+    }
+    env.update(TEST_DEFAULTS)
+    env["CC_EXECUTOR_STATE_DIR"] = str(state_dir)
+    env.update(extra or {})
+    return env
+
+
+def serve_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+class ServerProcess:
+    """One ``cc_executor serve`` subprocess on a free port, with its log kept in a file for failures."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.state_dir = workdir / "state"
+        self.log_path = workdir / "server.log"
+        self.env = server_env(self.state_dir, env)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/mcp"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, ready_within: float = 20.0) -> None:
+        for _attempt in range(3):  # a free port can be taken between choosing and binding it
+            self.port = free_port()
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    serve_command(self.port), env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
+            if self._wait_healthy(ready_within):
+                return
+            self.stop()
+            if "address already in use" not in self.log_text().lower():
+                break
+        raise RuntimeError(f"server did not become healthy:\n{self.log_text()[-4000:]}")
+
+    def _wait_healthy(self, within: float) -> bool:
+        assert self.proc is not None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if httpx.get(f"{self.http}/health", timeout=1.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def health(self) -> dict[str, object]:
+        return httpx.get(f"{self.http}/health", timeout=5.0).json()
+
+    def terminate(self, within: float = 30.0) -> int | None:
+        """SIGTERM the server and wait for it to exit; returns its exit code, None if it did not exit."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        """Terminate, and kill if it does not go; never leaves the process behind."""
+        if self.proc is None:
+            return
+        if self.terminate() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+ServerFactory = Callable[..., ServerProcess]
+
+
+def _stop_checked(server: ServerProcess) -> None:
+    code = server.terminate()
+    if code is None:
+        server.stop()
+        pytest.fail(f"server did not exit within 30 s of SIGTERM:\n{server.log_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The shared server with test defaults; tests on it must use their own jobs and clean them up."""
+    srv = ServerProcess(tmp_path_factory.mktemp("server"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        _stop_checked(srv)
+
+
+@pytest.fixture
+def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """Start servers with extra env (``make_server(MAX_SESSIONS="2")``); all are stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def factory(**env: str) -> ServerProcess:
+        srv = ServerProcess(tmp_path_factory.mktemp("server"), env)
+        started.append(srv)
+        srv.start()
+        return srv
+
+    yield factory
+    for srv in started:
+        if srv.proc is not None and srv.proc.poll() is None:
+            _stop_checked(srv)
+
+
+@pytest.fixture
+async def client(server: ServerProcess) -> AsyncIterator[RpcClient]:
+    """A connection to the shared server; its live non-detached jobs end with the reconnect grace."""
+    rpc = await RpcClient.connect(server.url)
+    try:
+        yield rpc
+    finally:
+        await rpc.close()
