@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ def fields(error: RpcCallError) -> set[str]:
 
 
 @pytest.fixture
-async def busy(client: RpcClient) -> Any:
+async def busy(client: RpcClient) -> AsyncIterator[RpcClient]:
     """A job streaming on the connection under test; after the test its output must be complete."""
     await asyncio.wait_for(client.next_other(), 10)  # the connected notification
     job = await client.call("execute", command=SLOW_JOB)

@@ -344,9 +344,13 @@ class JobManager:
         """Start the reconnect grace for live, non-detached jobs that nobody follows any more."""
         loop = asyncio.get_running_loop()
         for job_id, watchers in list(self._watchers.items()):
-            watchers.discard(session_id)
             job = self.jobs.get(job_id)
-            if job is None or job.state.is_final or job.spec.detach or watchers or job.owner != session_id:
+            was_following = session_id in watchers or (job is not None and job.owner == session_id)
+            watchers.discard(session_id)
+            if job is None or job.state.is_final:
+                del self._watchers[job_id]
+                continue
+            if job.spec.detach or watchers or not was_following:
                 continue
             if job._grace_timer is None:
                 job._grace_timer = loop.call_later(self.settings.reconnect_grace, self._grace_expired, job_id)

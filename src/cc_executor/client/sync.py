@@ -1,0 +1,111 @@
+"""A blocking facade for scripts: ``run`` one command, or ``run_tasks`` strictly one after another.
+
+Each call runs the async client on a private event loop (``asyncio.run``), in a worker thread when the caller's
+thread already runs a loop, so it works in plain scripts. Inside async code (notebooks included) it blocks that
+loop until the work ends: use the async ``Client`` there instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .client import Client
+from .events import Output
+
+T = TypeVar("T")
+
+Task = str | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished command did."""
+
+    exit_code: int | None
+    status: str
+    stdout: str
+    stderr: str
+    duration: float | None
+    job_id: str
+    agent: dict[str, Any] | None = None
+    name: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the command completed with exit code 0."""
+        return self.status == "completed" and self.exit_code == 0
+
+
+def _run_blocking(make: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cc-executor-sync") as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+async def run_on(client: Client, command: str, *, name: str | None = None, **kwargs: Any) -> Result:
+    """Run one command on an open client and collect its output into a ``Result``."""
+    job = await client.execute(command, **kwargs)
+    out: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    async for event in job:
+        if isinstance(event, Output):
+            out.setdefault(event.stream, []).append(event.data)
+    done = await job.wait()
+    return Result(
+        exit_code=done.exit_code,
+        status=done.status,
+        stdout="".join(out["stdout"]),
+        stderr="".join(out["stderr"]),
+        duration=done.duration,
+        job_id=job.id,
+        agent=done.agent,
+        name=name,
+    )
+
+
+def run(command: str, timeout: float | None = None, *, url: str | None = None, token: str | None = None,
+        **kwargs: Any) -> Result:
+    """Run ``command`` on the server, wait for it, and return its ``Result`` (a failing exit is no exception)."""
+
+    async def go() -> Result:
+        async with Client(url, token) as client:
+            return await run_on(client, command, timeout=timeout, **kwargs)
+
+    return _run_blocking(go)
+
+
+def _task_fields(task: Task) -> tuple[str, dict[str, Any], str | None]:
+    if isinstance(task, str):
+        return task, {}, None
+    unknown = set(task) - {"command", "timeout", "cwd", "env", "name"}
+    if "command" not in task or unknown:
+        raise ValueError(f"a task needs 'command' and may have timeout, cwd, env, name; got {sorted(task)}")
+    options = {key: task[key] for key in ("timeout", "cwd", "env") if task.get(key) is not None}
+    return str(task["command"]), options, task.get("name")
+
+
+def run_tasks(tasks: Sequence[Task], keep_going: bool = False, *, url: str | None = None,
+              token: str | None = None) -> list[Result]:
+    """Run tasks strictly in order, each after the previous ended; stop after the first failure unless keep_going."""
+    parsed = [_task_fields(task) for task in tasks]  # refuse a malformed list before anything runs
+
+    async def go() -> list[Result]:
+        results: list[Result] = []
+        async with Client(url, token) as client:
+            for command, options, name in parsed:
+                result = await run_on(client, command, name=name, **options)
+                results.append(result)
+                if not result.ok and not keep_going:
+                    break
+        return results
+
+    return _run_blocking(go)

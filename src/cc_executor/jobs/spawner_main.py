@@ -1,0 +1,360 @@
+"""The spawner: a small single-threaded child of the server that starts every job and outlives none of them.
+
+Why a separate process: a process group alone lets a job survive a server SIGKILL, and a descendant that calls
+``setsid`` leaves the group. The spawner is a child sub-reaper, so every orphan of every job is re-parented to
+it (and reaped by it: no zombie lingers), and it kills everything below it when the server goes away, seen
+either as EOF on its control socket or as its parent-death signal. Run as
+``python -m cc_executor.jobs.spawner_main --fd N --parent PID``; it imports the standard library only.
+
+Control protocol: one JSON object per SOCK_SEQPACKET message. The server sends ``spawn`` requests (a request
+too large for one message comes as a memfd attached to it); the spawner answers ``spawned`` (with the parent's
+pipe ends and a pidfd of the leader attached) or ``error``, and later reports each leader's ``exit``.
+
+The /proc helpers at the end are shared with the server-side client: a job's processes are its group, the
+descendants of its leader, and any process carrying the job's token in its environment (an adopted escapee).
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import errno
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .prctl import set_child_subreaper, set_parent_death_signal
+
+TOKEN_ENV = "CC_EXECUTOR_JOB_TOKEN"
+INLINE_LIMIT = 64 * 1024  # larger requests travel in a memfd
+RECV_SIZE = INLINE_LIMIT + 4096
+MAX_FDS = 4
+KILL_ALL_TIMEOUT = 3.0
+
+
+def recv_message(sock: socket.socket, flags: int = 0) -> tuple[bytes, list[int], int]:
+    """One datagram and the fds attached to it (``socket.recv_fds`` drops ``flags`` in Python 3.11)."""
+    fds = array.array("i")
+    data, ancdata, msg_flags, _ = sock.recvmsg(RECV_SIZE, socket.CMSG_SPACE(MAX_FDS * fds.itemsize), flags)
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds), msg_flags
+
+
+# -- /proc ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ProcStat:
+    pid: int
+    state: str
+    ppid: int
+    pgrp: int
+    session: int
+    starttime: int
+
+    @property
+    def live(self) -> bool:
+        return self.state not in ("Z", "X")
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """The fields we need from ``/proc/<pid>/stat`` (the command name may hold spaces and parentheses)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(b")") + 2 :].split(b" ")
+    # state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    # priority nice num_threads itrealvalue starttime ...
+    return ProcStat(pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
+
+
+def scan_processes() -> dict[int, ProcStat]:
+    """Every process visible in /proc, by pid."""
+    table: dict[int, ProcStat] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = read_stat(int(entry.name))
+            if stat is not None:
+                table[stat.pid] = stat
+    return table
+
+
+def descendants(table: dict[int, ProcStat], root: int) -> set[int]:
+    """Pids below ``root`` in the parent tree of ``table``."""
+    children: dict[int, list[int]] = {}
+    for stat in table.values():
+        children.setdefault(stat.ppid, []).append(stat.pid)
+    found: set[int] = set()
+    stack = list(children.get(root, ()))
+    while stack:
+        pid = stack.pop()
+        if pid not in found:
+            found.add(pid)
+            stack.extend(children.get(pid, ()))
+    return found
+
+
+def environ_token(pid: int) -> str | None:
+    """The job token in a process's initial environment, or None (gone, not ours to read, or no token)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    marker = TOKEN_ENV.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(marker):
+            return item[len(marker) :].decode(errors="replace")
+    return None
+
+
+def job_processes(pgid: int, leader: int, token: str, root: int | None) -> tuple[list[int], list[int]]:
+    """Live processes of one job as (group members, escapees). Escapees left the group: they are descendants
+    of the leader, or carry the job's token; only descendants of ``root`` (the spawner) are considered, or
+    every process of our uid when ``root`` is None (the spawner is gone and its adoptees with it)."""
+    table = scan_processes()
+    members = [s.pid for s in table.values() if s.pgrp == pgid and s.live]
+    under_leader = descendants(table, leader) if leader in table else set()
+    candidates: Iterable[int] = descendants(table, root) if root is not None else table.keys()
+    uid = os.getuid()
+    escapees = []
+    for pid in candidates:
+        stat = table.get(pid)
+        if stat is None or not stat.live or stat.pgrp == pgid or pid == os.getpid():
+            continue
+        if pid in under_leader:
+            escapees.append(pid)
+        elif root is not None or owned_by(pid, uid):
+            if environ_token(pid) == token:
+                escapees.append(pid)
+    return members, escapees
+
+
+def owned_by(pid: int, uid: int) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == uid
+    except OSError:
+        return False
+
+
+def instance_id(pid: int) -> str | None:
+    """``pid-starttime``: names one spawner for as long as it lives, never a later process reusing the pid."""
+    stat = read_stat(pid)
+    return f"{pid}-{stat.starttime}" if stat is not None and stat.live else None
+
+
+# -- the spawner process ----------------------------------------------------------------------------
+
+
+@dataclass
+class SpawnerState:
+    sock: socket.socket
+    instance: str
+    leaders: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    serial: int = 0
+    stopping: bool = False
+
+
+def _send(state: SpawnerState, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    data = json.dumps(message).encode()
+    try:
+        if fds:
+            socket.send_fds(state.sock, [data], fds)
+        else:
+            state.sock.send(data)
+    except OSError:
+        state.stopping = True  # the server is gone
+
+
+def _rlimit_setter(rlimits: dict[str, list[int]]) -> Any:
+    limits = []
+    for name, (soft, hard) in rlimits.items():
+        if not name.startswith("RLIMIT_") or not hasattr(resource, name):
+            raise ValueError(f"unknown resource limit {name!r}")
+        limits.append((getattr(resource, name), (int(soft), int(hard))))
+
+    def apply() -> None:  # runs in the forked child; the spawner is single-threaded, so this is safe
+        for res, value in limits:
+            resource.setrlimit(res, value)
+
+    return apply
+
+
+def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
+    state.serial += 1
+    token = f"{state.instance}-{state.serial}"
+    try:
+        env = dict(request["env"])
+        env[TOKEN_ENV] = token
+        rlimits = request.get("rlimits")
+        popen = subprocess.Popen(  # noqa: S603 - running the client's command is the product
+            request["argv"],
+            cwd=request.get("cwd"),
+            env=env,
+            stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+            preexec_fn=_rlimit_setter(rlimits) if rlimits else None,  # noqa: PLW1509 - single-threaded
+        )
+    except (OSError, ValueError, TypeError, KeyError, subprocess.SubprocessError) as exc:
+        if isinstance(exc, OSError) and exc.errno:
+            error = {"errno": exc.errno, "message": exc.strerror, "filename": exc.filename}
+        else:
+            error = {"errno": errno.EINVAL, "message": str(exc), "filename": None}
+        _send(state, {"op": "error", "id": request.get("id"), **error})
+        return
+    assert popen.stdout is not None and popen.stderr is not None
+    # Opened before we can reap the leader, so it names this process and never a later one with its pid.
+    pidfd = os.pidfd_open(popen.pid)
+    fds = [popen.stdout.fileno(), popen.stderr.fileno(), pidfd]
+    if popen.stdin is not None:
+        fds.append(popen.stdin.fileno())
+    state.leaders[popen.pid] = popen
+    _send(state, {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token}, fds)
+    os.close(pidfd)
+    for stream in (popen.stdin, popen.stdout, popen.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _read_request(data: bytes, fds: list[int]) -> dict[str, Any]:
+    try:
+        if data == b"memfd" and fds:
+            with os.fdopen(fds[0], "rb", closefd=False) as handle:
+                handle.seek(0)
+                data = handle.read()
+        request: dict[str, Any] = json.loads(data)
+        return request
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _handle_control(state: SpawnerState) -> None:
+    """Serve every request waiting on the control socket; EOF means the server is gone."""
+    while not state.stopping:
+        try:
+            data, fds, flags = recv_message(state.sock, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            state.stopping = True
+            return
+        if not data and not fds:
+            state.stopping = True
+            return
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            for fd in fds:
+                os.close(fd)
+            continue
+        try:
+            request = _read_request(data, fds)
+        except (OSError, ValueError):
+            continue  # a malformed request must not take every running job down with the spawner
+        if request.get("op") == "spawn":
+            _spawn(state, request)
+
+
+def _reap(state: SpawnerState) -> None:
+    """Wait for every exited child (leaders and adopted orphans); report the leaders' ends."""
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        popen = state.leaders.pop(pid, None)
+        if popen is None:
+            continue
+        popen.returncode = os.waitstatus_to_exitcode(status)
+        _send(state, {"op": "exit", "pid": pid, "status": status, "cpu": usage.ru_utime + usage.ru_stime})
+
+
+def kill_everything(state: SpawnerState) -> None:
+    """SIGKILL every job group and every process below us (adopted escapees included), until none is left."""
+    for pid in list(state.leaders):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + KILL_ALL_TIMEOUT
+    me = os.getpid()
+    while True:
+        table = scan_processes()
+        live = [pid for pid in descendants(table, me) if table[pid].live]
+        for pid in live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap(state)
+        if not live or time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
+
+
+def serve(sock: socket.socket, parent: int) -> None:
+    """The spawner's loop: requests in, reaping on SIGCHLD, everything killed when the server goes."""
+    instance = instance_id(os.getpid()) or str(os.getpid())
+    state = SpawnerState(sock, instance)
+
+    def on_stop(signum: int, frame: object) -> None:
+        state.stopping = True
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGHUP, on_stop)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # the server died before the death signal was armed
+        return
+    set_child_subreaper()
+    _send(state, {"op": "hello", "pid": os.getpid(), "instance": instance})
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    try:
+        while not state.stopping:
+            for key, _ in selector.select():
+                if key.fd == wake_r:
+                    try:
+                        while os.read(wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                else:
+                    _handle_control(state)
+            _reap(state)
+    finally:
+        kill_everything(state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cc_executor.jobs.spawner_main")
+    parser.add_argument("--fd", type=int, required=True, help="the control socket (SOCK_SEQPACKET)")
+    parser.add_argument("--parent", type=int, required=True, help="the server's pid")
+    args = parser.parse_args(argv)
+    sock = socket.socket(fileno=args.fd)
+    serve(sock, args.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

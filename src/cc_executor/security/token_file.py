@@ -1,0 +1,156 @@
+"""The server's bearer token: taken from the environment, or kept in a user-only file in the state directory.
+
+Why a file: a server that starts without ``CC_EXECUTOR_TOKEN`` still needs a secret, and local clients need to
+find it without being told. The first start generates one and writes it atomically with mode 0600 (never
+visible half-written, never readable by others, even for an instant); later starts reuse it. A token file
+that others can read is treated as leaked-in-waiting: tightened when it is ours, refused when it is not.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE_NAME = "token"
+MIN_TOKEN_LENGTH = 8
+
+TokenSource = Literal["env", "file", "generated"]
+
+
+class TokenFileError(Exception):
+    """The token file cannot be trusted or read; the message says which file and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """The token in force, the file it lives in (None when it came from the environment), and its origin."""
+
+    token: str = field(repr=False)  # never shown in a log or traceback
+    path: Path | None
+    source: TokenSource
+
+
+def token_path(state_dir: Path) -> Path:
+    return Path(state_dir) / TOKEN_FILE_NAME
+
+
+def tokens_equal(given: str | None, expected: str | None) -> bool:
+    """Constant-time comparison; False when either side is missing."""
+    if given is None or expected is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def ensure_token(state_dir: Path, explicit: str | None) -> TokenInfo:
+    """The explicit token when given; else the one in ``state_dir/token``; else a new one written there."""
+    if explicit:
+        return TokenInfo(explicit, None, "env")
+    path = token_path(state_dir)
+    existing = _read_checked(path)
+    if existing is not None:
+        return TokenInfo(existing, path, "file")
+    _ensure_private_dir(Path(state_dir))
+    token = secrets.token_urlsafe(32)
+    if _write_new(path, token):
+        log.info("generated a new server token in %s", path)
+        return TokenInfo(token, path, "generated")
+    # Another server wrote one between our read and our write: use theirs, so both agree with the file.
+    raced = _read_checked(path)
+    if raced is None:
+        raise TokenFileError(f"token file {path} vanished while it was being created; start again")
+    return TokenInfo(raced, path, "file")
+
+
+def read_token(state_dir: Path) -> str | None:
+    """For clients on this machine: the server's token from its state directory, or None when there is none."""
+    try:
+        text = token_path(state_dir).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return text.strip() or None
+
+
+def _read_checked(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TokenFileError(f"cannot open token file {path}: {exc.strerror} (a symlink is not accepted)") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TokenFileError(f"token file {path} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise TokenFileError(
+                f"token file {path} belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()}); "
+                "remove it or point CC_EXECUTOR_STATE_DIR at a directory of your own"
+            )
+        if info.st_mode & 0o077:
+            log.warning(
+                "token file %s was readable by others (mode %o); restricted it to 0600 — "
+                "consider rotating the token (delete the file and restart)",
+                path,
+                stat.S_IMODE(info.st_mode),
+            )
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "r", encoding="utf-8", closefd=False) as handle:
+            token = handle.read().strip()
+    finally:
+        os.close(fd)
+    if len(token) < MIN_TOKEN_LENGTH or any(ch.isspace() for ch in token):
+        raise TokenFileError(
+            f"token file {path} does not hold a usable token (at least {MIN_TOKEN_LENGTH} characters, "
+            "no white space); delete it to have a new one generated"
+        )
+    return token
+
+
+def _ensure_private_dir(directory: Path) -> None:
+    """Create the state directory user-only (0700). An existing directory is left as it is."""
+    if directory.is_dir():
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask; make it exact
+
+
+def _write_new(path: Path, token: str) -> bool:
+    """Write ``token`` to ``path`` atomically with mode 0600; False when ``path`` already exists."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (token + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # link() rather than rename(): it never replaces a token another server has just written.
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        _fsync_dir(path.parent)
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
