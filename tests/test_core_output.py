@@ -48,7 +48,8 @@ async def test_both_streams_exit_code_and_event_fields(client: RpcClient) -> Non
 
 async def test_success_is_completed_with_default_timeout_source(client: RpcClient) -> None:
     result, events = await run(client, "true")
-    assert result["timeout_source"] == "default" and result["timeout"] == 3600
+    # The default timeout, stretched by the load multiplier (1x to 3x) when the machine is busy.
+    assert result["timeout_source"] == "default" and 3600 <= result["timeout"] <= 3 * 3600
     end = completed(events)
     assert end["status"] == "completed" and end["exit_code"] == 0
 

@@ -190,5 +190,11 @@ class Executor:
             "live_jobs": len(manager.live_jobs()),
             "jobs_started": manager.jobs_started,
             "resources": self.monitor.snapshot(),
+            "history": {
+                "backend": self.history.backend,
+                "healthy": getattr(self.history, "healthy", True),
+                "last_error": getattr(self.history, "last_error", None),
+                "dropped_records": getattr(self.history, "dropped_records", 0),
+            },
             "history_backend": self.history.backend,
         }

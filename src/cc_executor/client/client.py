@@ -123,7 +123,8 @@ class Client:
         if self.reconnect_policy is None:
             self._fail_jobs(ConnectionLost(f"{reason} (reconnecting is off)"))
             return
-        if self._reconnecting is None or self._reconnecting.done():
+        # With jobs to follow, reconnect now; otherwise the next call does (see ``_ready``).
+        if self._jobs and (self._reconnecting is None or self._reconnecting.done()):
             log.info("connection to %s lost (%s); reconnecting", self.url, reason)
             self._start_reconnect()
 

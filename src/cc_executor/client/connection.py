@@ -79,7 +79,10 @@ class Connection:
             text = await ws.recv()
         except ConnectionClosed as exc:
             raise ConnectionLost(f"the server closed the connection during the handshake: {exc}") from exc
-        message = json.loads(text)
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
         if isinstance(message, dict) and "error" in message:
             raise error_from_response(message["error"])
         if isinstance(message, dict) and message.get("method") == "connected":

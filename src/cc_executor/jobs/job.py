@@ -81,6 +81,8 @@ class Job:
         # Told of "timeout" and "stall" as they happen (hooks); set by the manager.
         self.on_event: Callable[[Job, str], None] | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Resolved after the post-run steps (history record, post hooks) too: what ``jobs.wait`` awaits.
+        self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.proc: SpawnedProcess | None = None
         self._framers = {
             "stdout": OutputFramer(chunk_size, max_line),
@@ -140,6 +142,7 @@ class Job:
         known = set(job.summary())
         job.extra = {k: v for k, v in summary.items() if k not in known}
         job.done.set_result(None)
+        job.settled.set_result(None)
         return job
 
     # -- summaries ------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ class JobManager:
             except BaseException:
                 if lock is not None:
                     lock.release()
+                self._close_out(job)
                 raise
             self._tasks[job_id] = asyncio.create_task(self._supervise(job, lock), name=f"job-{job_id}")
         if job.proc is None:
@@ -235,25 +236,28 @@ class JobManager:
                     job.finish_without_running(
                         JobState.CANCELLED, f"dependency {dep_id} ended {dep.state.value}, not completed"
                     )
-                    return
-            if job.spec.queue:
-                lock = self._queue(job.spec.queue)
-                await lock.acquire()
-            if job.state.is_final:
-                return
-            try:
-                self._spawn(job)
-            except Exception:
-                return
+                    break
+            if job.spec.queue and not job.state.is_final:
+                queue = self._queue(job.spec.queue)
+                await queue.acquire()
+                lock = queue
+            if not job.state.is_final:
+                try:
+                    self._spawn(job)
+                except InvalidJobRequest:
+                    pass  # the job has ended failed, with the reason in its log
         except asyncio.CancelledError:
             if not job.state.is_final:
                 job.finish_without_running(JobState.CANCELLED, job.reason or "cancelled while queued")
-            if lock is not None and lock.locked():
-                lock.release()
+        if job.proc is not None:
+            await self._supervise(job, lock)
             return
-        await self._supervise(job, lock)
+        if lock is not None:
+            lock.release()
+        await self._settle(job)
 
     async def _supervise(self, job: Job, lock: asyncio.Lock | None) -> None:
+        """Drive a spawned job to its end; ``lock`` is its queue's lock, held, released at the end."""
         try:
             await job.run_to_end(self.settings.process_cleanup_timeout, self.settings.leftover_drain)
         except Exception:
@@ -263,19 +267,29 @@ class JobManager:
             if not job.state.is_final:
                 job.finish_without_running(JobState.FAILED, "internal error while supervising the job")
         finally:
-            if lock is not None and lock.locked():
+            if lock is not None:
                 lock.release()
-        for step in self.ext.after_end:
-            try:
-                await step(job)
-            except Exception:
-                log.warning("after-end step failed for job %s", job.id, exc_info=True)
-        job.log.close()
-        job.log.release_memory()
-        self._persist(job)
+        await self._settle(job)
+
+    async def _settle(self, job: Job) -> None:
+        """After the end: the post-run steps (for jobs that ran), then close the log and record the job."""
+        if job.started_at is not None:
+            for step in self.ext.after_end:
+                try:
+                    await step(job)
+                except Exception:
+                    log.warning("after-end step failed for job %s", job.id, exc_info=True)
+        self._close_out(job)
         self._finished_since_prune += 1
         if self._finished_since_prune >= 20:
             self.prune()
+
+    def _close_out(self, job: Job) -> None:
+        job.log.close()
+        job.log.release_memory()
+        self._persist(job)
+        if not job.settled.done():
+            job.settled.set_result(None)
 
     def _job_event(self, job: Job, event: str) -> None:
         assert self.ext.on_job_event is not None
@@ -306,6 +320,7 @@ class JobManager:
                 task.cancel()
             else:
                 job.finish_without_running(JobState.CANCELLED, reason)
+                self._close_out(job)
         else:
             job.stop(JobState.CANCELLED, reason)
         return job
@@ -322,7 +337,7 @@ class JobManager:
         """Wait for a job to end; returns the job and whether it ended within ``timeout``."""
         job = self.get(job_id)
         try:
-            await asyncio.wait_for(asyncio.shield(job.done), timeout)
+            await asyncio.wait_for(asyncio.shield(job.settled), timeout)
         except TimeoutError:
             return job, False
         return job, True

@@ -8,6 +8,10 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ..server.origin import normalize_origin
+from .limits import ResourceLimits
+from .rate_limit import RateLimiter, make_rate_limiter
+
 DENIED_PATTERNS_ENV = "CC_EXECUTOR_DENIED_PATTERNS"
 
 
@@ -49,3 +53,35 @@ class AllowlistSettings(BaseSettings):
     def compiled(self) -> list[re.Pattern[str]]:
         """The patterns compiled once, for ``check_command``'s ``denied_patterns``."""
         return [re.compile(pattern) for pattern in self.denied_patterns]
+
+
+class SecuritySettings(AllowlistSettings):
+    """All of the security package's settings: the deny-list, browser checks, rate limit and job limits."""
+
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("CC_EXECUTOR_ALLOWED_ORIGINS")
+    )
+    execute_rate: float = Field(10.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_EXECUTE_RATE"))
+    execute_burst: int = Field(20, ge=1, validation_alias=AliasChoices("CC_EXECUTOR_EXECUTE_BURST"))
+    resource_limits: ResourceLimits = Field(default_factory=ResourceLimits)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_parse(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*" and normalize_origin(entry) is None:
+                raise ValueError(f"{entry!r} is not an origin of the form scheme://host[:port], or *")
+        return value
+
+    def execute_limiter(self) -> RateLimiter | None:
+        """A fresh limiter for one session's job starts; None when CC_EXECUTOR_EXECUTE_RATE is 0."""
+        return make_rate_limiter(self.execute_rate, self.execute_burst)
