@@ -23,9 +23,9 @@ from ..config import Settings
 from .errors import InvalidJobRequest, JobNotFound, LimitReached
 from .job import Job
 from .output_log import OutputLog
-from .process import build_env, live_group_members, spawn
+from .proc_table import live_group_members, rss_by_group
+from .process import build_env, spawn
 from .registry import JobRegistry
-from .resource_usage import rss_by_group
 from .spec import JobSpec
 from .state import JobState
 

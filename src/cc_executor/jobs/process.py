@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from .proc_table import live_group_members
+
 # Make common runtimes write as they go instead of in 4 KiB blocks at exit.
 STREAMING_ENV = {
     "PYTHONUNBUFFERED": "1",
@@ -88,24 +90,6 @@ class SpawnedProcess:
         except (ProcessLookupError, PermissionError):
             return False
         return bool(live_group_members(self.pgid))
-
-
-def live_group_members(pgid: int) -> list[int]:
-    """Pids of non-zombie processes in process group ``pgid``, read from /proc."""
-    members = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # Fields after the command name (which may contain spaces): state ppid pgrp ...
-        fields = stat[stat.rindex(b")") + 2 :].split(b" ", 3)
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            members.append(int(entry.name))
-    return members
 
 
 def build_env(base: Mapping[str, str], overrides: Mapping[str, str], drop: tuple[str, ...]) -> dict[str, str]:
