@@ -1,4 +1,4 @@
-"""The ``cc-executor`` command line."""
+"""``cc-executor serve``: start the server."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import logging
 import signal
 import sys
 
-from .config import WS_PATH, ConfigError, load_settings
+from ..config import WS_PATH, ConfigError, load_settings
 
 
-def _serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .server.app import create_app
+    from ..server.app import create_app
 
     overrides = {}
     if args.host is not None:
@@ -53,16 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="start the server")
-    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or CC_EXECUTOR_HOST)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8003, or DEFAULT_PORT)")
-    serve.set_defaults(func=_serve)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("serve", help="start the server")
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or CC_EXECUTOR_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8003, or DEFAULT_PORT)")
+    parser.set_defaults(func=serve)

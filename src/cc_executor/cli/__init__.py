@@ -1,0 +1,19 @@
+"""The ``cc-executor`` command line: one module per command group, each adding its own sub-parser."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
