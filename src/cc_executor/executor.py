@@ -96,6 +96,7 @@ class Executor:
     async def _record_history(self, job: Job) -> None:
         if job.started_at is None:
             return  # never ran: nothing to learn from
+        self.estimator.forget(job.spec.command)
         await self.history.record(
             RunRecord(
                 job_id=job.id,

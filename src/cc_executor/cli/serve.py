@@ -44,6 +44,9 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_size,
+        # Compressing every frame cost more than half the server's CPU on output floods (bench/); websocketd
+        # does not compress either, and job output on loopback gains nothing from it.
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
         log_level=settings.log_level.lower(),

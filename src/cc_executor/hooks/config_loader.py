@@ -47,7 +47,7 @@ class HooksConfigLoader:
         return user if user.is_file() else None
 
     def load(self, cwd: str | None) -> LoadedConfig:
-        """Resolve and (re)read the file when its mtime or size changed; blocking, call it off the loop."""
+        """Resolve and (re)read the file when its mtime or size changed (a few stat calls otherwise)."""
         path = self.resolve(cwd)
         if path is None:
             return LoadedConfig(None, None)

@@ -118,7 +118,8 @@ class HookEngine:
 
     async def _load(self, event_name: str, cwd: str) -> tuple[LoadedConfig, list[dict[str, Any]]]:
         self._last_cwd = cwd
-        loaded = await asyncio.to_thread(self._loader.load, cwd)
+        # A few stat() calls, and a read only when the file changed: cheap enough to do on the loop.
+        loaded = self._loader.load(cwd)
         warnings = []
         if loaded.error:
             kept = " (the last valid version stays in force)" if loaded.config else ""

@@ -31,6 +31,8 @@ from .state import JobState
 
 log = logging.getLogger(__name__)
 
+REGISTRY_FLUSH_DELAY = 0.05
+
 # The server's own secrets never reach a job's environment.
 SECRET_ENV = ("CC_EXECUTOR_TOKEN",)
 
@@ -72,6 +74,8 @@ class JobManager:
         self.ext = extensions or Extensions()
         self.registry = registry
         self._finished_since_prune = 0
+        self._dirty: dict[str, Job] = {}
+        self._flush_task: asyncio.Task[None] | None = None
         self.jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._queues: dict[str, asyncio.Lock] = {}
@@ -383,12 +387,23 @@ class JobManager:
     # -- persistence ----------------------------------------------------------------------------
 
     def _persist(self, job: Job) -> None:
+        """Queue the job's row for the registry; rows are written in batches, in a worker thread."""
         if self.registry is None:
             return
-        try:
-            self.registry.save(job.summary(), job.log.path, job.log.size_on_disk)
-        except Exception:  # the registry is a record, never a reason to fail a job
-            log.warning("could not record job %s in the registry", job.id, exc_info=True)
+        self._dirty[job.id] = job
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_registry())
+
+    async def _flush_registry(self) -> None:
+        assert self.registry is not None
+        while self._dirty:
+            await asyncio.sleep(REGISTRY_FLUSH_DELAY)  # gather the writes of a burst into one transaction
+            batch, self._dirty = self._dirty, {}
+            rows = [(job.summary(), job.log.path, job.log.size_on_disk) for job in batch.values()]
+            try:
+                await asyncio.to_thread(self.registry.save_many, rows)
+            except Exception:  # the registry is a record, never a reason to fail a job
+                log.warning("could not record %d job(s) in the registry", len(rows), exc_info=True)
 
     async def restore(self) -> None:
         """At start, before any connection: bring back earlier jobs; those that were live are stopped
@@ -429,12 +444,12 @@ class JobManager:
         doomed = self.registry.expired(
             s.job_retention_count, s.job_retention_days * 86400, s.job_retention_bytes, live
         )
-        for stored in doomed:
-            self.jobs.pop(stored.job_id, None)
-            if stored.log_path:
-                Path(stored.log_path).unlink(missing_ok=True)
+        for job_id, log_path in doomed:
+            self.jobs.pop(job_id, None)
+            if log_path:
+                Path(log_path).unlink(missing_ok=True)
         if doomed:
-            self.registry.delete([d.job_id for d in doomed])
+            self.registry.delete([job_id for job_id, _ in doomed])
 
     # -- resource sampling ----------------------------------------------------------------------
 
@@ -465,6 +480,8 @@ class JobManager:
         tasks = [t for t in self._tasks.values() if not t.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.process_cleanup_timeout + 10)
+        if self._flush_task is not None:
+            await self._flush_task
 
 
 async def stop_leftover_group(pgid: int | None, created_at: float) -> int:

@@ -1,7 +1,8 @@
 """The persistent job registry: one SQLite row per job, so jobs and their logs outlive the server.
 
 A row holds the job's summary (as ``jobs.get`` shows it) and where its log is. It is written when a job is
-created, started and ended: a handful of small writes per job, in WAL mode, cheap enough for the event loop.
+created, started and ended; the manager batches these writes and makes them in a worker thread, so the
+event loop never waits on the disk.
 After a restart, finished jobs come back readable and attachable; jobs that were live are marked ``lost``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,22 +53,33 @@ class JobRegistry:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()  # writes run in a worker thread, reads at start-up on the loop
 
     def save(self, summary: dict[str, Any], log_path: Path | None, log_bytes: int) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO jobs (job_id, created_at, ended_at, state, pgid, log_path, log_bytes, summary)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                summary["job_id"],
-                summary["created_at"],
-                summary.get("ended_at"),
-                summary["state"],
-                summary.get("pgid"),
-                str(log_path) if log_path else None,
-                log_bytes,
-                json.dumps(summary, default=str),
-            ),
-        )
+        self.save_many([(summary, log_path, log_bytes)])
+
+    def save_many(self, rows: list[tuple[dict[str, Any], Path | None, int]]) -> None:
+        """Write several job rows in one transaction (the manager batches its writes)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO jobs (job_id, created_at, ended_at, state, pgid, log_path, log_bytes,"
+                " summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        summary["job_id"],
+                        summary["created_at"],
+                        summary.get("ended_at"),
+                        summary["state"],
+                        summary.get("pgid"),
+                        str(log_path) if log_path else None,
+                        log_bytes,
+                        json.dumps(summary, default=str),
+                    )
+                    for summary, log_path, log_bytes in rows
+                ],
+            )
+            self._db.execute("COMMIT")
 
     def load(self) -> list[StoredJob]:
         rows = self._db.execute(
@@ -74,25 +87,33 @@ class JobRegistry:
         ).fetchall()
         return [StoredJob(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
 
-    def expired(self, keep_count: int, max_age: float, max_bytes: int, live: set[str]) -> list[StoredJob]:
-        """Finished jobs to prune, oldest first: beyond the newest ``keep_count``, older than ``max_age``
-        seconds, or while the logs together exceed ``max_bytes``. Live jobs are never chosen."""
-        finished = [j for j in self.load() if j.job_id not in live and j.state not in _LIVE]
-        newest_first = sorted(finished, key=lambda j: j.created_at, reverse=True)
+    def expired(
+        self, keep_count: int, max_age: float, max_bytes: int, live: set[str]
+    ) -> list[tuple[str, str | None]]:
+        """``(job_id, log_path)`` of finished jobs to prune: beyond the newest ``keep_count``, older than
+        ``max_age`` seconds, or while the logs together exceed ``max_bytes``. Live jobs are never chosen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id, created_at, log_bytes, log_path FROM jobs"
+                " WHERE state NOT IN ('queued', 'running', 'paused') ORDER BY created_at DESC"
+            ).fetchall()
         cutoff = time.time() - max_age
-        keep_bytes = 0
+        kept_bytes = 0
         doomed = []
-        for rank, job in enumerate(newest_first):
-            keep_bytes += job.log_bytes
-            if rank >= keep_count or job.created_at < cutoff or keep_bytes > max_bytes:
-                doomed.append(job)
+        rank = 0
+        for job_id, created_at, log_bytes, log_path in rows:
+            if job_id in live:
+                continue
+            kept_bytes += log_bytes
+            if rank >= keep_count or created_at < cutoff or kept_bytes > max_bytes:
+                doomed.append((job_id, log_path))
+            rank += 1
         return doomed
 
     def delete(self, job_ids: list[str]) -> None:
-        self._db.executemany("DELETE FROM jobs WHERE job_id = ?", [(j,) for j in job_ids])
+        with self._lock:
+            self._db.executemany("DELETE FROM jobs WHERE job_id = ?", [(j,) for j in job_ids])
 
     def close(self) -> None:
-        self._db.close()
-
-
-_LIVE = {"queued", "running", "paused"}
+        with self._lock:
+            self._db.close()

@@ -12,12 +12,12 @@ runs say nothing about how long a successful run needs and are ignored.
 
 from __future__ import annotations
 
-import statistics
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 from cc_executor.timing.classify import DEFAULT, classify
-from cc_executor.timing.history import HistoryStore
+from cc_executor.timing.history import HistoryStore, RunRecord
 from cc_executor.timing.settings import TimingSettings
 
 
@@ -45,12 +45,19 @@ class Estimate:
         return asdict(self)
 
 
+# How long cached samples may be used; other writers (a shared Redis) are seen within this delay.
+SAMPLES_TTL = 2.0
+
+
 def quantile(values: list[float], q: float) -> float:
-    """Linear-interpolation quantile (the 'inclusive' method), defined for a single value too."""
-    if len(values) == 1:
-        return values[0]
-    cuts = statistics.quantiles(values, n=1000, method="inclusive")
-    return cuts[min(len(cuts) - 1, max(0, round(q * 1000) - 1))]
+    """Linear-interpolation quantile (the 'inclusive' method, as ``statistics.quantiles``), one point only."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = min(max(q, 0.0), 1.0) * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 class TimeoutEstimator:
@@ -67,6 +74,7 @@ class TimeoutEstimator:
         self.monitor = monitor
         self.settings = settings
         self.default_timeout = default_timeout
+        self._cache: dict[str, tuple[float, list[RunRecord]]] = {}
 
     def _multiplier(self) -> float:
         if self.monitor is None:
@@ -76,6 +84,22 @@ class TimeoutEstimator:
         except Exception:  # a broken monitor must not stop a job from starting
             return 1.0
 
+    async def _samples(self, level: str) -> list[RunRecord]:
+        """The level's recent runs, cached briefly: an orchestrator spawning the same command over and over
+        should not pay a store round trip each time. ``forget`` drops a level as soon as it gets a new run."""
+        now = time.monotonic()
+        cached = self._cache.get(level)
+        if cached is not None and now - cached[0] < SAMPLES_TTL:
+            return cached[1]
+        runs = await self.store.samples(level, self.settings.timeout_sample_window)
+        self._cache[level] = (now, runs)
+        return runs
+
+    def forget(self, command: str) -> None:
+        """A run of ``command`` was just recorded: its levels' cached samples are stale."""
+        for level in classify(command).hierarchy:
+            self._cache.pop(level, None)
+
     async def estimate(self, command: str) -> Estimate:
         s = self.settings
         category = classify(command)
@@ -84,7 +108,7 @@ class TimeoutEstimator:
         for level in category.hierarchy:
             if level == DEFAULT:
                 break
-            runs = await self.store.samples(level, s.timeout_sample_window)
+            runs = await self._samples(level)
             durations = [r.duration for r in runs if r.status == "completed" and r.duration >= 0]
             censored = [r.timeout for r in runs if r.status == "timed_out" and r.timeout]
             usable = durations + [float(t) for t in censored]

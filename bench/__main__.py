@@ -1,0 +1,73 @@
+"""``python -m bench [--quick] [--json FILE] [--only NAME]``: run the workloads and print the report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from . import bulk, latency, machine, report, scale, short_lines, slow_consumer, spawn
+from .result import WorkloadResult
+from .servers import Running, our_server
+from .sizes import FULL, QUICK, Sizes
+
+Workload = Callable[[Sizes, Running], Awaitable[WorkloadResult]]
+WORKLOADS: dict[str, Workload] = {
+    short_lines.NAME: short_lines.run,
+    bulk.NAME: bulk.run,
+    latency.NAME: latency.run,
+    spawn.NAME: spawn.run,
+    scale.NAME: scale.run,
+    slow_consumer.NAME: slow_consumer.run,
+}
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check in well under a minute")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument("--only", choices=sorted(WORKLOADS), action="append", help="run only this workload (repeatable)")
+    return parser.parse_args(argv)
+
+
+def _raise_fd_limit() -> None:
+    """Hundreds of connections, each with a job's pipes, need more descriptors than a default soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _run(sizes: Sizes, names: list[str]) -> list[WorkloadResult]:
+    results = []
+    async with our_server(max_sessions=max(sizes.scale_levels) * 2) as server:
+        for name in names:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            results.append(await WORKLOADS[name](sizes, server))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    sizes = QUICK if args.quick else FULL
+    names = args.only or list(WORKLOADS)
+    _raise_fd_limit()
+    about = machine.describe()
+    results = asyncio.run(_run(sizes, names))
+    print(report.render(about, sizes.quick, results))
+    if args.json:
+        payload = {
+            "quick": sizes.quick,
+            "machine": about,
+            "workloads": [result.as_dict() for result in results],
+            "all_accounted": all(result.all_accounted for result in results),
+            "targets_met": all(row.met for result in results for row in result.rows if row.met is not None),
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0 if all(result.all_accounted for result in results) else 1
+
+
+sys.exit(main())

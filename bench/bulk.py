@@ -1,0 +1,27 @@
+"""Bulk output (1000-byte lines): megabytes per second delivered to the client."""
+
+from __future__ import annotations
+
+from . import commands
+from .result import Row, WorkloadResult
+from .servers import Running
+from .sizes import Sizes
+from .throughput import deliver
+
+NAME = "bulk"
+TARGET_VS_WEBSOCKETD = 1.5
+MB = 1_000_000
+
+
+async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
+    lines, size = sizes.bulk_lines, sizes.bulk_bytes
+    got = await deliver(commands.bulk(lines), ours)
+    result = WorkloadResult(NAME, accounted={t: d.complete(lines, size) for t, d in got.items()})
+    rate = {t: d.chars / MB / d.seconds for t, d in got.items()}
+    row = Row(
+        NAME, f"MB/s ({size // MB} MB)", "MB/s", rate["ours"], rate["websocketd"], rate["raw"],
+        target=f">= {TARGET_VS_WEBSOCKETD:g}x websocketd",
+    )
+    row.met = (row.ours_vs_websocketd or 0) >= TARGET_VS_WEBSOCKETD
+    result.rows.append(row)
+    return result

@@ -1,0 +1,128 @@
+"""The two servers under test, each started as a user would start it, on a free port, and always stopped.
+
+Our server gets a fresh state directory and config directory (so the developer's hooks and history do not
+leak in) and ``MAX_SESSIONS`` raised above the largest scale level; everything else is the shipped default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+_OUR_SETTING_NAMES = {
+    "DEFAULT_PORT", "MAX_SESSIONS", "SESSION_TIMEOUT", "WS_PING_INTERVAL", "WS_PING_TIMEOUT", "WS_MAX_SIZE",
+    "DEFAULT_EXECUTION_TIMEOUT", "PROCESS_CLEANUP_TIMEOUT", "STREAM_TIMEOUT", "ALLOWED_COMMANDS",
+    "MAX_BUFFER_SIZE", "LOG_LEVEL", "DEBUG",
+}
+READY_WITHIN = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started server: where to connect and which process to measure."""
+
+    url: str
+    pid: int
+    log_path: Path
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _server_env(workdir: Path, max_sessions: int) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("CC_EXECUTOR_") and k not in _OUR_SETTING_NAMES
+    }
+    env.update(
+        CC_EXECUTOR_STATE_DIR=str(workdir / "state"),
+        CC_EXECUTOR_CONFIG_DIR=str(workdir / "config"),
+        MAX_SESSIONS=str(max_sessions),
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def our_server(max_sessions: int = 1000) -> AsyncIterator[Running]:
+    """``python -m cc_executor serve`` in a subprocess, healthy before this yields."""
+    with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
+        workdir = Path(tmp)
+        log_path = workdir / "server.log"
+        port = free_port()
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=_server_env(workdir, max_sessions), stdout=log, stderr=subprocess.STDOUT,
+            )
+        try:
+            await _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log_path)
+            yield Running(f"ws://127.0.0.1:{port}/ws/mcp", proc.pid, log_path)
+        finally:
+            _stop(proc)
+
+
+@contextlib.asynccontextmanager
+async def websocketd(command: str) -> AsyncIterator[Running]:
+    """``websocketd bash -c COMMAND``: every connection runs the command once, one message per line."""
+    with tempfile.TemporaryDirectory(prefix="websocketd-bench-") as tmp:
+        log_path = Path(tmp) / "websocketd.log"
+        port = free_port()
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                ["websocketd", f"--port={port}", "--address=127.0.0.1", "--loglevel=error", "bash", "-c", command],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        try:
+            await _wait_listening(proc, port, log_path)
+            yield Running(f"ws://127.0.0.1:{port}/", proc.pid, log_path)
+        finally:
+            _stop(proc)
+
+
+async def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_WITHIN
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        while loop.time() < deadline and proc.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server did not become healthy:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+
+async def _wait_listening(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_WITHIN
+    while loop.time() < deadline and proc.poll() is None:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError(f"websocketd did not start:\n{log_path.read_text(errors='replace')[-2000:]}")

@@ -1,0 +1,109 @@
+"""What the MCP tools need from the job core, as one interface with a remote and an in-process implementation.
+
+The tools never know whether they talk to a running server (``RemoteBackend``, over the client library) or to
+an ``Executor`` in this process (``LocalBackend``); both answer with the same protocol-shaped dicts (job
+summaries as ``jobs.get`` returns them) and raise ``BackendError`` with the server's own message.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class BackendError(Exception):
+    """A refused or failed request; ``message`` is the server's (command not allowed, not found, ...)."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+@dataclass(slots=True)
+class Submission:
+    """One job to start: the protocol's ``execute`` options the MCP tools expose."""
+
+    command: str
+    timeout: float | None = None
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    queue: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class OutputChunk:
+    """Output events ``from_seq`` .. ``next_seq - 1`` of one job, in order, with no gap."""
+
+    job_id: str
+    from_seq: int
+    next_seq: int
+    end_seq: int  # the job's next_seq when read: more follows when next_seq < end_seq
+    events: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, stream, data)
+
+    @property
+    def more(self) -> bool:
+        return self.next_seq < self.end_seq
+
+    def text(self, stream: str) -> str:
+        return "".join(data for _, kind, data in self.events if kind == stream)
+
+    @property
+    def size(self) -> int:
+        return sum(len(data) for _, _, data in self.events)
+
+
+def parse_output_entries(entries: list[str]) -> list[tuple[int, str, str]]:
+    """The ``process.output`` notifications among a job log's entries, as (seq, stream, data)."""
+    events = []
+    for text in entries:
+        message = json.loads(text)
+        if message.get("method") != "process.output":
+            continue
+        params = message["params"]
+        events.append((int(params["seq"]), str(params["type"]), str(params["data"])))
+    return events
+
+
+class Backend(ABC):
+    """Where jobs run. ``start`` before use and ``close`` after; every call may raise ``BackendError``."""
+
+    mode: str = "?"
+
+    async def start(self) -> None:
+        """Connect or start the job core."""
+
+    async def close(self) -> None:
+        """Disconnect or stop the job core."""
+
+    @abstractmethod
+    async def submit(self, submission: Submission) -> dict[str, Any]:
+        """Start (or queue) a detached job; the protocol's ``execute`` result."""
+
+    @abstractmethod
+    async def get(self, job_id: str) -> dict[str, Any]:
+        """The job's summary (``jobs.get``)."""
+
+    @abstractmethod
+    async def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
+        """Wait up to ``timeout`` s for the job to end; its summary with ``wait_timed_out``."""
+
+    @abstractmethod
+    async def list(self, state: str | None, limit: int | None) -> list[dict[str, Any]]:
+        """Job summaries, newest first (``jobs.list``)."""
+
+    @abstractmethod
+    async def control(self, job_id: str, action: str) -> dict[str, Any]:
+        """``PAUSE``, ``RESUME`` or ``CANCEL``; the protocol's ``control`` result."""
+
+    @abstractmethod
+    async def estimate(self, command: str) -> dict[str, Any]:
+        """The timeout the server would choose for ``command``, and why."""
+
+    @abstractmethod
+    async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
+        """Output from ``from_seq`` on, at most about ``max_chars`` (at least one event when there is one)."""

@@ -1,0 +1,249 @@
+"""The MCP tools and the job-output resource, defined over a ``Backend``.
+
+Kept free of ``from __future__ import annotations``: the SDK reads these signatures (``Annotated`` fields and
+the ``Context`` parameter) at registration to build each tool's input schema.
+"""
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from pydantic import Field
+
+from .backend import Backend, BackendError, Submission
+from .results import TAIL_CHARS, is_final, job_report, job_result, wait_with_progress
+from .runs import RunStore, Task, run_report
+
+DEFAULT_WAIT = 45.0  # below the ~60 s per-call cap common in MCP clients
+MAX_WAIT = 600.0
+READ_CHARS = 64 * 1024
+RESOURCE_CHARS = 1 << 20
+
+JobId = Annotated[str, Field(min_length=1, description="The job id (from execute, start_job or list_jobs).")]
+Command = Annotated[str, Field(min_length=1, description="Shell command line, run by the server's shell.")]
+WaitSeconds = Annotated[
+    float,
+    Field(ge=0, le=MAX_WAIT, description="How long to wait in this call before returning 'still running'. "
+          "Keep it below your client's tool-call timeout (often 60 s)."),
+]
+Timeout = Annotated[
+    float | None,
+    Field(gt=0, description="Seconds before the job is killed; omit to let the server estimate it from history."),
+]
+Cwd = Annotated[str | None, Field(description="Working directory (default: the server's).")]
+Env = Annotated[dict[str, str] | None, Field(description="Extra environment variables.")]
+JobState = Literal["live", "queued", "running", "paused", "completed", "failed", "cancelled", "timed_out", "lost"]
+
+
+def _refused(exc: BackendError) -> ToolError:
+    return ToolError(exc.message)
+
+
+def _progress(ctx: Context) -> Any:
+    async def report(progress: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(progress, total, message)
+
+    return report
+
+
+def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = None) -> None:
+    """Add every tool and the ``job://{job_id}/output`` resource to ``server``."""
+    runs = runs or RunStore()
+
+    @server.tool(name="execute")
+    async def execute(
+        command: Command,
+        ctx: Context,
+        wait_seconds: WaitSeconds = DEFAULT_WAIT,
+        timeout: Timeout = None,
+        cwd: Cwd = None,
+        env: Env = None,
+    ) -> dict[str, Any]:
+        """Run a shell command and wait for it up to wait_seconds (default 45).
+
+        Returns the finished result (status, exit_code, duration, the last 8 KB of stdout and of stderr, the
+        agent summary for AI-agent CLIs, job_id), or, if it is still running, still_running=true with the
+        job_id and next_seq: then call wait_job to wait more, or read_output from a seq. The job goes on
+        running between calls. Sends progress notifications while waiting.
+        """
+        try:
+            started = await backend.submit(Submission(command, timeout, cwd, dict(env or {})))
+            summary = await wait_with_progress(backend, started["job_id"], wait_seconds, _progress(ctx))
+            return await job_report(backend, summary)
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="start_job")
+    async def start_job(
+        command: Command,
+        timeout: Timeout = None,
+        cwd: Cwd = None,
+        env: Env = None,
+        queue: Annotated[str | None, Field(description="Jobs in one queue run one at a time, in order.")] = None,
+        depends_on: Annotated[
+            list[str] | None, Field(description="Job ids that must complete first (else this one is cancelled).")
+        ] = None,
+        labels: Annotated[dict[str, str] | None, Field(description="Labels to find the job by.")] = None,
+    ) -> dict[str, Any]:
+        """Start a command in the background and return at once with its job_id (status started or queued).
+
+        Follow it with job_status, read_output, wait_job; control it with pause_job, resume_job, cancel_job.
+        """
+        try:
+            return await backend.submit(
+                Submission(command, timeout, cwd, dict(env or {}), queue, list(depends_on or []), dict(labels or {}))
+            )
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="job_status")
+    async def job_status(job_id: JobId) -> dict[str, Any]:
+        """A job's state, exit code, duration, timeout and its source, output size and next_seq (no output)."""
+        try:
+            return job_result(await backend.get(job_id))
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="read_output")
+    async def read_output(
+        job_id: JobId,
+        from_seq: Annotated[int, Field(ge=0, description="First output seq to return (0: the beginning).")] = 0,
+        max_chars: Annotated[int, Field(ge=1, le=READ_CHARS, description="Most characters to return.")] = READ_CHARS,
+    ) -> dict[str, Any]:
+        """Read a job's output from an output seq on, at most max_chars (64 KB) per call, live or ended.
+
+        Returns stdout and stderr text, next_seq (pass it as from_seq next time: pages join with no gap and
+        no overlap), more (true when output already produced was left for the next call) and the job state.
+        """
+        try:
+            chunk = await backend.read(job_id, from_seq, max_chars)
+            summary = await backend.get(job_id)
+        except BackendError as exc:
+            raise _refused(exc) from None
+        return {
+            "job_id": job_id,
+            "from_seq": from_seq,
+            "next_seq": chunk.next_seq,
+            "stdout": chunk.text("stdout"),
+            "stderr": chunk.text("stderr"),
+            "more": chunk.more,
+            "status": summary.get("state"),
+            "still_running": not is_final(summary),
+        }
+
+    @server.tool(name="wait_job")
+    async def wait_job(job_id: JobId, ctx: Context, wait_seconds: WaitSeconds = DEFAULT_WAIT) -> dict[str, Any]:
+        """Wait on the server, up to wait_seconds (default 45), for a job to end; no polling needed.
+
+        Returns the same as execute: the finished result with output tails, or still_running=true.
+        Sends progress notifications while waiting.
+        """
+        try:
+            summary = await wait_with_progress(backend, job_id, wait_seconds, _progress(ctx))
+            return await job_report(backend, summary)
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    async def control(job_id: str, action: str) -> dict[str, Any]:
+        try:
+            result = await backend.control(job_id, action)
+            return result | {"state": (await backend.get(job_id)).get("state")}
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="cancel_job")
+    async def cancel_job(job_id: JobId) -> dict[str, Any]:
+        """Cancel a job: its whole process tree gets SIGTERM, then SIGKILL after a grace period."""
+        return await control(job_id, "CANCEL")
+
+    @server.tool(name="pause_job")
+    async def pause_job(job_id: JobId) -> dict[str, Any]:
+        """Pause a running job (SIGSTOP to its whole process tree); resume_job continues it."""
+        return await control(job_id, "PAUSE")
+
+    @server.tool(name="resume_job")
+    async def resume_job(job_id: JobId) -> dict[str, Any]:
+        """Resume a paused job (SIGCONT to its whole process tree)."""
+        return await control(job_id, "RESUME")
+
+    @server.tool(name="list_jobs")
+    async def list_jobs(
+        state: Annotated[JobState | None, Field(description="Only jobs in this state ('live': not ended).")] = None,
+        limit: Annotated[int, Field(ge=1, le=500, description="Most jobs to return, newest first.")] = 20,
+    ) -> dict[str, Any]:
+        """List jobs on the server, newest first: id, command, state, exit code, duration."""
+        try:
+            jobs = await backend.list(state, limit)
+        except BackendError as exc:
+            raise _refused(exc) from None
+        keys = ("job_id", "command", "state", "exit_code", "duration", "created_at", "labels")
+        return {"jobs": [{key: job.get(key) for key in keys} for job in jobs]}
+
+    @server.tool(name="estimate_timeout")
+    async def estimate_timeout(command: Command) -> dict[str, Any]:
+        """The timeout the server would pick for a command (from its run history and load), and why."""
+        try:
+            return await backend.estimate(command)
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="run_tasks")
+    async def run_tasks(
+        ctx: Context,
+        tasks: Annotated[
+            list[Task | str] | None,
+            Field(description="Commands (strings or objects) to run one after another, in this order."),
+        ] = None,
+        resume_id: Annotated[
+            str | None, Field(description="run_id of an earlier run_tasks call: wait more and report.")
+        ] = None,
+        keep_going: Annotated[bool, Field(description="Run every task even after one fails.")] = False,
+        wait_seconds: WaitSeconds = DEFAULT_WAIT,
+    ) -> dict[str, Any]:
+        """Run a task list strictly in order on the server; a failed task stops the rest unless keep_going.
+
+        The list runs on the server between calls. Returns per-task results (status, exit_code, timestamps,
+        short output tails) when done within wait_seconds, else still_running=true with a run_id and the
+        progress so far: call run_tasks(resume_id=run_id) to go on waiting. The job_ids are in the result
+        too, for job_status/read_output from any MCP client.
+        """
+        try:
+            if resume_id is not None:
+                run = await runs.find(backend, resume_id)
+            elif tasks:
+                parsed = [Task(command=t) if isinstance(t, str) else t for t in tasks]
+                run = await runs.submit(backend, parsed, keep_going)
+            else:
+                raise ToolError("give either tasks (a non-empty list) or resume_id")
+            await wait_with_progress(backend, run.job_ids[-1], wait_seconds, _progress(ctx))
+            return await run_report(backend, run)
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.resource(
+        "job://{job_id}/output",
+        name="job_output",
+        description="A job's output so far (stdout and stderr interleaved as produced, first 1 MB).",
+        mime_type="text/plain",
+    )
+    async def job_output(job_id: str) -> str:
+        parts: list[str] = []
+        size, seq = 0, 0
+        try:
+            while size < RESOURCE_CHARS:
+                chunk = await backend.read(job_id, seq, min(READ_CHARS * 4, RESOURCE_CHARS - size))
+                if not chunk.events:
+                    break
+                parts.extend(data for _, _, data in chunk.events)
+                size += chunk.size
+                seq = chunk.next_seq
+            summary = await backend.get(job_id)
+        except BackendError as exc:
+            raise ResourceError(exc.message) from None
+        end = int(summary.get("next_seq") or 0)
+        if seq < end:
+            parts.append(f"\n[output continues: call read_output(job_id={job_id!r}, from_seq={seq})]\n")
+        return "".join(parts)
+
+
+__all__ = ["DEFAULT_WAIT", "MAX_WAIT", "READ_CHARS", "TAIL_CHARS", "register_tools"]
