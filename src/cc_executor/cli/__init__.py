@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from . import serve
+from . import mcp, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
+    mcp.add_parser(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
 from ..executor import Executor
+from ..mcp.http import MCP_PATH, create_mcp_http
 from ..rpc.errors import LIMIT_REACHED, RpcError
 from ..rpc.methods import build_dispatcher
 from ..rpc.protocol import dumps, error_response
@@ -27,12 +28,14 @@ def create_app(settings: Settings) -> FastAPI:
     executor = Executor(settings)
     dispatcher = build_dispatcher()
     sessions: dict[str, Session] = {}
+    mcp_http = create_mcp_http(executor)  # MCP over streamable HTTP, sharing this server's job core
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await executor.start()
         try:
-            yield
+            async with mcp_http.lifespan():  # a mounted app's own lifespan is not run by FastAPI
+                yield
         finally:
             log.info("shutting down: stopping %d live job(s)", len(executor.manager.live_jobs()))
             await executor.shutdown()
@@ -77,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             sessions.pop(session.id, None)
 
+    app.add_route(MCP_PATH, mcp_http.app, methods=["GET", "POST", "DELETE"])
     app.websocket(WS_PATH)(websocket_endpoint)
     app.websocket(WS_PATH_ALIAS)(websocket_endpoint)
     app.state.service = SERVICE_NAME
