@@ -97,7 +97,7 @@ class Spawner:
         self._popen: subprocess.Popen[bytes] | None = None
         self._pidfd = -1
         self._hello: asyncio.Future[dict[str, Any]] | None = None
-        self._pending: dict[int, asyncio.Future[tuple[dict[str, Any], list[int]]]] = {}
+        self._pending: dict[int, asyncio.Future[SpawnerProcess]] = {}
         self._next_id = 0
         self._send_lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
@@ -201,19 +201,21 @@ class Spawner:
             "stdin": stdin_pipe,
             "rlimits": {name: list(value) for name, value in rlimits.items()} if rlimits else None,
         }
-        reply: asyncio.Future[tuple[dict[str, Any], list[int]]] = loop.create_future()
+        reply: asyncio.Future[SpawnerProcess] = loop.create_future()
         self._pending[request_id] = reply
         try:
             await self._send(request)
-            message, fds = await reply
+            return await reply
         finally:
             self._pending.pop(request_id, None)
-        stdout_fd, stderr_fd, pidfd = fds[0], fds[1], fds[2]
+
+    def _adopt(self, message: dict[str, Any], fds: list[int]) -> SpawnerProcess:
+        """Track a job the moment it is reported: its exit may be the very next message."""
         stdin_fd = fds[3] if len(fds) > 3 else None
         pid = int(message["pid"])
         proc = SpawnerProcess(
-            pid, pid, stdout_fd, stderr_fd, stdin_fd, loop.create_future(),
-            _pidfd=pidfd, token=str(message["token"]), _instance=self.instance, _client=self,
+            pid, pid, fds[0], fds[1], stdin_fd, asyncio.get_running_loop().create_future(),
+            _pidfd=fds[2], token=str(message["token"]), _instance=self.instance, _client=self,
         )
         self.running[pid] = proc
         return proc
@@ -278,7 +280,7 @@ class Spawner:
                 for fd in fds:
                     os.close(fd)
             elif op == "spawned":
-                reply.set_result((message, fds))
+                reply.set_result(self._adopt(message, fds))
             else:
                 filename = message.get("filename")
                 args = (filename,) if filename is not None else ()

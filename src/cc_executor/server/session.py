@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
 from ..rpc.dispatcher import Dispatcher
-from ..rpc.errors import INVALID_REQUEST, RpcError
+from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from ..rpc.methods import CAPABILITIES
 from ..rpc.protocol import dumps, error_response, notification
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from ..executor import Executor
 
 log = logging.getLogger(__name__)
+
+MAX_PENDING_WAITS = 256
 
 
 class Session:
@@ -146,6 +148,11 @@ class Session:
             await self.send_text(dumps(error_response(None, err)))
             return
         if self.dispatcher.needs_task(items):
+            if len(self._tasks) >= MAX_PENDING_WAITS:
+                # A client that stops reading yet keeps asking for waits must not pile up tasks without end.
+                limit = RpcError(LIMIT_REACHED, f"too many pending waits on this connection ({MAX_PENDING_WAITS})")
+                await self.send_text(dumps(error_response(None, limit)))
+                return
             task = asyncio.create_task(self._answer(items, is_batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

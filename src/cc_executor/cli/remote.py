@@ -1,0 +1,82 @@
+"""Talking to the server from a command: one client per command, and errors turned into messages a person can act on.
+
+Every command that needs the server runs an ``async`` body through ``run_remote``; the client library finds the
+URL and token (``--url``/``--token``, ``CC_EXECUTOR_URL``/``CC_EXECUTOR_TOKEN``, the token file). A server that is
+not running, a refused token or a refused request print one line on stderr and exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from ..client import (
+    Client,
+    ClientError,
+    CommandNotAllowed,
+    BlockedByHook,
+    JobNotFound,
+    ReconnectPolicy,
+    ServerError,
+    ServerUnavailable,
+    Unauthorized,
+)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+Body = Callable[[Client], Awaitable[int]]
+
+
+def connection_options() -> argparse.ArgumentParser:
+    """A parent parser with ``--url`` and ``--token``, shared by every command that talks to the server."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("server")
+    group.add_argument("--url", default=None, help="server WebSocket URL (default: CC_EXECUTOR_URL, else local)")
+    group.add_argument("--token", default=None, help="server token (default: CC_EXECUTOR_TOKEN, else the token file)")
+    return parent
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> int:
+    """Print ``cc-executor: message`` on stderr and return ``code`` (for ``return fail(...)``)."""
+    print(f"cc-executor: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def describe(exc: ClientError) -> str:
+    """What went wrong, in words that say what to do about it."""
+    if isinstance(exc, ServerUnavailable | Unauthorized):
+        return str(exc)  # both already say how to start the server / where the token comes from
+    if isinstance(exc, JobNotFound):
+        return f"no such job: {exc.message}"
+    if isinstance(exc, CommandNotAllowed):
+        return f"the server refused the command: {exc.message} (its ALLOWED_COMMANDS/deny policy)"
+    if isinstance(exc, BlockedByHook):
+        return f"a pre_execute hook refused the command: {exc.reason or exc.message}"
+    if isinstance(exc, ServerError):
+        detail = f" ({exc.data})" if exc.data not in (None, {}, []) else ""
+        return f"the server refused the request: {exc.message}{detail}"
+    return str(exc)
+
+
+def open_client(args: argparse.Namespace) -> Client:
+    """A client for ``args.url``/``args.token``; few reconnect attempts, so a dead server fails fast."""
+    policy = ReconnectPolicy(attempts=5, max_time=15.0)
+    return Client(getattr(args, "url", None), getattr(args, "token", None), reconnect=policy, open_timeout=10.0)
+
+
+def run_remote(args: argparse.Namespace, body: Body) -> int:
+    """Run ``body`` with a connected client on a fresh event loop; client errors become exit 1 with a message."""
+
+    async def main() -> int:
+        async with open_client(args) as client:
+            return await body(client)
+
+    try:
+        return asyncio.run(main())
+    except ClientError as exc:
+        return fail(describe(exc))
+    except KeyboardInterrupt:
+        return 130
