@@ -20,7 +20,7 @@ from .. import __version__
 from ..rpc.dispatcher import Dispatcher
 from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from ..rpc.methods import CAPABILITIES
-from ..rpc.protocol import dumps, error_response, notification
+from ..rpc.protocol import Request, dumps, error_response, notification
 
 if TYPE_CHECKING:
     from ..executor import Executor
@@ -151,7 +151,9 @@ class Session:
             if len(self._tasks) >= MAX_PENDING_WAITS:
                 # A client that stops reading yet keeps asking for waits must not pile up tasks without end.
                 limit = RpcError(LIMIT_REACHED, f"too many pending waits on this connection ({MAX_PENDING_WAITS})")
-                await self.send_text(dumps(error_response(None, limit)))
+                refusals = [error_response(i.id, limit) for i in items if isinstance(i, Request) and not i.is_notification]
+                if refusals:
+                    await self.send_text(dumps(refusals if is_batch else refusals[0]))
                 return
             task = asyncio.create_task(self._answer(items, is_batch))
             self._tasks.add(task)
