@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     usage_sample_interval: float = Field(
         2.0, gt=0, validation_alias=_env("CC_EXECUTOR_USAGE_SAMPLE_INTERVAL")
     )
+    use_spawner: bool = Field(True, validation_alias=_env("CC_EXECUTOR_SPAWNER"))
     max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
     max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
 

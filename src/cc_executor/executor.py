@@ -20,6 +20,7 @@ from .jobs.errors import BlockedByHook, CommandRejected
 from .jobs.job import Job
 from .jobs.manager import Extensions, JobManager, TimeoutChoice
 from .jobs.registry import JobRegistry
+from .jobs.spawner import Spawner
 from .security.allowlist import check_command
 from .security.refusal import CommandNotAllowed
 from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
@@ -54,9 +55,14 @@ class Executor:
                 after_end=[self._record_history, self._post_execute],
             ),
             JobRegistry(settings.state_dir / "jobs.sqlite3"),
+            Spawner() if settings.use_spawner else None,
         )
 
     async def start(self) -> None:
+        """Start the spawner, clean up after an earlier run, then the background samplers.
+        Call from the main thread: the spawner's parent-death signal is tied to the thread that starts it."""
+        if self.manager.spawner is not None:
+            await self.manager.spawner.start()
         await self.manager.restore()
         await self.monitor.start()
         self._sampler = asyncio.create_task(self.manager.sample_usage(self.settings.usage_sample_interval))

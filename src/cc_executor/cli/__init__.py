@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from . import mcp, serve
+from . import doctor, history, jobs, run, serve, tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
-    mcp.add_parser(sub)
+    run.add_parser(sub)
+    jobs.add_parser(sub)
+    tasks.add_parser(sub)
+    history.add_parser(sub)
+    doctor.add_parser(sub)
     return parser
 
 

@@ -23,9 +23,10 @@ from ..config import Settings
 from .errors import InvalidJobRequest, JobNotFound, LimitReached
 from .job import Job
 from .output_log import OutputLog
-from .proc_table import live_group_members, rss_by_group
-from .process import build_env, spawn
+from .proc_table import rss_by_group
+from .process import build_env, rlimits_preexec, spawn
 from .registry import JobRegistry
+from .spawner import Spawner, cleanup_recorded
 from .spec import JobSpec
 from .state import JobState
 
@@ -60,19 +61,24 @@ class Extensions:
     on_job_event: Callable[[Job, str], Awaitable[None]] | None = None
     # After the end, before the log closes: history, post hooks. Never allowed to fail the job.
     after_end: list[Callable[[Job], Awaitable[None]]] = field(default_factory=list)
-    # Per-job preexec (resource limits), run in the child before exec.
-    preexec: Callable[[], None] | None = None
+    # Per-job resource limits ({"RLIMIT_AS": (soft, hard)}), applied in the child before exec.
+    rlimits: dict[str, tuple[int, int]] | None = None
 
 
 class JobManager:
     """Creates, tracks, controls and ends jobs."""
 
     def __init__(
-        self, settings: Settings, extensions: Extensions | None = None, registry: JobRegistry | None = None
+        self,
+        settings: Settings,
+        extensions: Extensions | None = None,
+        registry: JobRegistry | None = None,
+        spawner: Spawner | None = None,
     ) -> None:
         self.settings = settings
         self.ext = extensions or Extensions()
         self.registry = registry
+        self.spawner = spawner  # None: spawn directly from the server (no protection against its SIGKILL)
         self._finished_since_prune = 0
         self._dirty: dict[str, Job] = {}
         self._flush_task: asyncio.Task[None] | None = None
@@ -178,7 +184,7 @@ class JobManager:
             if lock is not None:
                 await lock.acquire()
             try:
-                self._spawn(job)
+                await self._spawn(job)
             except BaseException:
                 if lock is not None:
                     lock.release()
@@ -200,18 +206,25 @@ class JobManager:
     def _queue(self, name: str) -> asyncio.Lock:
         return self._queues.setdefault(name, asyncio.Lock())
 
-    def _spawn(self, job: Job) -> None:
+    async def _spawn(self, job: Job) -> None:
         spec = job.spec
         env = build_env(os.environ, spec.env, SECRET_ENV + tuple(spec.env_unset))
+        stdin_pipe = spec.interactive or spec.stdin is not None
+        rlimits = self.ext.rlimits
         try:
-            proc = spawn(
-                self.settings.shell,
-                spec.command,
-                cwd=spec.cwd,
-                env=env,
-                stdin_pipe=spec.interactive or spec.stdin is not None,
-                preexec=self.ext.preexec,
-            )
+            if self.spawner is not None:
+                proc = await self.spawner.spawn(
+                    self.settings.shell, spec.command, cwd=spec.cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits
+                )
+            else:
+                proc = spawn(
+                    self.settings.shell,
+                    spec.command,
+                    cwd=spec.cwd,
+                    env=env,
+                    stdin_pipe=stdin_pipe,
+                    preexec=rlimits_preexec(rlimits) if rlimits else None,
+                )
         except OSError as exc:
             job.finish_without_running(JobState.FAILED, f"could not start: {exc}")
             raise InvalidJobRequest(f"could not start command: {exc}") from exc
@@ -247,7 +260,7 @@ class JobManager:
                 lock = queue
             if not job.state.is_final:
                 try:
-                    self._spawn(job)
+                    await self._spawn(job)
                 except InvalidJobRequest:
                     pass  # the job has ended failed, with the reason in its log
         except asyncio.CancelledError:
@@ -410,19 +423,23 @@ class JobManager:
         (whatever of them survived) and marked ``lost``."""
         if self.registry is None:
             return
-        for stored in self.registry.load():
+        stored_jobs = self.registry.load()
+        was_live = [j for j in stored_jobs if j.state in ("queued", "running", "paused")]
+        # Whatever survived of jobs that were running (the server and its spawner were killed together)
+        # is stopped before anything else runs; only processes carrying one of our job tokens are touched.
+        killed = await asyncio.to_thread(cleanup_recorded, [j.pgid for j in was_live if j.pgid])
+        if killed:
+            log.warning("stopped %d leftover process(es) of jobs from an earlier run", len(killed))
+        for stored in stored_jobs:
             summary = stored.summary
             path = Path(stored.log_path) if stored.log_path else self.settings.jobs_dir / f"{stored.job_id}.log"
             out = OutputLog.reopen(stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0)
-            if stored.state in ("queued", "running", "paused"):
-                survivors = await stop_leftover_group(stored.pgid, summary.get("created_at") or 0.0)
+            if stored in was_live:
                 summary |= {
                     "state": "lost",
                     "status": "lost",
                     "ended_at": summary.get("ended_at") or time.time(),
-                    "reason": "the server stopped while the job was "
-                    + stored.state
-                    + (f"; {survivors} leftover process(es) were killed" if survivors else ""),
+                    "reason": f"the server stopped while the job was {stored.state}",
                 }
                 if path.exists():
                     out.append_to_file(
@@ -482,32 +499,8 @@ class JobManager:
             await asyncio.wait(tasks, timeout=self.settings.process_cleanup_timeout + 10)
         if self._flush_task is not None:
             await self._flush_task
-
-
-async def stop_leftover_group(pgid: int | None, created_at: float) -> int:
-    """Kill what is left of a job's process group from an earlier server run; returns how many there were.
-    Only processes that started after the job was created are touched, so a reused pgid is left alone."""
-    if not pgid:
-        return 0
-    import psutil
-
-    ours = []
-    for pid in live_group_members(pgid):
-        try:
-            proc = psutil.Process(pid)
-            if proc.create_time() >= created_at - 1 and proc.uids().real == os.getuid():
-                ours.append(proc)
-        except psutil.Error:
-            continue
-    for proc in ours:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    deadline = time.monotonic() + 5.0
-    while ours and live_group_members(pgid) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return len(ours)
+        if self.spawner is not None:
+            await self.spawner.stop()
 
 
 def parse_signal(sig: int | str) -> int:

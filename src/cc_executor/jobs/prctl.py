@@ -13,16 +13,14 @@ import os
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.prctl.restype = ctypes.c_int
 
 
-def _prctl(option: int, arg: int | ctypes.c_int = 0) -> int:
-    value = arg.value if isinstance(arg, ctypes.c_int) else arg
-    result = int(_libc.prctl(option, value, 0, 0, 0))
+def _prctl(option: int, arg: int = 0) -> int:
+    result = int(_libc.prctl(option, arg, 0, 0, 0))
     if result == -1:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -32,15 +30,6 @@ def _prctl(option: int, arg: int | ctypes.c_int = 0) -> int:
 def set_child_subreaper(enabled: bool = True) -> None:
     """Adopt orphaned descendants (they become our children when their parent dies)."""
     _prctl(PR_SET_CHILD_SUBREAPER, 1 if enabled else 0)
-
-
-def is_child_subreaper() -> bool:
-    flag = ctypes.c_int(0)
-    result = int(_libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag), 0, 0, 0))
-    if result == -1:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return bool(flag.value)
 
 
 def set_parent_death_signal(sig: int) -> None:

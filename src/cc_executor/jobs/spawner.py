@@ -27,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from .proc_table import live_group_members
 from .process import SpawnedProcess
 from .spawner_main import (
     INLINE_LIMIT,
@@ -35,6 +36,7 @@ from .spawner_main import (
     environ_token,
     instance_id,
     job_processes,
+    read_stat,
     recv_message,
     scan_processes,
 )
@@ -60,7 +62,24 @@ class SpawnerProcess(SpawnedProcess):
         return None
 
     def _escapees(self) -> tuple[list[int], list[int]]:
-        return job_processes(self.pgid, self.pid, self.token, self._root())
+        """(group members, escapees), cheaply: a process that left the group is either still below the
+        living leader, or was orphaned and adopted by the spawner, its sub-reaper, so it is one of the
+        spawner's direct children (and carries this job's token). Only with the spawner gone is all of /proc
+        searched, since its adoptees were handed to someone else."""
+        root = self._root()
+        adopted = direct_children(root) if root is not None else None
+        if adopted is None:
+            return job_processes(self.pgid, self.pid, self.token, root)
+        members = live_group_members(self.pgid) if self.signal_group(0) else []
+        escapees = [p.pid for p in SpawnedProcess.escaped_descendants(self)]
+        leaders = self._client.running if self._client is not None else {}
+        for pid in adopted:
+            if pid in leaders or pid in escapees:
+                continue
+            stat = read_stat(pid)
+            if stat is not None and stat.live and stat.pgrp != self.pgid and environ_token(pid) == self.token:
+                escapees.append(pid)
+        return members, escapees
 
     def escaped_descendants(self) -> list[psutil.Process]:
         found = []
@@ -70,16 +89,30 @@ class SpawnerProcess(SpawnedProcess):
         return found
 
     def signal_tree(self, sig: int) -> None:
-        """Signal the whole group, then each escapee (setsid, or re-parented to the spawner)."""
+        """Signal the whole group, then each escapee (setsid, or re-parented to the spawner) and, when the
+        escapee leads a group of its own (it called setsid), that group too."""
+        escapees = self._escapees()[1]  # before the group dies: its orphans move to the spawner as we look
         self.signal_group(sig)
-        for pid in self._escapees()[1]:
+        for pid in escapees:
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
+            with contextlib.suppress(OSError):
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, sig)
 
     def group_alive(self) -> bool:
         """True while any process of the job lives: a group member or an escapee. Zombies do not count."""
         members, escapees = self._escapees()
         return bool(members or escapees)
+
+
+def direct_children(pid: int) -> list[int] | None:
+    """The direct children of ``pid`` (one read of /proc), or None where the kernel does not list them."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
+            return [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        return None
 
 
 class Spawner:

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +179,7 @@ def _send(state: SpawnerState, message: dict[str, Any], fds: list[int] | None = 
         state.stopping = True  # the server is gone
 
 
-def _rlimit_setter(rlimits: dict[str, list[int]]) -> Any:
+def _rlimit_setter(rlimits: dict[str, list[int]]) -> Callable[[], None]:
     limits = []
     for name, (soft, hard) in rlimits.items():
         if not name.startswith("RLIMIT_") or not hasattr(resource, name):

@@ -1,0 +1,133 @@
+"""Commands on jobs that already exist: ``jobs``, ``logs``, ``wait``, ``pause``, ``resume``, ``cancel``, and ``health``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..client import Client, Completed, Job, Output
+from .exit_status import EXIT_TIMED_OUT, summary_exit_code
+from .remote import connection_options, run_remote
+from .run import follow_interruptibly, write_output
+from .table import clock, print_table
+
+JOB_STATES = ("live", "queued", "running", "paused", "completed", "failed", "cancelled", "timed_out", "lost")
+
+
+async def list_jobs(client: Client, args: argparse.Namespace) -> int:
+    jobs = await client.jobs(state=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps(jobs, default=str))
+        return 0
+    rows = [
+        (job["job_id"], job.get("state"), job.get("exit_code"), job.get("duration"), clock(job.get("started_at")),
+         job.get("command"))
+        for job in jobs
+    ]
+    print_table(("job", "state", "exit", "seconds", "started", "command"), rows)
+    return 0
+
+
+async def stored_output(job: Job, next_seq: int) -> Completed | None:
+    """Print what the server has stored (output up to ``next_seq``), then stop following a live job."""
+    if job.next_seq >= next_seq:
+        return None
+    async for event in job:
+        if isinstance(event, Output):
+            write_output(event)
+            if event.seq >= next_seq - 1:
+                return None
+        elif isinstance(event, Completed):
+            return event
+    return None
+
+
+async def logs(client: Client, args: argparse.Namespace) -> int:
+    job = await client.attach(args.job, from_seq=args.from_seq)
+    if args.follow:
+        return await follow_interruptibly(job, as_json=False, cancel_on_interrupt=False)
+    await stored_output(job, int(job.info.get("next_seq") or 0))
+    await job.detach()
+    return 0
+
+
+async def wait(client: Client, args: argparse.Namespace) -> int:
+    summary = await client.wait(args.job, timeout=args.timeout)
+    if summary.get("wait_timed_out"):
+        print(f"cc-executor: job {args.job} is still {summary.get('state')} after {args.timeout:g} s",
+              file=sys.stderr)
+        return EXIT_TIMED_OUT
+    print(f"{args.job} {summary.get('state')} exit={summary.get('exit_code')}", file=sys.stderr)
+    return summary_exit_code(summary)
+
+
+async def control(client: Client, args: argparse.Namespace) -> int:
+    handle = Job(client, args.job)
+    verb = {"pause": handle.pause, "resume": handle.resume, "cancel": handle.cancel}[args.verb]
+    result: dict[str, Any] = await verb()
+    state = result.get("state") or result.get("status") or "ok"
+    print(f"{args.job} {state}")
+    return 0
+
+
+async def health(client: Client, args: argparse.Namespace) -> int:
+    report = await client.health()
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0
+    resources = report.get("resources") or {}
+    history = report.get("history") or {}
+    rows = [
+        ("status", report.get("status")),
+        ("server", f"{report.get('service')} {report.get('version')} at {client.url}"),
+        ("uptime", f"{float(report.get('uptime_seconds') or 0):.0f} s"),
+        ("sessions", f"{report.get('active_sessions')} of {report.get('max_sessions')}"),
+        ("jobs", f"{report.get('running_jobs')} running, {report.get('live_jobs')} live, "
+                 f"{report.get('jobs_started')} started"),
+        ("history", f"{history.get('backend')} healthy={history.get('healthy')}"
+                    + (f" ({history['last_error']})" if history.get("last_error") else "")),
+        ("resources", f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
+                      f"timeout multiplier {resources.get('multiplier')}"),
+        ("gpu", resources.get("gpu") or resources.get("gpu_note")),
+    ]
+    print_table(("what", "value"), rows)
+    return 0 if report.get("status") == "healthy" else 1
+
+
+def _job_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", metavar="JOB", help="job id")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = connection_options()
+
+    def command(name: str, help: str, body: Any) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, parents=[server], help=help, description=help)
+        parser.set_defaults(func=lambda args: run_remote(args, lambda client: body(client, args)))
+        return parser
+
+    parser = command("jobs", "list jobs, newest first", list_jobs)
+    parser.add_argument("--state", choices=JOB_STATES, default=None, help="only jobs in this state")
+    parser.add_argument("--limit", type=int, default=None, help="at most N jobs")
+    parser.add_argument("--json", action="store_true", help="print the summaries as one JSON array")
+
+    parser = command("logs", "print a job's stored output; -f follows it live until it ends", logs)
+    _job_argument(parser)
+    parser.add_argument("-f", "--follow", action="store_true", help="follow live output until the job ends")
+    parser.add_argument("--from-seq", type=int, default=0, help="start at this output seq (default 0)")
+
+    parser = command("wait", "wait for a job to end; exit with its exit code (like run)", wait)
+    _job_argument(parser)
+    parser.add_argument("--timeout", type=float, default=None, help="give up after S seconds (exit 124)")
+
+    for verb, text in (("pause", "pause a job (SIGSTOP to its process group)"),
+                       ("resume", "resume a paused job"), ("cancel", "cancel a job")):
+        parser = command(verb, text, control)
+        _job_argument(parser)
+        parser.set_defaults(verb=verb)
+
+    parser = command("health", "the server's health: sessions, jobs, history store, resources", health)
+    parser.add_argument("--json", action="store_true", help="print /health as JSON")
+

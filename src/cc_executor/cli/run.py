@@ -1,0 +1,122 @@
+"""``cc-executor run``: run one command on the server, stream its output here, exit with its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from dataclasses import fields
+from typing import Any
+
+from ..client import Client, ClientError, Completed, Event, Job, Output
+from .exit_status import EXIT_INTERRUPTED, job_exit_code
+from .interrupt import InterruptHandler
+from .remote import EXIT_USAGE, connection_options, fail, run_remote
+
+
+def parse_env(pairs: list[str] | None) -> dict[str, str] | None:
+    """``["K=V", ...]`` -> dict; raises ``ValueError`` naming a pair without ``=``."""
+    if not pairs:
+        return None
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def event_json(event: Event) -> str:
+    """One event as a JSON line: ``{"event": "output", "job_id": ..., <its fields>}``."""
+    record: dict[str, Any] = {"event": type(event).__name__.lower()}
+    record.update({f.name: getattr(event, f.name) for f in fields(event) if f.name != "params"})
+    return json.dumps(record, default=str)
+
+
+def write_output(event: Output) -> None:
+    """Raw job output to our stdout or stderr, flushed at once so it shows as it arrives."""
+    stream = sys.stderr if event.stream == "stderr" else sys.stdout
+    stream.buffer.write(event.data.encode("utf-8", "surrogateescape"))
+    stream.buffer.flush()
+
+
+async def follow(job: Job, *, as_json: bool) -> Completed | None:
+    """Print a job's events until it ends; None when following stopped first (detached)."""
+    async for event in job:
+        if as_json:
+            print(event_json(event), flush=True)
+        elif isinstance(event, Output):
+            write_output(event)
+        if isinstance(event, Completed):
+            return event
+    return None
+
+
+async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: bool = True) -> int:
+    """Follow ``job`` with Ctrl-C wired, and return its exit code (130 after Ctrl-C).
+
+    With ``cancel_on_interrupt`` the first Ctrl-C cancels the job and waits for its end, a second one stops
+    waiting; without it (``logs -f``) the first one just stops following and the job runs on.
+    """
+    pending: set[asyncio.Task[Any]] = set()
+
+    def cancel() -> None:
+        print(f"\ncc-executor: cancelling job {job.id} (Ctrl-C again to stop waiting)", file=sys.stderr, flush=True)
+        pending.add(asyncio.create_task(job.cancel()))
+
+    def detach() -> None:
+        fate = "it is being cancelled on the server" if cancel_on_interrupt else "it runs on"
+        print(f"\ncc-executor: stopped following job {job.id}; {fate}.\n"
+              f"Re-attach with: cc-executor logs -f {job.id}", file=sys.stderr, flush=True)
+        pending.add(asyncio.create_task(job.detach()))
+
+    with InterruptHandler(cancel if cancel_on_interrupt else detach, detach) as interrupt:
+        done = await follow(job, as_json=as_json)
+        for task in pending:
+            with contextlib.suppress(ClientError):  # the job may have ended before the cancel reached it
+                await task
+    if done is None or interrupt.interrupted:
+        return EXIT_INTERRUPTED
+    return job_exit_code(done.status, done.exit_code, done.signal)
+
+
+async def run_command(client: Client, args: argparse.Namespace, env: dict[str, str] | None) -> int:
+    job = await client.execute(
+        args.cmd, timeout=args.timeout, cwd=args.cwd, env=env, detach=args.detach, idle_timeout=args.idle_timeout
+    )
+    if args.detach:
+        if args.json:
+            print(json.dumps({"event": "submitted", **job.info}, default=str), flush=True)
+        else:
+            print(job.id, flush=True)
+            print(f"follow it with: cc-executor logs -f {job.id}", file=sys.stderr, flush=True)
+        await job.detach()
+        return 0
+    return await follow_interruptibly(job, as_json=args.json)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        env = parse_env(args.env)
+    except ValueError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    return run_remote(args, lambda client: run_command(client, args, env))
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "run", parents=[connection_options()], help="run a command on the server and stream its output",
+        description="Run CMD on the server; its stdout/stderr stream here and the exit code is the job's "
+                    "(124 timed out, 130 cancelled by Ctrl-C, 128+N killed by signal N).",
+    )
+    parser.add_argument("cmd", metavar="CMD", help="shell command line (quote it)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds (default: estimated by the server)")
+    parser.add_argument("--cwd", default=None, help="working directory on the server")
+    parser.add_argument("--env", action="append", metavar="K=V", help="extra environment variable (repeatable)")
+    parser.add_argument("--idle-timeout", type=float, default=None, help="seconds without output before 'stalled'")
+    parser.add_argument("--detach", action="store_true", help="print the job id and return; the job runs on")
+    parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of the output")
+    parser.set_defaults(func=run)

@@ -1,0 +1,48 @@
+"""Tables for people: a rich table on a terminal, plain aligned columns when stdout is a pipe or a file."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+
+def is_terminal(stream: TextIO | None = None) -> bool:
+    return bool((stream or sys.stdout).isatty())
+
+
+def cell(value: Any) -> str:
+    """How a value shows in a table: blanks for None, seconds with one decimal for floats."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def clock(timestamp: float | None) -> str:
+    """A Unix time as local ``YYYY-MM-DD HH:MM:SS``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+                stream: TextIO | None = None) -> None:
+    """Print ``rows`` under ``columns``: rich on a terminal, plain text (no escape codes) otherwise."""
+    out = stream or sys.stdout
+    texts = [[cell(value) for value in row] for row in rows]
+    if is_terminal(out):
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, title=title)
+        for row in texts:
+            table.add_row(*row)
+        Console(file=out).print(table)
+        return
+    if title:
+        print(title, file=out)
+    widths = [max([len(name)] + [len(row[i]) for row in texts]) for i, name in enumerate(columns)]
+    for row in [list(columns), *texts]:
+        print("  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip(), file=out)
+    out.flush()

@@ -1,0 +1,114 @@
+"""Task lists: a YAML or JSON file whose items are commands to run one after another.
+
+An item is a command string, or an object with ``command`` (or ``prompt``, run as ``claude -p``) and optional
+``name``, ``timeout``, ``cwd``, ``env``. A malformed file is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+KEYS = {"command", "prompt", "name", "timeout", "cwd", "env"}
+
+
+class TaskFileError(ValueError):
+    """The task file cannot be read or is not a list of tasks; the message says where."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task as the server will run it."""
+
+    index: int
+    command: str
+    name: str
+    timeout: float | None = None
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """Identifies what the task does (not where it sits), so ``--resume`` notices an edited task."""
+        what = {"command": self.command, "timeout": self.timeout, "cwd": self.cwd, "env": self.env}
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+    def options(self) -> dict[str, Any]:
+        """The ``execute`` options besides the command."""
+        return {k: v for k, v in {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None}.items()
+                if v is not None}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prompt_command(prompt: str) -> str:
+    """The Claude Code command line for a prompt, shell-quoted."""
+    return f"claude -p {shlex.quote(prompt)} --output-format stream-json --verbose"
+
+
+def _task(index: int, item: Any) -> TaskSpec:
+    where = f"task {index + 1}"
+    if isinstance(item, str):
+        if not item.strip():
+            raise TaskFileError(f"{where}: empty command")
+        return TaskSpec(index=index, command=item, name=item)
+    if not isinstance(item, dict):
+        raise TaskFileError(f"{where}: expected a command string or an object, got {type(item).__name__}")
+    unknown = set(item) - KEYS
+    if unknown:
+        raise TaskFileError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(KEYS)}")
+    if ("command" in item) == ("prompt" in item):
+        raise TaskFileError(f"{where}: needs exactly one of 'command' or 'prompt'")
+    if "prompt" in item:
+        command = prompt_command(str(item["prompt"]))
+    else:
+        command = str(item["command"])
+    if not command.strip():
+        raise TaskFileError(f"{where}: empty command")
+    timeout = item.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise TaskFileError(f"{where}: timeout must be a positive number of seconds")
+    env = item.get("env") or {}
+    if not isinstance(env, dict):
+        raise TaskFileError(f"{where}: env must be a mapping of names to values")
+    name = item.get("name")
+    return TaskSpec(
+        index=index,
+        command=command,
+        name=str(name) if name is not None else str(item.get("prompt", command)),
+        timeout=float(timeout) if timeout is not None else None,
+        cwd=str(item["cwd"]) if item.get("cwd") is not None else None,
+        env={str(k): str(v) for k, v in env.items()},
+    )
+
+
+def parse_tasks(data: Any) -> list[TaskSpec]:
+    """Validate a loaded list of tasks."""
+    if isinstance(data, dict) and "tasks" in data:
+        data = data["tasks"]
+    if not isinstance(data, list) or not data:
+        raise TaskFileError("expected a non-empty list of tasks (or an object with a 'tasks' list)")
+    return [_task(index, item) for index, item in enumerate(data)]
+
+
+def load_tasks(path: Path) -> list[TaskSpec]:
+    """Read a task file (``.json`` as JSON, anything else as YAML, which also reads JSON)."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TaskFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise TaskFileError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    try:
+        return parse_tasks(data)
+    except TaskFileError as exc:
+        raise TaskFileError(f"{path}: {exc}") from None

@@ -1,0 +1,236 @@
+"""``cc-executor tasks run|status FILE``: a list of commands, strictly in order, each after the previous ended.
+
+In the foreground the CLI starts each task when the previous one ended and stops at the first failure (unless
+``--keep-going``). ``--detach`` hands the whole list to the server at once, as one queue whose jobs each depend on
+the previous one, so the list goes on when the CLI is gone. Either way the state file of the task file records
+each task's job, which ``--resume`` and ``tasks status`` read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from ..client import Client, ClientError, Completed, JobNotFound, Output
+from .exit_status import EXIT_INTERRUPTED
+from .interrupt import InterruptHandler
+from .remote import EXIT_USAGE, connection_options, describe, fail, run_remote
+from .table import print_table
+from .task_file import TaskFileError, TaskSpec, load_tasks
+from .task_progress import LineProgress, Remaining, make_progress, seconds
+from .task_state import TaskRecord, TaskRunState, load_state, save_state, state_path
+
+TAIL_LINES = 20
+FINAL_STATES = {"completed", "failed", "cancelled", "timed_out", "lost"}
+
+
+async def refresh(client: Client, state: TaskRunState) -> None:
+    """Bring each recorded job's status up to date from the server (a detached list moves on without us)."""
+    for record in state.tasks:
+        if record.job_id is None or record.status in FINAL_STATES:
+            continue
+        try:
+            summary = await client.get(record.job_id)
+        except JobNotFound:
+            record.status = "unknown"
+            continue
+        record.status = str(summary.get("state"))
+        record.exit_code = summary.get("exit_code")
+        record.duration = summary.get("duration")
+
+
+async def _median(client: Client, command: str) -> float | None:
+    try:
+        p50 = (await client.estimate(command)).get("p50")
+    except ClientError:
+        return None
+    return float(p50) if isinstance(p50, int | float) else None
+
+
+async def run_one(client: Client, spec: TaskSpec, record: TaskRecord, progress: LineProgress,
+                  save: Any) -> tuple[str, bool]:
+    """Run one task to its end; returns (last output lines, interrupted)."""
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    try:
+        job = await client.execute(spec.command, **spec.options())
+    except ClientError as exc:  # refused by policy or a hook: the task failed without a job
+        record.status = "refused"
+        return describe(exc), False
+    record.job_id, record.status = job.id, "running"
+    save()
+    progress.started(spec, job.id)
+    done: Completed | None = None
+
+    def cancel() -> None:
+        print(f"\ncc-executor: cancelling task {spec.name} (job {job.id}); the list stops", file=sys.stderr)
+        asyncio.ensure_future(job.cancel())
+
+    with InterruptHandler(cancel, lambda: asyncio.ensure_future(job.detach())) as interrupt:
+        async for event in job:
+            if isinstance(event, Output):
+                tail.extend(event.data.splitlines(keepends=True))
+            elif isinstance(event, Completed):
+                done = event
+    if done is not None:
+        record.status, record.exit_code, record.duration = done.status, done.exit_code, done.duration
+    else:
+        record.status = "detached"
+    return "".join(tail), interrupt.interrupted
+
+
+def summarize(state: TaskRunState, skipped: set[int]) -> dict[str, Any]:
+    records = state.tasks
+    ok = [r for r in records if r.status == "completed" and r.exit_code == 0 and r.index not in skipped]
+    return {
+        "file": state.file, "tasks": len(records), "succeeded": len(ok), "skipped": len(skipped),
+        "failed": sum(r.status not in ("completed", "not run") or (r.status == "completed" and r.exit_code != 0)
+                      for r in records if r.index not in skipped),
+        "not_run": sum(r.status == "not run" for r in records),
+        "ok": all(r.status == "completed" and r.exit_code == 0 for r in records),
+    }
+
+
+def fresh_state(path: Path, specs: list[TaskSpec], *, detached: bool = False) -> TaskRunState:
+    return TaskRunState(file=str(path.resolve()), detached=detached,
+                        tasks=[TaskRecord(index=s.index, name=s.name, digest=s.digest) for s in specs])
+
+
+async def previous_state(client: Client, path: Path, resume: bool) -> TaskRunState | None:
+    if not resume:
+        return None
+    previous = load_state(state_path(path))
+    if previous is not None:
+        await refresh(client, previous)
+    return previous
+
+
+async def run_list(client: Client, path: Path, specs: list[TaskSpec], args: argparse.Namespace) -> int:
+    previous = await previous_state(client, path, args.resume)
+    state = fresh_state(path, specs)
+    where = state_path(path)
+
+    def save() -> None:
+        save_state(where, state)
+
+    todo = [s for s in specs if not (previous and previous.succeeded(s.index, s.digest))]
+    medians = dict(zip([s.index for s in todo], await asyncio.gather(*(_median(client, s.command) for s in todo)),
+                       strict=True))
+    progress = make_progress(len(specs), Remaining([medians.get(s.index, 0.0) for s in specs]), as_json=args.json)
+    skipped: set[int] = set()
+    stop, interrupted = False, False
+    try:
+        for spec in specs:
+            record = state.tasks[spec.index]
+            earlier = previous.succeeded(spec.index, spec.digest) if previous else None
+            if earlier is not None:
+                state.tasks[spec.index] = earlier
+                skipped.add(spec.index)
+                progress.skipped(spec, earlier)
+                continue
+            if stop:
+                continue
+            tail, interrupted = await run_one(client, spec, record, progress, save)
+            save()
+            progress.ended(spec, record, tail)
+            failed = not (record.status == "completed" and record.exit_code == 0)
+            stop = interrupted or (failed and not args.keep_going)
+        save()
+    finally:
+        progress.finish(state.tasks, summarize(state, skipped))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if summarize(state, skipped)["ok"] else 1
+
+
+async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: argparse.Namespace) -> int:
+    """Hand the list to the server as one queue; with ``depends_on`` a failure cancels the rest there."""
+    previous = await previous_state(client, path, args.resume)
+    state = fresh_state(path, specs, detached=True)
+    state.queue = f"tasks-{uuid.uuid4().hex[:12]}"
+    where = state_path(path)
+    last: str | None = None
+    for spec in specs:
+        earlier = previous.succeeded(spec.index, spec.digest) if previous else None
+        if earlier is not None:
+            state.tasks[spec.index] = earlier
+            continue
+        depends = [last] if last is not None and not args.keep_going else None
+        job = await client.execute(spec.command, detach=True, queue=state.queue, depends_on=depends,
+                                   **spec.options())
+        record = state.tasks[spec.index]
+        record.job_id, record.status, last = job.id, "submitted", job.id
+        save_state(where, state)
+        if args.json:
+            print(json.dumps({"index": spec.index, "name": spec.name, "job_id": job.id}), flush=True)
+        else:
+            print(job.id, flush=True)
+        await job.detach()
+    save_state(where, state)
+    if not args.json:
+        print(f"submitted as queue {state.queue}; see progress with: cc-executor tasks status {path}",
+              file=sys.stderr)
+    return 0
+
+
+async def show_status(client: Client, path: Path, args: argparse.Namespace) -> int:
+    where = state_path(path)
+    state = load_state(where)
+    if state is None:
+        return fail(f"no run of {path} is recorded (looked for {where}); start one with: cc-executor tasks run {path}")
+    await refresh(client, state)
+    save_state(where, state)
+    if args.json:
+        print(json.dumps({"file": state.file, "detached": state.detached, "queue": state.queue,
+                          "tasks": [vars(r) for r in state.tasks]}))
+        return 0
+    rows = [(r.index + 1, r.name, r.status, r.exit_code, seconds(r.duration) if r.duration is not None else "-",
+             r.job_id) for r in state.tasks]
+    print_table(("#", "task", "state", "exit", "time", "job"), rows, title=f"{state.file}"
+                + (f" (queue {state.queue})" if state.queue else ""))
+    return 0
+
+
+def _with_tasks(args: argparse.Namespace, body: Any) -> int:
+    path = Path(args.file)
+    try:
+        specs = load_tasks(path)
+    except TaskFileError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    return run_remote(args, lambda client: body(client, path, specs, args))
+
+
+def tasks_run(args: argparse.Namespace) -> int:
+    return _with_tasks(args, submit_list if args.detach else run_list)
+
+
+def tasks_status(args: argparse.Namespace) -> int:
+    return run_remote(args, lambda client: show_status(client, Path(args.file), args))
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = connection_options()
+    tasks = sub.add_parser("tasks", help="run a list of commands from a YAML/JSON file, in order")
+    verbs = tasks.add_subparsers(dest="tasks_command", required=True)
+
+    run = verbs.add_parser("run", parents=[server], help="run the tasks of FILE one after another",
+                           description="Run the tasks of FILE strictly in order; stop at the first failure.")
+    run.add_argument("file", metavar="FILE", help="YAML or JSON list of tasks")
+    run.add_argument("--keep-going", action="store_true", help="run every task even after a failure")
+    run.add_argument("--resume", action="store_true", help="skip tasks that succeeded in the last run of FILE")
+    run.add_argument("--json", action="store_true", help="one JSON object per task result, then a summary")
+    run.add_argument("--detach", action="store_true",
+                     help="submit the whole list to the server as one queue, print the job ids and return")
+    run.set_defaults(func=tasks_run)
+
+    status = verbs.add_parser("status", parents=[server], help="where the last run of FILE stands")
+    status.add_argument("file", metavar="FILE", help="the task file")
+    status.add_argument("--json", action="store_true", help="print the state as JSON")
+    status.set_defaults(func=tasks_status)
+
+
