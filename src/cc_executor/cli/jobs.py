@@ -30,9 +30,9 @@ async def list_jobs(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-async def stored_output(job: Job, next_seq: int) -> Completed | None:
-    """Print what the server has stored (output up to ``next_seq``), then stop following a live job."""
-    if job.next_seq >= next_seq:
+async def stored_output(job: Job, from_seq: int, next_seq: int) -> Completed | None:
+    """Print what the server has stored (output ``from_seq`` up to ``next_seq``), then stop following a live job."""
+    if from_seq >= next_seq:
         return None
     async for event in job:
         if isinstance(event, Output):
@@ -48,7 +48,7 @@ async def logs(client: Client, args: argparse.Namespace) -> int:
     job = await client.attach(args.job, from_seq=args.from_seq)
     if args.follow:
         return await follow_interruptibly(job, as_json=False, cancel_on_interrupt=False)
-    await stored_output(job, int(job.info.get("next_seq") or 0))
+    await stored_output(job, args.from_seq, int(job.info.get("next_seq") or 0))
     await job.detach()
     return 0
 

@@ -153,6 +153,20 @@ class Job:
             return None
         return (self.ended_at or time.time()) - self.started_at
 
+    def start_result(self) -> dict[str, Any]:
+        """What ``execute`` answers: started (with pid) or queued, and the timeout it will run under."""
+        result = {
+            "status": "started" if self.proc is not None else "queued",
+            "job_id": self.id,
+            "pid": self.pid,
+            "pgid": self.pgid,
+            "timeout": self.timeout,
+            "timeout_source": self.timeout_source,
+        }
+        if self.extra.get("rewritten"):
+            result["rewritten"] = self.extra["rewritten"]
+        return result
+
     def summary(self) -> dict[str, Any]:
         return {
             "job_id": self.id,

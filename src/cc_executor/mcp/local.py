@@ -52,14 +52,7 @@ class LocalBackend(Backend):
             job = await self.executor.manager.submit(spec)
         except JobError as exc:
             raise _error(exc) from None
-        return {
-            "status": "started" if job.proc is not None else "queued",
-            "job_id": job.id,
-            "pid": job.pid,
-            "pgid": job.pgid,
-            "timeout": job.timeout,
-            "timeout_source": job.timeout_source,
-        }
+        return job.start_result()
 
     async def get(self, job_id: str) -> dict[str, Any]:
         try:

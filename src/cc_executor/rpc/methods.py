@@ -34,17 +34,7 @@ async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
     job = await manager.submit(spec, owner=ctx.session_id)
     ctx.note_job(job.id)
     ctx.follow(job.id, 0)
-    result = {
-        "status": "started" if job.proc is not None else "queued",
-        "job_id": job.id,
-        "pid": job.pid,
-        "pgid": job.pgid,
-        "timeout": job.timeout,
-        "timeout_source": job.timeout_source,
-    }
-    if job.extra.get("rewritten"):
-        result["rewritten"] = job.extra["rewritten"]
-    return result
+    return job.start_result()
 
 
 def _target(params: p.ControlParams | p.JobIdParams, ctx: RpcContext) -> str:
