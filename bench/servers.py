@@ -61,6 +61,8 @@ def _server_env(workdir: Path, max_sessions: int) -> dict[str, str]:
         CC_EXECUTOR_CONFIG_DIR=str(workdir / "config"),
         MAX_SESSIONS=str(max_sessions),
         LOG_LEVEL="WARNING",
+        CC_EXECUTOR_EXECUTE_RATE="0",  # the spawn workload starts hundreds of jobs on one connection
+        CC_EXECUTOR_MAX_JOBS_PER_SESSION="10000",
     )
     return env
 
@@ -74,7 +76,7 @@ async def our_server(max_sessions: int = 1000) -> AsyncIterator[Running]:
         port = free_port()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-auth"],
                 env=_server_env(workdir, max_sessions), stdout=log, stderr=subprocess.STDOUT,
             )
         try:

@@ -33,6 +33,8 @@ TEST_DEFAULTS = {
     "PROCESS_CLEANUP_TIMEOUT": "2",
     "CC_EXECUTOR_LEFTOVER_DRAIN": "0.5",
     "LOG_LEVEL": "WARNING",
+    # Tests start many jobs quickly on one connection; the rate limit has its own test.
+    "CC_EXECUTOR_EXECUTE_RATE": "0",
 }
 
 
@@ -53,14 +55,18 @@ def server_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str
     return env
 
 
-def serve_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port)]
+def serve_command(port: int, *, no_auth: bool = False) -> list[str]:
+    command = [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return command + ["--no-auth"] if no_auth else command
 
 
 class ServerProcess:
     """One ``cc_executor serve`` subprocess on a free port, with its log kept in a file for failures."""
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, *, auth: bool | None = None) -> None:
+        """``auth`` None: a token only when the test sets ``CC_EXECUTOR_TOKEN`` (else ``--no-auth``, so tests
+        of other things need no token); True: the server's default, a token generated into its state dir."""
+        self.no_auth = not auth if auth is not None else "CC_EXECUTOR_TOKEN" not in (env or {})
         self.workdir = workdir
         self.state_dir = workdir / "state"
         self.log_path = workdir / "server.log"
@@ -84,7 +90,7 @@ class ServerProcess:
             self.port = free_port()
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
-                    serve_command(self.port), env=self.env, stdout=log, stderr=subprocess.STDOUT
+                    serve_command(self.port, no_auth=self.no_auth), env=self.env, stdout=log, stderr=subprocess.STDOUT
                 )
             if self._wait_healthy(ready_within):
                 return
@@ -156,8 +162,8 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFact
     """Start servers with extra env (``make_server(MAX_SESSIONS="2")``); all are stopped at teardown."""
     started: list[ServerProcess] = []
 
-    def factory(**env: str) -> ServerProcess:
-        srv = ServerProcess(tmp_path_factory.mktemp("server"), env)
+    def factory(*, auth: bool | None = None, **env: str) -> ServerProcess:
+        srv = ServerProcess(tmp_path_factory.mktemp("server"), env, auth=auth)
         started.append(srv)
         srv.start()
         return srv

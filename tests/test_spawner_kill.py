@@ -88,7 +88,8 @@ def server_like(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[st
 
 def test_server_sigkill_leaves_nothing(server_like: tuple[subprocess.Popen[str], dict[str, int], list[int]]) -> None:
     server, info, pids = server_like
-    assert not any(os.getpgid(pid) == info["leader"] for pid in pids[2::2])  # two really left the group
+    # Two really left the group ($! records a pid before that child has run setsid, so wait for it).
+    assert wait_until(lambda: not any(os.getpgid(pid) == info["leader"] for pid in pids[2::2]), timeout=10)
     assert all(is_alive(pid) for pid in [info["spawner"], *pids])
     server.send_signal(signal.SIGKILL)
     server.wait()

@@ -18,7 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .agents.settings import AgentSettings
 from .hooks.settings import HooksSettings
-from .security.settings import AllowlistSettings
+from .security.limits import ResourceLimits
+from .security.settings import AllowlistSettings, SecuritySettings
 from .timing.settings import TimingSettings
 
 SERVICE_NAME = "cc_executor_mcp"
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
     timing: TimingSettings = Field(default_factory=TimingSettings)
     hooks: HooksSettings = Field(default_factory=HooksSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
-    security: AllowlistSettings = Field(default_factory=AllowlistSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @field_validator("allowed_commands", mode="before")
     @classmethod
@@ -171,7 +172,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 _SECTIONS: dict[str, type[BaseSettings]] = {
-    cls.__name__: cls for cls in (Settings, TimingSettings, HooksSettings, AgentSettings, AllowlistSettings)
+    cls.__name__: cls
+    for cls in (
+        Settings, TimingSettings, HooksSettings, AgentSettings, AllowlistSettings, SecuritySettings, ResourceLimits
+    )
 }
 
 

@@ -53,6 +53,7 @@ class Executor:
                 prepare_job=self._watch_agent,
                 on_job_event=self._job_event,
                 after_end=[self._record_history, self._post_execute],
+                rlimits=settings.security.resource_limits.named_rlimits(),
             ),
             JobRegistry(settings.state_dir / "jobs.sqlite3"),
             Spawner() if settings.use_spawner else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import doctor, history, jobs, run, serve, tasks
+from . import doctor, history, jobs, mcp, run, serve, tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_parser(sub)
     history.add_parser(sub)
     doctor.add_parser(sub)
+    mcp.add_parser(sub)
     return parser
 
 

@@ -7,7 +7,12 @@ import logging
 import signal
 import sys
 
-from ..config import WS_PATH, ConfigError, load_settings
+from ..config import WS_PATH, ConfigError, Settings, load_settings
+from ..security.redact import RedactingFilter
+from ..security.token_file import TokenFileError, ensure_state_dir, ensure_token
+from ..server.bind_policy import UnsafeBindError, check_auth_bind
+
+log = logging.getLogger("cc_executor.serve")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -28,6 +33,14 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    redactor = RedactingFilter()
+    redactor.install()
+    try:
+        settings = _secure(settings, no_auth=args.no_auth)
+    except (UnsafeBindError, TokenFileError) as exc:
+        print(f"cc-executor: {exc}", file=sys.stderr)
+        return 2
+    redactor.add_secret(settings.token)
     app = create_app(settings)
     print(
         f"CC Executor listening on ws://{settings.host}:{settings.port}{WS_PATH} (state in {settings.state_dir})",
@@ -52,12 +65,41 @@ def serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
         access_log=settings.debug,
+        log_config=None,  # keep the handlers configured above, with their redacting filter
     )
     return 0
+
+
+def _secure(settings: Settings, *, no_auth: bool) -> Settings:
+    """Apply the authentication policy: a token unless ``--no-auth`` on loopback (see docs/security.md)."""
+    ensure_state_dir(settings.state_dir)
+    warning = check_auth_bind(settings.host, auth_enabled=not no_auth)
+    if warning:
+        log.warning(warning)
+    if no_auth:
+        if settings.token:
+            log.warning("--no-auth given: CC_EXECUTOR_TOKEN is ignored")
+        return settings.model_copy(update={"token": None})
+    info = ensure_token(settings.state_dir, settings.token)
+    if info.path is not None:
+        where = "generated and stored in" if info.source == "generated" else "read from"
+        print(
+            f"Authentication token {where} {info.path} (mode 0600). Clients of this user on this machine find it"
+            " there; others send it as 'Authorization: Bearer <token>' or '?token=<token>'.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return settings.model_copy(update={"token": info.token})
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="start the server")
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or CC_EXECUTOR_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8003, or DEFAULT_PORT)")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="accept connections without a token (loopback addresses only; anyone on this machine can then run"
+        " commands as you)",
+    )
     parser.set_defaults(func=serve)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..security.limits import limit_signal_reason
+from ..security.output_budget import OutputBudget
 from .errors import InvalidJobRequest
 from .output_framer import Frame, OutputFramer
 from .output_log import OutputLog
@@ -55,6 +57,8 @@ class Job:
         max_line: int,
         partial_line_flush: float,
         cleanup_grace: float,
+        output_cap: int | None = None,
+        cancel_at_output_cap: bool = False,
     ) -> None:
         self.id = job_id
         self.spec = spec
@@ -90,6 +94,8 @@ class Job:
         }
         self._partial_flush = partial_line_flush
         self._cleanup_grace = cleanup_grace
+        self._output_budget = OutputBudget(output_cap) if output_cap is not None else None
+        self._cancel_at_output_cap = cancel_at_output_cap
         self._flush_timers: dict[str, asyncio.TimerHandle] = {}
         self._open_pipes: dict[int, str] = {}
         self._pipes_closed: asyncio.Future[None] | None = None
@@ -277,6 +283,8 @@ class Job:
         self.ended_at = time.time()
         self.exit_code = returncode
         self.signal = signal_name(returncode)
+        if self.reason is None:
+            self.reason = limit_signal_reason(returncode)
         if self._final is not None:
             final = self._final
         elif returncode == 0:
@@ -346,9 +354,32 @@ class Job:
 
     def _emit_frames(self, stream: str, frames: list[Frame]) -> None:
         for frame in frames:
-            self.log.append_output(stream, frame.data, frame.truncated, frame.chunk_index, frame.total_chunks)
+            data = frame.data
+            if self._output_budget is not None:
+                data = self._within_output_cap(data)
+                if not data:
+                    continue
+            self.log.append_output(stream, data, frame.truncated, frame.chunk_index, frame.total_chunks)
             for observer in self.observers:
-                self._add_events(observer.feed(stream, frame.data))
+                self._add_events(observer.feed(stream, data))
+
+    def _within_output_cap(self, data: str) -> str:
+        """The part of ``data`` the output cap still allows; at the crossing, tell the client once and, if so
+        configured, stop the job. Past the cap the pipes are still drained, so the job never blocks on them."""
+        assert self._output_budget is not None
+        raw = data.encode("utf-8") if not data.isascii() else None
+        take = self._output_budget.take(len(raw) if raw is not None else len(data))
+        if take.crossed:
+            cap = self._output_budget.max_bytes
+            action = "stopping the job" if self._cancel_at_output_cap else "further output is not logged"
+            self.extra["output_capped"] = True
+            self.log.append_event("process.error", {"error": f"output limit of {cap} bytes reached; {action}",
+                                                    "limit": cap})
+            if self._cancel_at_output_cap:
+                self.stop(JobState.CANCELLED, f"output limit of {cap} bytes reached")
+        if raw is not None and take.kept < len(raw):
+            return raw[: take.kept].decode("utf-8", "ignore")
+        return data[: take.kept]
 
     def _add_events(self, events: Notifications) -> None:
         for method, params in events:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..security.job_env import server_only_names
 from .errors import InvalidJobRequest, JobNotFound, LimitReached
 from .job import Job
 from .output_log import OutputLog
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 
 REGISTRY_FLUSH_DELAY = 0.05
 
-# The server's own secrets never reach a job's environment.
-SECRET_ENV = ("CC_EXECUTOR_TOKEN",)
 
 
 @dataclass(slots=True)
@@ -154,6 +153,8 @@ class JobManager:
             max_line=s.max_buffer_size,
             partial_line_flush=s.partial_line_flush,
             cleanup_grace=s.process_cleanup_timeout,
+            output_cap=s.security.resource_limits.max_output_bytes,
+            cancel_at_output_cap=s.security.resource_limits.output_limit_action == "cancel",
         )
         if choice.detail:
             job.extra["estimate"] = choice.detail
@@ -208,7 +209,7 @@ class JobManager:
 
     async def _spawn(self, job: Job) -> None:
         spec = job.spec
-        env = build_env(os.environ, spec.env, SECRET_ENV + tuple(spec.env_unset))
+        env = build_env(os.environ, spec.env, server_only_names(os.environ) + tuple(spec.env_unset))
         stdin_pipe = spec.interactive or spec.stdin is not None
         rlimits = self.ext.rlimits
         try:

@@ -21,5 +21,8 @@ class RpcContext(Protocol):
     def note_job(self, job_id: str) -> None:
         """Remember a job this session started (for ``control`` without ``job_id``)."""
 
+    def admit_execute(self) -> None:
+        """Raise ``RateLimited`` when this client starts jobs faster than allowed."""
+
     def current_job(self) -> str | None:
         """The session's most recent live job, if any."""

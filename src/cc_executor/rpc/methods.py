@@ -29,6 +29,7 @@ CAPABILITIES = [
 
 
 async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
+    ctx.admit_execute()
     spec = JobSpec(**params.model_dump())
     manager = ctx.executor.manager
     job = await manager.submit(spec, owner=ctx.session_id)

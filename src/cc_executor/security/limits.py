@@ -95,6 +95,12 @@ class ResourceLimits(BaseSettings):
         return [(res, *_clamp(res, soft, hard)) for res, soft, hard in wanted]
 
 
+    def named_rlimits(self) -> dict[str, tuple[int, int]] | None:
+        """The same limits keyed by name (``{"RLIMIT_AS": (soft, hard)}``), as the spawner takes them."""
+        names = {getattr(resource, n): n for n in dir(resource) if n.startswith("RLIMIT_")}
+        return {names[res]: (soft, hard) for res, soft, hard in self.rlimits()} or None
+
+
 def _clamp(res: int, soft: int, hard: int) -> tuple[int, int]:
     """Lower the pair to the current hard limit: a job may be limited more, never less, than the server."""
     current_hard = resource.getrlimit(res)[1]

@@ -61,8 +61,8 @@ class SecuritySettings(AllowlistSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("CC_EXECUTOR_ALLOWED_ORIGINS")
     )
-    execute_rate: float = Field(10.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_EXECUTE_RATE"))
-    execute_burst: int = Field(20, ge=1, validation_alias=AliasChoices("CC_EXECUTOR_EXECUTE_BURST"))
+    execute_rate: float = Field(20.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_EXECUTE_RATE"))
+    execute_burst: int = Field(100, ge=1, validation_alias=AliasChoices("CC_EXECUTOR_EXECUTE_BURST"))
     resource_limits: ResourceLimits = Field(default_factory=ResourceLimits)
 
     @field_validator("allowed_origins", mode="before")

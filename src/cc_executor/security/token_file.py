@@ -57,7 +57,7 @@ def ensure_token(state_dir: Path, explicit: str | None) -> TokenInfo:
     existing = _read_checked(path)
     if existing is not None:
         return TokenInfo(existing, path, "file")
-    _ensure_private_dir(Path(state_dir))
+    ensure_state_dir(Path(state_dir))
     token = secrets.token_urlsafe(32)
     if _write_new(path, token):
         log.info("generated a new server token in %s", path)
@@ -114,8 +114,9 @@ def _read_checked(path: Path) -> str | None:
     return token
 
 
-def _ensure_private_dir(directory: Path) -> None:
-    """Create the state directory user-only (0700). An existing directory is left as it is."""
+def ensure_state_dir(directory: Path) -> None:
+    """Create the state directory user-only (0700); call it at start before anything else writes there.
+    An existing directory is left as it is (it may be one the operator chose and shares on purpose)."""
     if directory.is_dir():
         return
     directory.parent.mkdir(parents=True, exist_ok=True)

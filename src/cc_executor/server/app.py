@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from .. import __version__
@@ -18,7 +19,7 @@ from ..mcp.http import MCP_PATH, create_mcp_http
 from ..rpc.errors import LIMIT_REACHED, RpcError
 from ..rpc.methods import build_dispatcher
 from ..rpc.protocol import dumps, error_response
-from .auth import OPEN_PATHS, token_ok
+from .auth import refusal, token_ok
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -49,23 +50,30 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.executor = executor
     app.state.sessions = sessions
 
-    @app.middleware("http")
-    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path not in OPEN_PATHS and not token_ok(request, settings.token):
-            return JSONResponse({"error": "unauthorized: missing or wrong token"}, status_code=401)
-        return await call_next(request)
+    def refused(conn: HTTPConnection) -> JSONResponse | None:
+        found = refusal(
+            conn, token=settings.token, bind_host=settings.host, allowed_origins=settings.security.allowed_origins
+        )
+        return JSONResponse({"error": found[1]}, status_code=found[0]) if found else None
 
-    def health() -> dict[str, Any]:
-        return executor.health(len(sessions))
+    @app.middleware("http")
+    async def check_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        return refused(request) or await call_next(request)
+
+    def health(request: Request) -> dict[str, Any]:
+        report = executor.health(len(sessions))
+        if not token_ok(request, settings.token):
+            # Open to anyone who can reach the port: keep it to what says "up or down".
+            report["history"].pop("last_error", None)
+        return report
 
     app.get("/health", summary="Service health")(health)
     app.get("/healthz", summary="Service health (alias)")(health)
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
-        if not token_ok(websocket, settings.token):
-            await websocket.send_denial_response(
-                JSONResponse({"error": "unauthorized: missing or wrong token"}, status_code=401)
-            )
+        denial = refused(websocket)
+        if denial is not None:
+            await websocket.send_denial_response(denial)  # an HTTP answer to the handshake: nothing ran
             return
         await websocket.accept()
         if len(sessions) >= settings.max_sessions:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
+from ..jobs.errors import RateLimited
 from ..rpc.dispatcher import Dispatcher
 from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from ..rpc.methods import CAPABILITIES
@@ -47,6 +48,7 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_activity = asyncio.get_running_loop().time()
         self._closed = False
+        self._execute_limiter = executor.settings.security.execute_limiter()
 
     # -- RpcContext -----------------------------------------------------------------------------
 
@@ -63,6 +65,13 @@ class Session:
     def note_job(self, job_id: str) -> None:
         self._recent.append(job_id)
         del self._recent[:-100]
+
+    def admit_execute(self) -> None:
+        """Per-connection rate limit on starting jobs (CC_EXECUTOR_EXECUTE_RATE / _BURST)."""
+        if self._execute_limiter is not None and (wait := self._execute_limiter.check()) is not None:
+            raise RateLimited(
+                f"too many jobs started on this connection; retry in {wait:.2f} s", {"retry_after": round(wait, 3)}
+            )
 
     def current_job(self) -> str | None:
         jobs = self.executor.manager.jobs

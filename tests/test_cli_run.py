@@ -1,0 +1,92 @@
+"""``cc-executor run``, ``jobs``, ``logs``, ``wait`` and the control verbs, run as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from cli_support import cli, cli_env, cli_popen
+from conftest import ServerProcess
+
+
+@pytest.fixture
+def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
+    return cli_env(server, tmp_path / "state")
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "code"),
+    [("echo out; echo err >&2", [], 0), ("exit 3", [], 3), ("sleep 10", ["--timeout", "0.5"], 124),
+     ("kill -9 $$", [], 137)],
+)
+def test_exit_code_is_the_jobs(env: dict[str, str], command: str, extra: list[str], code: int) -> None:
+    done = cli(env, "run", command, *extra)
+    assert done.returncode == code, done.stderr
+    if code == 0:
+        assert (done.stdout, done.stderr) == ("out\n", "err\n")
+
+
+def test_ctrl_c_cancels_the_remote_job(env: dict[str, str]) -> None:
+    marker = uuid.uuid4().hex
+    proc = cli_popen(env, "run", f"echo ready; sleep 30 # {marker}")
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "cancelling job" in err
+    jobs = json.loads(cli(env, "jobs", "--json", "--limit", "20").stdout)
+    [job] = [j for j in jobs if marker in j["command"]]
+    assert job["state"] == "cancelled"
+
+
+def test_detach_then_follow_logs(env: dict[str, str]) -> None:
+    done = cli(env, "run", "--detach", "for i in 1 2 3; do echo line $i; sleep 0.2; done; exit 5")
+    assert done.returncode == 0
+    job_id = done.stdout.strip()
+    assert job_id and "logs -f" in done.stderr
+    follow = cli(env, "logs", "-f", job_id)
+    assert follow.stdout == "line 1\nline 2\nline 3\n", ("logs -f", follow.stderr)
+    assert follow.returncode == 5
+    stored = cli(env, "logs", job_id, "--from-seq", "0")
+    assert stored.stdout == "line 1\nline 2\nline 3\n", ("logs", stored.stderr)
+    assert stored.returncode == 0
+    assert cli(env, "wait", job_id).returncode == 5
+
+
+def test_jobs_json_and_table(env: dict[str, str]) -> None:
+    marker = uuid.uuid4().hex
+    assert cli(env, "run", f"echo {marker}").returncode == 0
+    jobs = json.loads(cli(env, "jobs", "--json", "--state", "completed", "--limit", "50").stdout)
+    assert any(marker in job["command"] and job["exit_code"] == 0 for job in jobs)
+    table = cli(env, "jobs", "--limit", "50").stdout
+    assert marker in table and "\x1b" not in table and table.startswith("job")
+
+
+def test_json_events_and_control_verbs(env: dict[str, str]) -> None:
+    events = [json.loads(line) for line in cli(env, "run", "--json", "echo hi").stdout.splitlines()]
+    assert [e["event"] for e in events] == ["started", "output", "completed"]
+    job_id = cli(env, "run", "--detach", "sleep 30").stdout.strip()
+    assert "paused" in cli(env, "pause", job_id).stdout
+    assert cli(env, "resume", job_id).returncode == 0
+    assert cli(env, "cancel", job_id).returncode == 0
+    assert cli(env, "wait", job_id, "--timeout", "10").returncode == 130
+
+
+def test_errors_a_person_can_act_on(env: dict[str, str], tmp_path: Path) -> None:
+    down = cli(cli_env(None, tmp_path / "s"), "jobs")
+    assert down.returncode == 1
+    assert "cc-executor serve" in down.stderr and "make run" in down.stderr and "Traceback" not in down.stderr
+    missing = cli(env, "logs", "no-such-job")
+    assert missing.returncode == 1 and "no such job" in missing.stderr
+    assert cli(env, "run", "true", "--env", "NOEQUALS").returncode == 2
+    assert cli(env, "run").returncode == 2
+
+
+def test_wrong_token_says_where_the_token_comes_from(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    srv = make_server(CC_EXECUTOR_TOKEN="right-token-123")
+    done = cli(cli_env(srv, tmp_path / "s", CC_EXECUTOR_TOKEN="wrong-token-456"), "jobs")
+    assert done.returncode == 1 and "CC_EXECUTOR_TOKEN" in done.stderr and "token" in done.stderr
+    assert cli(cli_env(srv, tmp_path / "s", CC_EXECUTOR_TOKEN="right-token-123"), "jobs").returncode == 0
