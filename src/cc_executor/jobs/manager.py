@@ -303,6 +303,7 @@ class JobManager:
             self.prune()
 
     def _close_out(self, job: Job) -> None:
+        self._tasks.pop(job.id, None)
         job.log.close()
         job.log.release_memory()
         self._persist(job)
@@ -434,7 +435,9 @@ class JobManager:
         for stored in stored_jobs:
             summary = stored.summary
             path = Path(stored.log_path) if stored.log_path else self.settings.jobs_dir / f"{stored.job_id}.log"
-            out = OutputLog.reopen(stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0)
+            out = OutputLog.reopen(
+                stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0, stored.log_bytes
+            )
             if stored in was_live:
                 summary |= {
                     "state": "lost",
@@ -453,21 +456,25 @@ class JobManager:
         self.prune()
 
     def prune(self) -> None:
-        """Forget old finished jobs and delete their logs (count, age and total size limits)."""
+        """Forget old finished jobs and delete their logs: beyond the newest ``CC_EXECUTOR_JOB_RETENTION_COUNT``,
+        older than ``..._DAYS``, or once the logs together pass ``..._BYTES``. Live jobs are never touched."""
         self._finished_since_prune = 0
-        if self.registry is None:
-            return
         s = self.settings
-        live = {j.id for j in self.live_jobs()}
-        doomed = self.registry.expired(
-            s.job_retention_count, s.job_retention_days * 86400, s.job_retention_bytes, live
-        )
-        for job_id, log_path in doomed:
-            self.jobs.pop(job_id, None)
-            if log_path:
-                Path(log_path).unlink(missing_ok=True)
-        if doomed:
-            self.registry.delete([job_id for job_id, _ in doomed])
+        cutoff = time.time() - s.job_retention_days * 86400
+        finished = sorted((j for j in self.jobs.values() if j.state.is_final), key=lambda j: j.created_at, reverse=True)
+        kept_bytes = 0
+        doomed: list[Job] = []
+        for rank, job in enumerate(finished):
+            kept_bytes += job.log.size_on_disk
+            if rank >= s.job_retention_count or job.created_at < cutoff or kept_bytes > s.job_retention_bytes:
+                doomed.append(job)
+        for job in doomed:
+            del self.jobs[job.id]
+            self._dirty.pop(job.id, None)
+            if job.log.path is not None:
+                job.log.path.unlink(missing_ok=True)
+        if doomed and self.registry is not None:
+            self.registry.delete([job.id for job in doomed])
 
     # -- resource sampling ----------------------------------------------------------------------
 

@@ -63,12 +63,13 @@ class OutputLog:
             self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
 
     @classmethod
-    def reopen(cls, job_id: str, path: Path, next_seq: int, output_bytes: int) -> OutputLog:
+    def reopen(cls, job_id: str, path: Path, next_seq: int, output_bytes: int, size: int) -> OutputLog:
         """A finished job's log from an earlier server run: read-only, indexed on first read."""
         log = cls(job_id, None, 0)
         log.path = path
         log.next_seq = next_seq
         log.output_bytes = output_bytes
+        log._file_size = size
         log.closed = True
         log._scanned = False
         return log

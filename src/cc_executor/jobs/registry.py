@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,29 +85,6 @@ class JobRegistry:
             "SELECT job_id, created_at, state, pgid, log_path, log_bytes, summary FROM jobs ORDER BY created_at"
         ).fetchall()
         return [StoredJob(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
-
-    def expired(
-        self, keep_count: int, max_age: float, max_bytes: int, live: set[str]
-    ) -> list[tuple[str, str | None]]:
-        """``(job_id, log_path)`` of finished jobs to prune: beyond the newest ``keep_count``, older than
-        ``max_age`` seconds, or while the logs together exceed ``max_bytes``. Live jobs are never chosen."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT job_id, created_at, log_bytes, log_path FROM jobs"
-                " WHERE state NOT IN ('queued', 'running', 'paused') ORDER BY created_at DESC"
-            ).fetchall()
-        cutoff = time.time() - max_age
-        kept_bytes = 0
-        doomed = []
-        rank = 0
-        for job_id, created_at, log_bytes, log_path in rows:
-            if job_id in live:
-                continue
-            kept_bytes += log_bytes
-            if rank >= keep_count or created_at < cutoff or kept_bytes > max_bytes:
-                doomed.append((job_id, log_path))
-            rank += 1
-        return doomed
 
     def delete(self, job_ids: list[str]) -> None:
         with self._lock:
