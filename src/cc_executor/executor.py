@@ -103,24 +103,23 @@ class Executor:
     async def _record_history(self, job: Job) -> None:
         if job.started_at is None:
             return  # never ran: nothing to learn from
-        self.estimator.forget(job.spec.command)
-        await self.history.record(
-            RunRecord(
-                job_id=job.id,
-                command=job.spec.command,
-                category=classify(job.spec.command).key,
-                started_at=job.started_at,
-                duration=job.duration or 0.0,
-                exit_code=job.exit_code,
-                status=job.state.value,
-                stalled=job.stall_count > 0,
-                peak_rss=job.peak_rss,
-                cpu_time=job.proc.cpu_time if job.proc else None,
-                timeout=job.timeout,
-                timeout_source=job.timeout_source,
-                agent=job.extra.get("agent"),
-            )
+        record = RunRecord(
+            job_id=job.id,
+            command=job.spec.command,
+            category=classify(job.spec.command).key,
+            started_at=job.started_at,
+            duration=job.duration or 0.0,
+            exit_code=job.exit_code,
+            status=job.state.value,
+            stalled=job.stall_count > 0,
+            peak_rss=job.peak_rss,
+            cpu_time=job.proc.cpu_time if job.proc else None,
+            timeout=job.timeout,
+            timeout_source=job.timeout_source,
+            agent=job.extra.get("agent"),
         )
+        self.estimator.observe(record)
+        await self.history.record(record)
 
     # -- hooks ----------------------------------------------------------------------------------
 

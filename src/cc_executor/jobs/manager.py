@@ -83,6 +83,8 @@ class JobManager:
         self._flush_task: asyncio.Task[None] | None = None
         self.jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Jobs not yet settled: what limits, health and shutdown look at, without scanning every kept job.
+        self._unsettled: dict[str, Job] = {}
         self._queues: dict[str, asyncio.Lock] = {}
         self._watchers: dict[str, set[str]] = {}
         self._closing = False
@@ -106,11 +108,11 @@ class JobManager:
         return jobs[:limit] if limit else jobs
 
     def live_jobs(self, owner: str | None = None) -> list[Job]:
-        return [j for j in self.jobs.values() if j.state.is_live and (owner is None or j.owner == owner)]
+        return [j for j in self._unsettled.values() if j.state.is_live and (owner is None or j.owner == owner)]
 
     @property
     def running_count(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.state in (JobState.RUNNING, JobState.PAUSED))
+        return sum(1 for j in self._unsettled.values() if j.state in (JobState.RUNNING, JobState.PAUSED))
 
     # -- submission -----------------------------------------------------------------------------
 
@@ -172,6 +174,7 @@ class JobManager:
         if self.ext.on_job_event is not None:
             job.on_event = self._job_event
         self.jobs[job_id] = job
+        self._unsettled[job_id] = job
         job.done.add_done_callback(lambda _: self._persist(job))
         if owner is not None:
             self._watchers.setdefault(job_id, set()).add(owner)
@@ -304,6 +307,7 @@ class JobManager:
 
     def _close_out(self, job: Job) -> None:
         self._tasks.pop(job.id, None)
+        self._unsettled.pop(job.id, None)
         job.log.close()
         job.log.release_memory()
         self._persist(job)
@@ -482,7 +486,7 @@ class JobManager:
         """Forever: record each running job tree's peak RSS (one /proc scan per interval for all jobs)."""
         while True:
             await asyncio.sleep(interval)
-            running = {j.pgid: j for j in self.jobs.values() if j.pgid is not None and j.state.is_live}
+            running = {j.pgid: j for j in self.live_jobs() if j.pgid is not None}
             if not running:
                 continue
             for pgid, rss in (await asyncio.to_thread(rss_by_group, set(running))).items():

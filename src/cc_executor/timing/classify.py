@@ -370,17 +370,31 @@ def claude_classifier(program: str, args: Sequence[str]) -> Category:
 class ClassifierRegistry:
     """Program name -> classifier. Unknown programs get :func:`generic_classifier`."""
 
+    CACHE_SIZE = 4096
+
     def __init__(self) -> None:
         self._by_program: dict[str, Classifier] = {}
+        # Each job's command is classified several times (estimate, record); parsing it once is enough.
+        self._cache: dict[str, Category] = {}
 
     def register(self, program: str, classifier: Classifier | Callable[[str, Sequence[str]], Category | None]) -> None:
         self._by_program[normalise_program(program)] = classifier  # type: ignore[assignment]
+        self._cache.clear()
 
     def unregister(self, program: str) -> None:
         self._by_program.pop(normalise_program(program), None)
+        self._cache.clear()
 
     def classify(self, command: str) -> Category:
         """Never raises: a failing or inconsistent classifier falls back to the generic rule."""
+        found = self._cache.get(command)
+        if found is None:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            found = self._cache[command] = self._classify(command)
+        return found
+
+    def _classify(self, command: str) -> Category:
         try:
             try:
                 segments = _segments(_tokens(command))

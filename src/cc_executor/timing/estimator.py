@@ -86,7 +86,7 @@ class TimeoutEstimator:
 
     async def _samples(self, level: str) -> list[RunRecord]:
         """The level's recent runs, cached briefly: an orchestrator spawning the same command over and over
-        should not pay a store round trip each time. ``forget`` drops a level as soon as it gets a new run."""
+        should not pay a store round trip each time. ``observe`` adds this process's new runs as they are recorded."""
         now = time.monotonic()
         cached = self._cache.get(level)
         if cached is not None and now - cached[0] < SAMPLES_TTL:
@@ -95,10 +95,14 @@ class TimeoutEstimator:
         self._cache[level] = (now, runs)
         return runs
 
-    def forget(self, command: str) -> None:
-        """A run of ``command`` was just recorded: its levels' cached samples are stale."""
-        for level in classify(command).hierarchy:
-            self._cache.pop(level, None)
+    def observe(self, record: RunRecord) -> None:
+        """A run was just recorded: put it in front of its levels' cached samples, so the cache stays exact
+        for this process without another store round trip."""
+        window = self.settings.timeout_sample_window
+        for level in classify(record.command).hierarchy:
+            cached = self._cache.get(level)
+            if cached is not None:
+                self._cache[level] = (cached[0], [record, *cached[1][: window - 1]])
 
     async def estimate(self, command: str) -> Estimate:
         s = self.settings
