@@ -190,7 +190,7 @@ async def replay_ours(runs: list[Run], settings: TimingSettings, state_dir: Path
     try:
         for run in runs:
             while pending and pending[0][0] <= run.start:
-                await store.record(heapq.heappop(pending)[2])
+                await estimator.record(heapq.heappop(pending)[2])
             monitor.cpu_percent, monitor.load = run.cpu_percent, run.load
             est = await estimator.estimate(run.cls.command)
             tallies[run.cls.name].add(run, est.timeout)

@@ -118,8 +118,7 @@ class Executor:
             timeout_source=job.timeout_source,
             agent=job.extra.get("agent"),
         )
-        self.estimator.observe(record)
-        await self.history.record(record)
+        await self.estimator.record(record)
 
     # -- hooks ----------------------------------------------------------------------------------
 

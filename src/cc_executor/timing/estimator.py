@@ -86,7 +86,7 @@ class TimeoutEstimator:
 
     async def _samples(self, level: str) -> list[RunRecord]:
         """The level's recent runs, cached briefly: an orchestrator spawning the same command over and over
-        should not pay a store round trip each time. ``observe`` adds this process's new runs as they are recorded."""
+        should not pay a store round trip each time. ``record`` adds this process's new runs to it."""
         now = time.monotonic()
         cached = self._cache.get(level)
         if cached is not None and now - cached[0] < SAMPLES_TTL:
@@ -95,9 +95,13 @@ class TimeoutEstimator:
         self._cache[level] = (now, runs)
         return runs
 
-    def observe(self, record: RunRecord) -> None:
-        """A run was just recorded: put it in front of its levels' cached samples, so the cache stays exact
-        for this process without another store round trip."""
+    async def record(self, record: RunRecord) -> None:
+        """Record a finished run: in the store, and in front of its levels' cached samples, so the cache stays
+        exact for this process without another store round trip."""
+        self._observe(record)
+        await self.store.record(record)
+
+    def _observe(self, record: RunRecord) -> None:
         window = self.settings.timeout_sample_window
         for level in classify(record.command).hierarchy:
             cached = self._cache.get(level)
