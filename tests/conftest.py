@@ -19,6 +19,8 @@ import httpx
 import pytest
 from rpc_client import RpcClient
 
+from cc_executor.jobs.spawner import Spawner
+
 # Settings from the developer's own environment must not leak into the servers under test.
 _SETTING_PREFIXES = ("CC_EXECUTOR_",)
 _SETTING_NAMES = {
@@ -182,3 +184,14 @@ async def client(server: ServerProcess) -> AsyncIterator[RpcClient]:
         yield rpc
     finally:
         await rpc.close()
+
+
+@pytest.fixture
+async def spawner() -> AsyncIterator[Spawner]:
+    """A real spawner process, stopped (with everything it still runs) at teardown."""
+    client = Spawner()
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()

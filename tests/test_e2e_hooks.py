@@ -8,17 +8,15 @@ Why through the server: the hook engine is unit-tested on its own; these tests c
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ServerFactory, ServerProcess
-from proc_scan import is_alive
+from proc_scan import eventually, is_alive
 from rpc_client import RpcCallError, RpcClient, completed, text_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,15 +44,6 @@ def hooks_server(
     config = tmp_path / "hooks.json"
     config.write_text(json.dumps({"hooks": hooks}))
     return make_server(CC_EXECUTOR_HOOKS_FILE=str(config), **env)
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    """Poll: post_execute hooks run after ``process.completed`` has been sent."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 def warnings_in(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -165,7 +154,7 @@ async def test_post_execute_gets_status_exit_code_and_output_tail(make_server: S
             job_ids.append(result["job_id"])
             events = await rpc.collect_until_completed(result["job_id"])
             assert not warnings_in(events)
-        await eventually(lambda: post_record.exists() and post_record.read_text().endswith("\n"))
+        assert await eventually(lambda: post_record.exists() and post_record.read_text().endswith("\n"))
 
         [line] = post_record.read_text().splitlines()
         event = json.loads(line)
@@ -202,7 +191,7 @@ async def test_hanging_hook_is_killed_at_its_timeout(make_server: ServerFactory,
 
         # The hook's whole group is gone, the child that ignores SIGTERM included.
         pids = [int(p) for p in pids_file.read_text().split()]
-        await eventually(lambda: not any(is_alive(p) for p in pids), within=5)
+        assert await eventually(lambda: not any(is_alive(p) for p in pids), timeout=5)
 
         entry = hook_entry(await rpc.call("hook_status"), "pre_execute")
         assert (entry["runs"], entry["failures"]) == (1, 1)

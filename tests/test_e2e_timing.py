@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from conftest import ServerFactory, ServerProcess
+from proc_scan import eventually
 from redis_fixture import RedisServer, redis_server  # noqa: F401  (fixture)
 from rpc_client import RpcClient, completed, text_of
 
@@ -57,14 +57,6 @@ async def wait_history(rpc: RpcClient, job_id: str, within: float = 10.0, **filt
         if any(r["job_id"] == job_id for r in records):
             return records
         assert loop.time() < deadline, f"no history record for {job_id}: {records}"
-        await asyncio.sleep(0.05)
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
 
 
@@ -208,7 +200,7 @@ async def test_redis_killed_mid_run_does_not_fail_jobs(
         events = await rpc.collect_until_completed(result["job_id"], timeout=20)
         assert completed(events)["status"] == "completed"
         assert text_of(events) == "survived"
-        await eventually(lambda: "history store (redis) unavailable" in srv.log_text())
+        assert await eventually(lambda: "history store (redis) unavailable" in srv.log_text())
 
         # With Redis down: estimates fall back to the default, jobs still run, history reads are empty.
         command = f"printf {marker()}"

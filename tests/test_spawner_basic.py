@@ -7,23 +7,12 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from cc_executor.jobs.spawner import Spawner, SpawnerProcess
 
 SH = "/bin/sh"
-
-
-@pytest.fixture
-async def spawner() -> AsyncIterator[Spawner]:
-    client = Spawner()
-    await client.start()
-    try:
-        yield client
-    finally:
-        await client.stop()
 
 
 async def read_all(fd: int) -> bytes:
