@@ -100,7 +100,8 @@ async def test_jobs_list_get_and_wait(client: RpcClient) -> None:
     assert job_id in [j["job_id"] for j in listed]
     summary = await client.call("jobs.get", job_id=job_id)
     assert summary["state"] == "running" and summary["command"] == "sleep 0.5; echo done"
-    assert summary["labels"] == {"suite": "core"} and summary["timeout_source"] == "default"
+    # The shared server may already have enough history for this command class (other tests run it too).
+    assert summary["labels"] == {"suite": "core"} and summary["timeout_source"] in ("default", "history")
 
     pending = asyncio.ensure_future(client.call("jobs.wait", job_id=job_id, timeout=20))
     assert await client.call("ping") == "pong", "jobs.wait must not block the connection"

@@ -67,9 +67,9 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CC_EXECUTOR_EXECUTE_RATE", raising=False)
     monkeypatch.delenv("CC_EXECUTOR_EXECUTE_BURST", raising=False)
     settings = SecuritySettings()
-    assert (settings.execute_rate, settings.execute_burst) == (10.0, 20)
+    assert (settings.execute_rate, settings.execute_burst) == (20.0, 100)
     limiter = settings.execute_limiter()
-    assert limiter is not None and (limiter.rate, limiter.burst) == (10.0, 20.0)
+    assert limiter is not None and (limiter.rate, limiter.burst) == (20.0, 100.0)
     monkeypatch.setenv("CC_EXECUTOR_EXECUTE_RATE", "0")
     assert SecuritySettings().execute_limiter() is None
     monkeypatch.setenv("CC_EXECUTOR_EXECUTE_RATE", "-1")
