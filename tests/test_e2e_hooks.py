@@ -196,3 +196,26 @@ async def test_hanging_hook_is_killed_at_its_timeout(make_server: ServerFactory,
         entry = hook_entry(await rpc.call("hook_status"), "pre_execute")
         assert (entry["runs"], entry["failures"]) == (1, 1)
         assert entry["timeout"] == 0.5
+
+
+async def test_on_timeout_and_on_stall_hooks_hear_about_the_job(make_server: ServerFactory, tmp_path: Path) -> None:
+    timeouts, stalls = tmp_path / "timeouts.jsonl", tmp_path / "stalls.jsonl"
+    server = hooks_server(
+        make_server,
+        tmp_path,
+        {
+            "on_timeout": [{"hooks": [command_hook(f"cat >> {shlex.quote(str(timeouts))}; echo >> {timeouts}")]}],
+            "on_stall": [{"hooks": [command_hook(f"cat >> {shlex.quote(str(stalls))}; echo >> {stalls}")]}],
+        },
+    )
+    async with await RpcClient.connect(server.url) as client:
+        stalled = (await client.call("execute", command="sleep 1.5; echo woke", idle_timeout=0.5))["job_id"]
+        timed = (await client.call("execute", command="sleep 30", timeout=1))["job_id"]
+        assert completed(await client.collect_until_completed(stalled))["status"] == "completed"
+        assert completed(await client.collect_until_completed(timed))["status"] == "timed_out"
+    assert await eventually(lambda: timeouts.exists() and stalls.exists())
+    timeout_event = json.loads(timeouts.read_text().splitlines()[0])
+    stall_event = json.loads(stalls.read_text().splitlines()[0])
+    assert timeout_event["hook_event_name"] == "on_timeout" and timeout_event["job_id"] == timed
+    assert stall_event["hook_event_name"] == "on_stall" and stall_event["job_id"] == stalled
+    assert stall_event["idle_seconds"] == 0.5 and stall_event["command"] == "sleep 1.5; echo woke"
