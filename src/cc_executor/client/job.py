@@ -105,18 +105,18 @@ class Job:
     # -- control --------------------------------------------------------------------------------
 
     async def pause(self) -> dict[str, Any]:
-        return await self._client._control(self.id, "PAUSE")
+        return await self._client.control(self.id, "PAUSE")
 
     async def resume(self) -> dict[str, Any]:
-        return await self._client._control(self.id, "RESUME")
+        return await self._client.control(self.id, "RESUME")
 
     async def cancel(self) -> dict[str, Any]:
-        return await self._client._control(self.id, "CANCEL")
+        return await self._client.control(self.id, "CANCEL")
 
     async def signal(self, sig: int | str | signals.Signals) -> dict[str, Any]:
         """Send a signal to the job's process tree (a number, a ``signal.Signals`` or a name like "SIGINT")."""
         value: int | str = int(sig) if isinstance(sig, int) else sig
-        return await self._client._control(self.id, "SIGNAL", signal=value)
+        return await self._client.control(self.id, "SIGNAL", signal=value)
 
     async def write_stdin(self, data: str, eof: bool = False) -> int:
         """Write to an interactive job's stdin; returns the bytes written. ``eof`` closes stdin after."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..client import Client, ClientError, Completed, Output, ServerError
@@ -18,6 +20,15 @@ from .backend import Backend, BackendError, OutputChunk, Submission
 def _error(exc: ClientError) -> BackendError:
     message = exc.message if isinstance(exc, ServerError) else str(exc)
     return BackendError(message, type(exc).__name__)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Client errors become backend errors carrying the server's message."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _error(exc) from None
 
 
 class RemoteBackend(Backend):
@@ -54,34 +65,24 @@ class RemoteBackend(Backend):
         return job.info
 
     async def get(self, job_id: str) -> dict[str, Any]:
-        try:
+        with _translated():
             return await self.client.get(job_id)
-        except ClientError as exc:
-            raise _error(exc) from None
 
     async def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
-        try:
+        with _translated():
             return await self.client.wait(job_id, timeout)
-        except ClientError as exc:
-            raise _error(exc) from None
 
     async def list(self, state: str | None, limit: int | None) -> list[dict[str, Any]]:
-        try:
+        with _translated():
             return await self.client.jobs(state, limit)
-        except ClientError as exc:
-            raise _error(exc) from None
 
     async def control(self, job_id: str, action: str) -> dict[str, Any]:
-        try:
-            return await self.client._control(job_id, action)
-        except ClientError as exc:
-            raise _error(exc) from None
+        with _translated():
+            return await self.client.control(job_id, action)
 
     async def estimate(self, command: str) -> dict[str, Any]:
-        try:
+        with _translated():
             return await self.client.estimate(command)
-        except ClientError as exc:
-            raise _error(exc) from None
 
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         async with self._reading[job_id]:  # one client follows a job through one handle at a time
