@@ -90,3 +90,14 @@ def test_wrong_token_says_where_the_token_comes_from(make_server, tmp_path: Path
     done = cli(cli_env(srv, tmp_path / "s", CC_EXECUTOR_TOKEN="wrong-token-456"), "jobs")
     assert done.returncode == 1 and "CC_EXECUTOR_TOKEN" in done.stderr and "token" in done.stderr
     assert cli(cli_env(srv, tmp_path / "s", CC_EXECUTOR_TOKEN="right-token-123"), "jobs").returncode == 0
+
+
+def test_a_reader_that_goes_away_is_not_an_error(env: dict[str, str]) -> None:
+    """`cc-executor run ... | head -1`: the CLI stops quietly when its stdout's reader has gone."""
+    proc = cli_popen(env, "run", "seq 1 200000")
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(30) == 128 + signal.SIGPIPE
+    assert "Traceback" not in stderr, stderr
