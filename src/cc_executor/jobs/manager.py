@@ -25,16 +25,16 @@ from .errors import InvalidJobRequest, JobNotFound, LimitReached
 from .job import Job
 from .output_log import OutputLog
 from .proc_table import rss_by_group
-from .process import build_env, rlimits_preexec, spawn
+from .process import build_env, spawn
 from .registry import JobRegistry
 from .spawner import Spawner, cleanup_recorded
+from .spawner_main import rlimit_setter
 from .spec import JobSpec
 from .state import JobState
 
 log = logging.getLogger(__name__)
 
 REGISTRY_FLUSH_DELAY = 0.05
-
 
 
 @dataclass(slots=True)
@@ -227,7 +227,7 @@ class JobManager:
                     cwd=spec.cwd,
                     env=env,
                     stdin_pipe=stdin_pipe,
-                    preexec=rlimits_preexec(rlimits) if rlimits else None,
+                    preexec=rlimit_setter(rlimits) if rlimits else None,
                 )
         except OSError as exc:
             job.finish_without_running(JobState.FAILED, f"could not start: {exc}")

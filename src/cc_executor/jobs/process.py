@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
@@ -155,17 +154,6 @@ def spawn(
 
     loop.add_reader(pidfd, on_exit)
     return proc
-
-
-def rlimits_preexec(rlimits: Mapping[str, tuple[int, int]]) -> Callable[[], None]:
-    """A preexec function applying ``{"RLIMIT_AS": (soft, hard)}`` in the child (direct spawning only)."""
-    limits = [(getattr(resource, name), value) for name, value in rlimits.items()]
-
-    def apply() -> None:
-        for which, value in limits:
-            resource.setrlimit(which, value)
-
-    return apply
 
 
 def signal_name(returncode: int | None) -> str | None:

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,14 +179,16 @@ def _send(state: SpawnerState, message: dict[str, Any], fds: list[int] | None = 
         state.stopping = True  # the server is gone
 
 
-def _rlimit_setter(rlimits: dict[str, list[int]]) -> Callable[[], None]:
+def rlimit_setter(rlimits: Mapping[str, Sequence[int]]) -> Callable[[], None]:
+    """A ``preexec_fn`` applying ``{"RLIMIT_AS": (soft, hard)}`` in the forked child (names are checked here,
+    so the child only makes system calls). The one place a job's limits are applied, spawner or not."""
     limits = []
     for name, (soft, hard) in rlimits.items():
         if not name.startswith("RLIMIT_") or not hasattr(resource, name):
             raise ValueError(f"unknown resource limit {name!r}")
         limits.append((getattr(resource, name), (int(soft), int(hard))))
 
-    def apply() -> None:  # runs in the forked child; the spawner is single-threaded, so this is safe
+    def apply() -> None:  # runs in the forked child of a single-threaded parent
         for res, value in limits:
             resource.setrlimit(res, value)
 
@@ -209,7 +211,7 @@ def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
             stderr=subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=_rlimit_setter(rlimits) if rlimits else None,  # noqa: PLW1509 - single-threaded
+            preexec_fn=rlimit_setter(rlimits) if rlimits else None,  # noqa: PLW1509 - single-threaded
         )
     except (OSError, ValueError, TypeError, KeyError, subprocess.SubprocessError) as exc:
         if isinstance(exc, OSError) and exc.errno:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..jobs.spawner_main import rlimit_setter
+
 OutputLimitAction = Literal["stop_logging", "cancel"]
 
 # Seconds between SIGXCPU (soft limit: catchable, recognisable) and SIGKILL (hard limit) for RLIMIT_CPU.
@@ -112,15 +114,8 @@ def _clamp(res: int, soft: int, hard: int) -> tuple[int, int]:
 
 def make_preexec(limits: ResourceLimits) -> Callable[[], None] | None:
     """A function for ``Popen(preexec_fn=...)`` that applies the limits; None when none is configured."""
-    pairs = limits.rlimits()  # computed here, so the child only makes system calls
-    if not pairs:
-        return None
-
-    def apply_limits() -> None:
-        for res, soft, hard in pairs:
-            resource.setrlimit(res, (soft, hard))
-
-    return apply_limits
+    named = limits.named_rlimits()
+    return rlimit_setter(named) if named else None
 
 
 def limit_signal_reason(returncode: int | None) -> str | None:
