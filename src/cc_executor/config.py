@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .agents.settings import AgentSettings
 from .hooks.settings import HooksSettings
 from .security.limits import ResourceLimits
-from .security.settings import AllowlistSettings, SecuritySettings
+from .security.settings import SecuritySettings
 from .timing.settings import TimingSettings
 
 SERVICE_NAME = "cc_executor_mcp"
@@ -174,7 +174,7 @@ def load_settings(**overrides: Any) -> Settings:
 _SECTIONS: dict[str, type[BaseSettings]] = {
     cls.__name__: cls
     for cls in (
-        Settings, TimingSettings, HooksSettings, AgentSettings, AllowlistSettings, SecuritySettings, ResourceLimits
+        Settings, TimingSettings, HooksSettings, AgentSettings, SecuritySettings, ResourceLimits
     )
 }
 
