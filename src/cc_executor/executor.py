@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -21,7 +22,8 @@ from .jobs.job import Job
 from .jobs.manager import Extensions, JobManager, TimeoutChoice
 from .jobs.registry import JobRegistry
 from .jobs.spawner import Spawner
-from .security.allowlist import check_command
+from .jobs.spec import JobSpec
+from .security.policy import CommandPolicy
 from .security.refusal import CommandNotAllowed
 from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
 
@@ -42,12 +44,17 @@ class Executor:
             self.history, self.monitor, settings.timing, settings.default_execution_timeout
         )
         self.hooks = HookEngine(settings.hooks, state_dir=settings.state_dir, shell=settings.shell)
-        self._denied = settings.security.compiled()
+        self.policy = CommandPolicy(
+            settings.allowed_commands,
+            settings.security.compiled(),
+            shell=settings.shell,
+            inherited_path=os.environ.get("PATH"),
+        )
         self._sampler: asyncio.Task[None] | None = None
         self.manager = JobManager(
             settings,
             Extensions(
-                check_command=self._check_command,
+                check_request=self._check_request,
                 estimate_timeout=self._estimate_timeout,
                 before_start=self._pre_execute,
                 prepare_job=self._watch_agent,
@@ -79,9 +86,10 @@ class Executor:
 
     # -- policy ---------------------------------------------------------------------------------
 
-    def _check_command(self, command: str) -> None:
+    def _check_request(self, spec: JobSpec) -> None:
+        """Command text, env and cwd alike: everything of the request that reaches the shell."""
         try:
-            check_command(command, self.settings.allowed_commands, self._denied, shell=self.settings.shell)
+            self.policy.check(spec.command, spec.env, spec.cwd, spec.env_unset)
         except CommandNotAllowed as exc:
             raise CommandRejected(exc.message, {"offending": exc.offending}) from None
 
@@ -149,6 +157,8 @@ class Executor:
             spec.cwd = outcome.cwd
         if "timeout" in outcome.rewritten:
             job.timeout, job.timeout_source = outcome.timeout, "hook"
+        # A hook is no way around the policy: what it rewrote is checked like a client's request.
+        self._check_request(spec)
 
     async def _job_event(self, job: Job, event: str) -> None:
         payload = self._hook_event(job) | {"status": job.state.value, "duration": job.duration}

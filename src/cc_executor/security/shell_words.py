@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cc_executor.security.refusal import refuse
 from cc_executor.security.variables import check_variable_name
 
+if TYPE_CHECKING:
+    from cc_executor.security.shell_scan import Scan
+
 # ${NAME}, $1, ${10}, $@ ... and ${#NAME}: expansions that cannot run anything.
 _PLAIN_PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!_-]|#[A-Za-z_][A-Za-z0-9_]*")
-# ${NAME:-word} and friends, with a word that holds nothing bashlex left unparsed.
-_DEFAULT_PARAMETER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(:?[-+?=])([^$`()\[\]{}<>]*)")
+# ${NAME:-word} and friends (also ${1:-word}), with a word that holds nothing that expands or evaluates.
+_DEFAULT_PARAMETER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*])(:?[-+?=])([^$`()\[\]{}<>'\"\\]*)")
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,49 @@ class Word:
     node: Any
 
 
-def make_word(node: Any, script: str) -> Word:
-    source = script[node.pos[0] : node.pos[1]]
-    parts = getattr(node, "parts", None) or []
-    static = not parts and not has_unquoted_expansion(source)
-    return Word(text=node.word, source=source, static=static, node=node)
+def make_word(node: Any, script: str, scan: Scan) -> Word:
+    """The word at ``node``; whether it is static, and its value, come from the lexical scan, not the parser.
+
+    bashlex's own value of a word is wrong for some quotings (``'l''s'`` comes back as ``l''s``), and it finds
+    no parts in spliced words, so neither is trusted for what bash will run."""
+    start, end = node.pos
+    source = script[start:end]
+    expands = bool(scan.sites_between(start, end)) or scan.special_quote_between(start, end)
+    static = not expands and not has_unquoted_expansion(source)
+    return Word(text=unquote(source) if static else node.word, source=source, static=static, node=node)
+
+
+def unquote(source: str) -> str:
+    """The value of a word without expansions, after bash's quote removal."""
+    out: list[str] = []
+    quote = ""
+    index = 0
+    while index < len(source):
+        char = source[index]
+        if quote == "'":
+            if char == "'":
+                quote = ""
+            else:
+                out.append(char)
+        elif quote == '"':
+            if char == '"':
+                quote = ""
+            elif char == "\\" and index + 1 < len(source) and source[index + 1] in '$`"\\\n':
+                index += 1
+                if source[index] != "\n":
+                    out.append(source[index])
+            else:
+                out.append(char)
+        elif char in "'\"":
+            quote = char
+        elif char == "\\" and index + 1 < len(source):
+            index += 1
+            if source[index] != "\n":
+                out.append(source[index])
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def has_unquoted_expansion(source: str) -> bool:

@@ -1,8 +1,10 @@
-"""How each wrapper program finds the program it runs, so the wrapped program is checked as well.
+"""The one table of programs that run programs: how each wrapper finds the program it runs.
 
-Options are matched against a fixed table per wrapper; an option not in the table is refused, because an
-unknown option may take an argument and shift which word is the wrapped program (or, like ``env -S``, run a
-command line of its own).
+The policy checks the wrapped program as well, timing classifies by it and agent detection looks at it, all
+through this table (via the shell reader), so ``nice claude -p hi`` is a Claude run to every one of them.
+Options are matched against a fixed table per wrapper; the policy refuses an option not in the table, because
+an unknown option may take an argument and shift which word is the wrapped program (or, like ``env -S`` or
+``npx -c``, run a command line of its own).
 """
 
 from __future__ import annotations
@@ -25,6 +27,27 @@ class WrapperSpec:
     runs_nothing_flags: str = ""  # command -v / -V only print
     default_program: str | None = None  # xargs with no program runs echo
     builtin_only: bool = False  # builtin/exec/eval: a shell builtin, cannot be run by xargs
+    # Package runners are wrappers only with one of these sub-commands first (``uv run``, ``pnpm dlx``).
+    subcommands: frozenset[str] = field(default_factory=frozenset)
+
+
+def _runner(short_flags: str = "", short_with_arg: str = "", flags: str = "", with_arg: str = "",
+            subcommands: str = "") -> WrapperSpec:
+    """A package runner's spec from space-separated long option names."""
+    return WrapperSpec(
+        short_flags=short_flags,
+        short_with_arg=short_with_arg,
+        long_flags=frozenset(flags.split()),
+        long_with_arg=frozenset(with_arg.split()),
+        subcommands=frozenset(subcommands.split()),
+    )
+
+
+_UV_RUN_FLAGS = "no-sync frozen locked isolated no-project all-extras offline quiet verbose no-dev active no-config"
+_UV_RUN_WITH_ARG = (
+    "with python project directory extra group package env-file with-requirements index environment"
+)
+_NPX = _runner("yq", "p", "yes no quiet ignore-existing", "package")
 
 
 WRAPPERS: dict[str, WrapperSpec] = {
@@ -74,7 +97,29 @@ WRAPPERS: dict[str, WrapperSpec] = {
     "command": WrapperSpec(short_flags="pvV", runs_nothing_flags="vV", builtin_only=True),
     "builtin": WrapperSpec(builtin_only=True),
     "exec": WrapperSpec(short_flags="cl", short_with_arg="a", builtin_only=True),
+    "doas": WrapperSpec(short_flags="ns", short_with_arg="uC"),
+    "ionice": WrapperSpec(short_flags="t", short_with_arg="cnp", long_with_arg=frozenset({"class", "classdata"})),
+    "caffeinate": WrapperSpec(short_flags="dimsu", short_with_arg="t"),
+    "xvfb-run": WrapperSpec(short_flags="a", short_with_arg="nsfe", long_flags=frozenset({"auto-servernum"})),
+    "unbuffer": WrapperSpec(short_flags="p"),
+    "npx": _NPX,
+    "bunx": _NPX,
+    "pnpx": _NPX,
+    "uvx": _runner("q", "p", _UV_RUN_FLAGS, _UV_RUN_WITH_ARG + " from"),
+    "uv": _runner("q", "p", _UV_RUN_FLAGS, _UV_RUN_WITH_ARG, "run"),
+    "poetry": _runner("q", "", "quiet no-interaction", "directory project", "run"),
+    "pipenv": _runner("", "", "", "", "run"),
+    "pdm": _runner("", "p", "", "project", "run"),
+    "hatch": _runner("", "e", "", "env", "run"),
+    "rye": _runner("", "", "", "", "run"),
+    "pixi": _runner("", "e", "frozen locked", "environment manifest-path", "run"),
+    "pnpm": _runner("", "", "", "", "exec dlx"),
+    "yarn": _runner("", "", "", "", "exec dlx"),
+    "bun": _runner("", "", "", "", "x"),
+    "conda": _runner("", "np", "no-capture-output", "name prefix", "run"),
+    "pipx": _runner("", "", "", "spec python", "run"),
 }
+WRAPPERS["gtimeout"] = WRAPPERS["timeout"]
 
 # Options after which xargs puts stdin data into the arguments in place of a replace string.
 XARGS_REPLACE_SHORT = "Ii"
@@ -99,6 +144,7 @@ NEVER_ALLOWED = frozenset(
         "jobs", "coproc", "function", "select", "history",
         # zsh
         "zmodload", "emulate", "sched", "autoload", "functions", "zle", "bindkey", "vared", "unfunction",
-        "noglob", "nocorrect", "repeat", "zcompile", "zstyle",
+        "noglob", "nocorrect", "repeat", "zcompile", "zstyle", "integer", "float", "private", "zparseopts",
+        "getln", "pushln", "zformat", "zregexparse", "unhash", "ztcp", "zsocket",
     }
 )

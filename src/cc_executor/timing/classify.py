@@ -1,9 +1,10 @@
 """Which earlier runs a command resembles: a category key and a hierarchy of coarser levels.
 
-The rule (documented in ``docs/timing.md``): split the command like a shell would (``shlex`` with
-punctuation), pick the meaningful segment (skip ``cd``, ``source``, ``export`` ... around ``&&``/``;``/``|``),
-drop leading ``VAR=val`` and wrappers (``env``, ``sudo``, ``nice``, ``timeout``, ``uv run``, ``npx`` ...),
-then ask the classifier registered for the program, else the generic one (program and sub-command).
+The rule (documented in ``docs/timing.md``): read the command with the project's one shell reader
+(``security.shell_reader``, the policy's), which lists the programs it runs past assignments and wrappers
+(``env``, ``sudo``, ``nice``, ``timeout``, ``uv run``, ``npx`` ...: one table for policy, timing and agents);
+pick the meaningful one (skip ``cd``, ``source``, ``export`` ... around ``&&``/``;``/``|``), then ask the
+classifier registered for the program, else the generic one (program and sub-command).
 Levels are joined by ``:``; every level is a ``:``-prefix of the key, which is what the stores rely on.
 Classification never raises: anything odd falls back to the first word.
 """
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cc_executor.security.shell_reader import read_shell, working_invocations
 from cc_executor.timing.history import LEVEL_SEPARATOR, matches_level
 
 log = logging.getLogger(__name__)
@@ -65,51 +66,12 @@ def join(*parts: str) -> str:
     return LEVEL_SEPARATOR.join(part(p) for p in parts)
 
 
-# --- tokenising and picking the meaningful program ------------------------------------------------
-_CONTROL = {";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"}
-_REDIRECT = re.compile(r"^\d*(<|>|>>|<<|<<<|>&|<&|&>|&>>|>\|)$")
+# --- picking the meaningful program --------------------------------------------------------------
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _SETUP_PROGRAMS = {
     "cd", "pushd", "popd", "source", ".", "export", "set", "unset", "alias", "true", ":",
     "ulimit", "umask", "echo", "printf", "mkdir", "sleep", "trap", "shopt", "wait",
 }
-
-
-def _tokens(command: str) -> list[str]:
-    # Newline counts as an operator (it separates commands) but stays literal inside quotes.
-    lexer = shlex.shlex(command, posix=True, punctuation_chars="();<>|&\n")
-    lexer.whitespace = " \t\r"
-    lexer.whitespace_split = True
-    tokens: list[str] = []
-    for tok in lexer:
-        tokens.append(tok)
-    return tokens
-
-
-def _segments(tokens: list[str]) -> list[list[str]]:
-    segments: list[list[str]] = [[]]
-    for tok in tokens:
-        if tok in _CONTROL or (tok and set(tok) <= set(";&|()\n")):
-            segments.append([])
-        else:
-            segments[-1].append(tok)
-    return [seg for seg in segments if seg]
-
-
-def _drop_redirections(words: list[str]) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for i, w in enumerate(words):
-        if skip:
-            skip = False
-            continue
-        if _REDIRECT.match(w):
-            skip = True
-            continue
-        if w.isdigit() and i + 1 < len(words) and _REDIRECT.match(words[i + 1]):
-            continue  # the fd number of "2>&1", which the lexer splits off
-        out.append(w)
-    return out
 
 
 def normalise_program(word: str) -> str:
@@ -136,58 +98,18 @@ def _skip_options(args: Sequence[str], with_value: set[str]) -> list[str]:
     return list(args[i:])
 
 
-def _unwrap(words: list[str]) -> list[str]:
-    """Strip assignments and wrapper programs until the program that does the work is first."""
-    for _ in range(10):  # wrappers can nest (sudo env X=1 nice uv run ...), but not forever
-        while words and _ASSIGNMENT.match(words[0]):
-            words = words[1:]
-        if not words:
-            return words
-        prog, rest = normalise_program(words[0]), words[1:]
-        if prog in {"env"}:
-            rest = _skip_options(rest, {"-u", "--unset", "-C", "--chdir", "-S"})
-            while rest and _ASSIGNMENT.match(rest[0]):
-                rest = rest[1:]
-            words = rest
-        elif prog in {"sudo", "doas"}:
-            words = _skip_options(rest, {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"})
-        elif prog in {"nice"}:
-            words = _skip_options(rest, {"-n"})
-        elif prog in {"ionice"}:
-            words = _skip_options(rest, {"-c", "-n", "-p"})
-        elif prog in {"nohup", "exec", "command", "builtin", "time", "caffeinate", "xvfb-run", "unbuffer"}:
-            words = _skip_options(rest, set())
-        elif prog in {"stdbuf"}:
-            words = _skip_options(rest, {"-i", "-o", "-e"})
-        elif prog in {"timeout", "gtimeout"}:
-            after = _skip_options(rest, {"-s", "--signal", "-k", "--kill-after"})
-            words = after[1:]  # the duration
-        elif prog in {"npx", "bunx", "pnpx"}:
-            words = _skip_options(rest, {"-p", "--package", "-c", "--call"})
-        elif prog in {"uv", "poetry", "pipenv", "pdm", "hatch", "rye", "pixi"} and rest[:1] == ["run"]:
-            words = _skip_options(
-                rest[1:],
-                {"--with", "--python", "-p", "--project", "--directory", "--extra", "--group", "--package",
-                 "--env-file", "--with-requirements", "--index", "-e", "--environment"},
-            )
-        elif prog in {"pnpm", "yarn"} and rest[:1] in (["exec"], ["dlx"]):
-            words = rest[1:]
-        elif prog == "conda" and rest[:1] == ["run"]:
-            words = _skip_options(rest[1:], {"-n", "--name", "-p", "--prefix"})
-        elif prog == "python" and len(rest) >= 2 and rest[0] == "-m" and rest[1] in {"pytest", "py.test"}:
-            words = ["pytest", *rest[2:]]
-        else:
-            return words
-    return words
-
-
-def _meaningful(segments: list[list[str]]) -> list[str]:
-    candidates = [_unwrap(_drop_redirections(seg)) for seg in segments]
-    candidates = [c for c in candidates if c]
+def _meaningful(command: str) -> list[str]:
+    """The program that does the work, and its arguments: the project's shell reader (the policy's, with its
+    one wrapper table) lists what runs; setup steps around ``&&``/``;``/``|`` are skipped."""
+    candidates = [[i.program, *i.args] for i in working_invocations(read_shell(command)) if i.program]
     for words in candidates:
         if normalise_program(words[0]) not in _SETUP_PROGRAMS:
-            return words
-    return candidates[0] if candidates else []
+            break
+    else:
+        words = candidates[0] if candidates else []
+    if words and normalise_program(words[0]) == "python" and words[1:3] in (["-m", "pytest"], ["-m", "py.test"]):
+        return ["pytest", *words[3:]]
+    return words
 
 
 # --- program classifiers -----------------------------------------------------------------------
@@ -396,12 +318,7 @@ class ClassifierRegistry:
 
     def _classify(self, command: str) -> Category:
         try:
-            try:
-                segments = _segments(_tokens(command))
-            except ValueError:  # unbalanced quotes and the like
-                first = command.split()[:1]
-                return Category.from_levels(part(normalise_program(first[0]))) if first else Category.from_levels()
-            words = _meaningful(segments)
+            words = _meaningful(command)
             if not words:
                 return Category.from_levels()
             program, args = normalise_program(words[0]), words[1:]
