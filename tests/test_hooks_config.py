@@ -127,3 +127,52 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("CC_EXECUTOR_HOOK_TIMEOUT", "0")
     with pytest.raises(ValueError):
         HooksSettings()
+
+
+def _project_hooks(cwd: Path, marker: Path) -> Path:
+    folder = cwd / ".cc-executor"
+    folder.mkdir(mode=0o755)
+    hooks = folder / "hooks.json"
+    command = f"touch {shlex.quote(str(marker))}"
+    hooks.write_text(json.dumps({"hooks": {"pre_execute": [{"hooks": [{"type": "command", "command": command}]}]}}))
+    hooks.chmod(0o644)
+    return hooks
+
+
+@pytest.mark.parametrize("tamper", ["world-writable", "folder-writable", "other-owner"])
+async def test_project_hooks_a_job_could_have_written_never_run(tamper: str, tmp_path: Path) -> None:
+    """A hooks file in a job's cwd runs as the server: one that another user could have written is ignored."""
+    if tamper == "other-owner" and os.geteuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+    marker = tmp_path / "marker"
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    hooks = _project_hooks(cwd, marker)
+    engine = HookEngine(HooksSettings(user_config_dir=tmp_path / "none"), state_dir=tmp_path)
+    await engine.pre_execute({"job_id": "j", "command": "ls", "cwd": str(cwd)}, env={})
+    assert marker.exists()  # control: the untampered file runs
+    marker.unlink()
+    if tamper == "world-writable":
+        hooks.chmod(0o666)
+    elif tamper == "folder-writable":
+        hooks.parent.chmod(0o777)
+    else:
+        os.chown(hooks, 65534, 65534)
+    outcome = await engine.pre_execute({"job_id": "j", "command": "ls", "cwd": str(cwd)}, env={})
+    assert not marker.exists()
+    assert any("hooks file ignored" in warning.get("message", "") for warning in outcome.warnings), outcome.warnings
+
+
+async def test_hook_commands_get_no_server_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC_EXECUTOR_TOKEN", "hook-secret-token")
+    monkeypatch.setenv("REDIS_URL", "redis://:hookpass@127.0.0.1:1/0")
+    monkeypatch.setenv("PLAIN_MARKER", "visible")
+    out = tmp_path / "env.txt"
+    hooks = tmp_path / "hooks.json"
+    command = f"env > {shlex.quote(str(out))}"
+    hooks.write_text(json.dumps({"hooks": {"pre_execute": [{"hooks": [{"type": "command", "command": command}]}]}}))
+    engine = HookEngine(HooksSettings(hooks_file=hooks), state_dir=tmp_path)
+    await engine.pre_execute({"job_id": "j", "command": "ls", "cwd": str(tmp_path)}, env={})
+    text = out.read_text()
+    assert "PLAIN_MARKER=visible" in text
+    assert "hook-secret-token" not in text and "hookpass" not in text

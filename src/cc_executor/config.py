@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .agents.settings import AgentSettings
 from .hooks.settings import HooksSettings
+from .security.job_env import parse_exclude, resolve_job_user
 from .security.limits import ResourceLimits
 from .security.settings import SecuritySettings
 from .timing.settings import TimingSettings
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     ws_max_size: int = Field(10 * MiB, ge=1024, validation_alias=_env("WS_MAX_SIZE"))
     heartbeat_interval: float = Field(30.0, gt=0, validation_alias=_env("CC_EXECUTOR_HEARTBEAT_INTERVAL"))
     reconnect_grace: float = Field(60.0, ge=0, validation_alias=_env("CC_EXECUTOR_RECONNECT_GRACE"))
+    max_batch_size: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_BATCH_SIZE"))
 
     # --- processes -----------------------------------------------------------------------------
     shell: str = Field("bash", validation_alias=_env("CC_EXECUTOR_SHELL"))
@@ -76,6 +78,11 @@ class Settings(BaseSettings):
     use_spawner: bool = Field(True, validation_alias=_env("CC_EXECUTOR_SPAWNER"))
     max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
     max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
+    # What of the server a job inherits, and who it runs as (security/job_env.py, docs/security.md).
+    job_env_exclude: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("CC_EXECUTOR_JOB_ENV_EXCLUDE")
+    )
+    job_user: str | None = Field(None, validation_alias=_env("CC_EXECUTOR_JOB_USER"))
 
     # --- retention of finished jobs and their logs ---------------------------------------------
     job_retention_count: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_COUNT"))
@@ -140,6 +147,18 @@ class Settings(BaseSettings):
         if found is None:
             raise ValueError(f"shell {name!r} is not installed")
         return found
+
+    @field_validator("job_env_exclude", mode="before")
+    @classmethod
+    def _split_exclude(cls, value: Any) -> Any:
+        return list(parse_exclude(value)) if isinstance(value, str | list | tuple) else value
+
+    @field_validator("job_user")
+    @classmethod
+    def _known_user(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return resolve_job_user(value).name  # raises "no such user ..."
 
     @field_validator("token")
     @classmethod

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
 from ..config import WS_PATH, ConfigError, Settings, load_settings
+from ..security.job_env import job_user_refusal, protect_server_process
 from ..security.redact import RedactingFilter
 from ..security.token_file import TokenFileError, ensure_state_dir, ensure_token
 from ..server.bind_policy import UnsafeBindError, check_auth_bind
@@ -30,11 +32,19 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"cc-executor: {exc}", file=sys.stderr)
         return 2
+    refusal = job_user_refusal(settings.job_user, os.geteuid())
+    if refusal is not None:
+        print(f"cc-executor: {refusal}", file=sys.stderr)
+        return 2
+    # Before anything else: same-user jobs must not read this process's environment or memory (docs/security.md).
+    protected = protect_server_process()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     redactor = RedactingFilter()
     redactor.install()
+    if protected:
+        log.debug("server marked non-dumpable: same-user processes cannot read its environment or memory")
     try:
         settings = _secure(settings, no_auth=args.no_auth)
     except (UnsafeBindError, TokenFileError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,28 @@ from .config_model import HooksConfig, HooksConfigError, parse_hooks_config
 from .settings import HooksSettings
 
 PROJECT_FILE = Path(".cc-executor") / "hooks.json"
+
+
+def untrusted_reason(path: Path) -> str | None:
+    """Why a project hooks file (found in a job's cwd) may not run as the server, or None when it may.
+
+    Hooks run as the server's user, so a file a job could have written (another owner, or writable by others,
+    or in a folder writable by others) would let a job (e.g. one run as ``CC_EXECUTOR_JOB_USER``) run commands
+    as the server. The file and its ``.cc-executor`` folder must belong to the server's user (or root) and be
+    writable by nobody else."""
+    me = os.geteuid()
+    for item in (path, path.parent):
+        try:
+            st = item.lstat()
+        except OSError as exc:
+            return f"cannot stat {item}: {exc.strerror or exc}"
+        if stat.S_ISLNK(st.st_mode):
+            return f"{item} is a symbolic link"
+        if st.st_uid not in (me, 0):
+            return f"{item} belongs to uid {st.st_uid}, not to the server's user"
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"{item} is writable by group or others"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +75,10 @@ class HooksConfigLoader:
         path = self.resolve(cwd)
         if path is None:
             return LoadedConfig(None, None)
+        if path.name == PROJECT_FILE.name and path.parent.name == PROJECT_FILE.parent.name:
+            distrust = untrusted_reason(path)
+            if distrust is not None:
+                return LoadedConfig(path, None, f"{path}: hooks file ignored: {distrust}")
         try:
             st = path.stat()
         except OSError as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..security.job_env import base_environ
 from .builtins import run_builtin
 from .command_runner import run_command
 from .config_loader import HooksConfigLoader, LoadedConfig
@@ -185,7 +186,8 @@ class HookEngine:
     async def _run_command(
         self, event_name: str, hook: CommandHook, payload: dict[str, Any], timeout: float
     ) -> tuple[_Verdict, int | None, float]:
-        hook_env = dict(os.environ)
+        # Hooks get the jobs' clean base environment: the server's own settings and secrets stay out of them.
+        hook_env = base_environ(os.environ)
         hook_env["CC_EXECUTOR_HOOK_EVENT"] = event_name
         hook_env["CC_EXECUTOR_JOB_ID"] = str(payload.get("job_id") or "")
         run = await run_command(

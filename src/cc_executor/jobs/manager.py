@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..security.job_env import server_only_names
+from ..security.job_env import job_environ, job_uids, job_user_of
 from .errors import InvalidJobRequest, JobNotFound, LimitReached
 from .job import Job
 from .output_log import OutputLog
 from .proc_table import rss_by_group
-from .process import build_env, spawn
+from .process import spawn
 from .registry import JobRegistry
 from .spawner import Spawner, cleanup_recorded
-from .spawner_main import rlimit_setter
 from .spec import JobSpec
 from .state import JobState
 
@@ -48,8 +47,8 @@ class TimeoutChoice:
 class Extensions:
     """What other packages plug into the job core; every one is optional."""
 
-    # Refuse a command before anything else (raises a JobError).
-    check_command: Callable[[str], None] | None = None
+    # Refuse a request (command, env, cwd) before anything else (raises a JobError).
+    check_request: Callable[[JobSpec], None] | None = None
     # Estimate a timeout for a command that came without one.
     estimate_timeout: Callable[[str], Awaitable[TimeoutChoice]] | None = None
     # Before spawn: may rewrite the spec, raise BlockedByHook; returns notifications for the submitter.
@@ -136,8 +135,8 @@ class JobManager:
             if mine >= self.settings.max_jobs_per_session:
                 limit = self.settings.max_jobs_per_session
                 raise LimitReached(f"session job limit reached ({limit} live jobs)", {"limit": limit})
-        if self.ext.check_command is not None:
-            self.ext.check_command(spec.command)
+        if self.ext.check_request is not None:
+            self.ext.check_request(spec)
 
         choice = TimeoutChoice(spec.timeout, "request") if spec.timeout is not None else await self._estimate(spec)
         job_id = uuid.uuid4().hex[:12]
@@ -212,22 +211,20 @@ class JobManager:
 
     async def _spawn(self, job: Job) -> None:
         spec = job.spec
-        env = build_env(os.environ, spec.env, server_only_names(os.environ) + tuple(spec.env_unset))
+        user = job_user_of(self.settings.job_user)  # security/job_env.py decides what a job inherits
+        env = job_environ(os.environ, spec.env, spec.env_unset, exclude=self.settings.job_env_exclude, user=user)
         stdin_pipe = spec.interactive or spec.stdin is not None
         rlimits = self.ext.rlimits
         try:
             if self.spawner is not None:
                 proc = await self.spawner.spawn(
-                    self.settings.shell, spec.command, cwd=spec.cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits
+                    self.settings.shell, spec.command, cwd=spec.cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits,
+                    user=user,
                 )
             else:
                 proc = spawn(
-                    self.settings.shell,
-                    spec.command,
-                    cwd=spec.cwd,
-                    env=env,
-                    stdin_pipe=stdin_pipe,
-                    preexec=rlimit_setter(rlimits) if rlimits else None,
+                    self.settings.shell, spec.command, cwd=spec.cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits,
+                    user=user,
                 )
         except OSError as exc:
             job.finish_without_running(JobState.FAILED, f"could not start: {exc}")
@@ -433,7 +430,9 @@ class JobManager:
         was_live = [j for j in stored_jobs if j.state in ("queued", "running", "paused")]
         # Whatever survived of jobs that were running (the server and its spawner were killed together)
         # is stopped before anything else runs; only processes carrying one of our job tokens are touched.
-        killed = await asyncio.to_thread(cleanup_recorded, [j.pgid for j in was_live if j.pgid])
+        killed = await asyncio.to_thread(
+            cleanup_recorded, [j.pgid for j in was_live if j.pgid], uids=job_uids(self.settings.job_user)
+        )
         if killed:
             log.warning("stopped %d leftover process(es) of jobs from an earlier run", len(killed))
         for stored in stored_jobs:

@@ -4,7 +4,9 @@ Each job runs ``SHELL -c COMMAND`` as the leader of a new session, so its pgid i
 asking: ``killpg(getpgid(pid))`` called before the child ran ``setsid`` would hit the server's own group).
 Exit is watched through a pidfd, so no thread per child and no reliance on SIGCHLD handlers; the leader is
 reaped as soon as it exits. Signals go to the whole group and, while the leader lives, also to any
-descendant that left the group with ``setsid`` (found through /proc via psutil).
+descendant that left the group with ``setsid`` (found through /proc via psutil). The job's environment is
+built by ``security.job_env.job_environ``; its identity, cwd and limits are applied by
+``spawner_main.start_job``, the same code the spawner runs.
 """
 
 from __future__ import annotations
@@ -13,19 +15,13 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psutil
 
 from .proc_table import live_group_members
-
-# Make common runtimes write as they go instead of in 4 KiB blocks at exit.
-STREAMING_ENV = {
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONIOENCODING": "utf-8",
-    "NODE_NO_READLINE": "1",
-}
+from .spawner_main import JobUser, start_job
 
 
 @dataclass(slots=True)
@@ -92,14 +88,6 @@ class SpawnedProcess:
         return bool(live_group_members(self.pgid))
 
 
-def build_env(base: Mapping[str, str], overrides: Mapping[str, str], drop: tuple[str, ...]) -> dict[str, str]:
-    """The job's environment: the server's, minus its secrets, plus streaming defaults and the request's."""
-    env = {k: v for k, v in base.items() if k not in drop}
-    env.update(STREAMING_ENV)
-    env.update(overrides)
-    return env
-
-
 def spawn(
     shell: str,
     command: str,
@@ -107,21 +95,13 @@ def spawn(
     cwd: str | None,
     env: Mapping[str, str],
     stdin_pipe: bool,
-    preexec: Callable[[], None] | None = None,
+    rlimits: Mapping[str, Sequence[int]] | None = None,
+    user: JobUser | None = None,
 ) -> SpawnedProcess:
-    """Start ``shell -c command`` in a new session; the caller reads the returned pipe fds."""
+    """Start ``shell -c command`` in a new session (as ``user``, with ``rlimits``, both applied in the child
+    before exec); the caller reads the returned pipe fds. Raises OSError when it cannot start."""
     loop = asyncio.get_running_loop()
-    popen = subprocess.Popen(  # noqa: S603 - running the client's command is the product
-        [shell, "-c", command],
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-        preexec_fn=preexec,
-    )
+    popen = start_job([shell, "-c", command], cwd=cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits, user=user)
     assert popen.stdout is not None and popen.stderr is not None
     stdout_fd = os.dup(popen.stdout.fileno())
     stderr_fd = os.dup(popen.stderr.fileno())

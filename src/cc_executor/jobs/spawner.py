@@ -7,6 +7,9 @@ signalling also reaches the job's escapees), so a ``Job`` does not know the diff
 
 If the spawner itself dies, the client kills every job group it still knows (and every process carrying a
 job's token), resolves their exit futures with -SIGKILL, and starts a new spawner. See docs/reliability.md.
+
+The spawner is started with the base environment (``security.job_env.base_environ``), not the server's: a job
+can read its parent's ``/proc/<pid>/environ``, so the spawner must hold no token and no Redis password.
 """
 
 from __future__ import annotations
@@ -21,21 +24,23 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
+from ..security.job_env import base_environ
 from .proc_table import live_group_members
 from .process import SpawnedProcess
 from .spawner_main import (
     INLINE_LIMIT,
-    owned_by,
+    JobUser,
     descendants,
     environ_token,
     instance_id,
     job_processes,
+    owned_by,
     read_stat,
     recv_message,
     scan_processes,
@@ -51,6 +56,7 @@ class SpawnerProcess(SpawnedProcess):
     """A job started by the spawner: signals reach its group and its escapees (found via /proc)."""
 
     token: str = ""
+    uid: int = -1  # the job's user (CC_EXECUTOR_JOB_USER, else ours): whose processes may be its escapees
     _instance: str | None = None
     _client: Spawner | None = field(default=None, repr=False)
 
@@ -69,7 +75,7 @@ class SpawnerProcess(SpawnedProcess):
         root = self._root()
         adopted = direct_children(root) if root is not None else None
         if adopted is None:
-            return job_processes(self.pgid, self.pid, self.token, root)
+            return job_processes(self.pgid, self.pid, self.token, root, {os.getuid(), self.uid})
         members = live_group_members(self.pgid) if self.signal_group(0) else []
         escapees = [p.pid for p in SpawnedProcess.escaped_descendants(self)]
         leaders = self._client.running if self._client is not None else {}
@@ -118,10 +124,19 @@ def direct_children(pid: int) -> list[int] | None:
 class Spawner:
     """Client of one spawner process at a time; restarts it when it dies unless ``stop()`` was called."""
 
-    def __init__(self, *, restart: bool = True, start_timeout: float = 10.0, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        *,
+        restart: bool = True,
+        start_timeout: float = 10.0,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``env``: the spawner's own environment; None means the base environment of this process's."""
         self.restart = restart
         self.start_timeout = start_timeout
         self.python = python
+        self.env = dict(env) if env is not None else None
         self.pid: int | None = None
         self.instance: str | None = None
         self.restarts = 0
@@ -158,6 +173,7 @@ class Spawner:
                 [self.python, "-m", "cc_executor.jobs.spawner_main", "--fd", str(theirs.fileno()),
                  "--parent", str(os.getpid())],
                 stdin=subprocess.DEVNULL,
+                env=self.env if self.env is not None else base_environ(os.environ),
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # a terminal's Ctrl-C is for the server to handle, not the spawner
             )
@@ -217,8 +233,10 @@ class Spawner:
         env: Mapping[str, str],
         stdin_pipe: bool,
         rlimits: Rlimits | None = None,
+        user: JobUser | None = None,
     ) -> SpawnedProcess:
-        """Start ``shell -c command`` as a new session leader in the spawner; raises OSError when it cannot."""
+        """Start ``shell -c command`` as a new session leader in the spawner (as ``user`` when given); raises
+        OSError when it cannot."""
         if self._stopping:
             raise BrokenPipeError(errno.EPIPE, "the spawner is stopped")
         await self._ensure_started()
@@ -233,6 +251,7 @@ class Spawner:
             "env": dict(env),
             "stdin": stdin_pipe,
             "rlimits": {name: list(value) for name, value in rlimits.items()} if rlimits else None,
+            "user": user.to_json() if user is not None else None,
         }
         reply: asyncio.Future[SpawnerProcess] = loop.create_future()
         self._pending[request_id] = reply
@@ -248,7 +267,8 @@ class Spawner:
         pid = int(message["pid"])
         proc = SpawnerProcess(
             pid, pid, fds[0], fds[1], stdin_fd, asyncio.get_running_loop().create_future(),
-            _pidfd=fds[2], token=str(message["token"]), _instance=self.instance, _client=self,
+            _pidfd=fds[2], token=str(message["token"]), uid=int(message.get("uid", os.getuid())),
+            _instance=self.instance, _client=self,
         )
         self.running[pid] = proc
         return proc
@@ -383,15 +403,18 @@ class Spawner:
         asyncio.get_running_loop().add_reader(proc._pidfd, self._resolve, proc, -signal.SIGKILL)
 
 
-def cleanup_recorded(pgids: Iterable[int], *, sweep_orphans: bool = True) -> list[int]:
+def cleanup_recorded(
+    pgids: Iterable[int], *, sweep_orphans: bool = True, uids: Collection[int] | None = None
+) -> list[int]:
     """SIGKILL process groups that a previous server recorded as running, and (``sweep_orphans``) every
     process carrying a job token of a spawner that no longer lives. Call at start, before accepting work.
 
-    A group is killed only when it still looks like one of our jobs: every live member has our uid, the group
-    is its own session (jobs are session leaders), and some member carries a job token. Our own process, its
-    ancestors and its descendants are never touched. Returns the pids signalled."""
+    A group is killed only when it still looks like one of our jobs: every live member runs as one of
+    ``uids`` (default: ours; pass the job user's too, see ``security.job_env.job_uids``), the group is its own
+    session (jobs are session leaders), and some member carries a job token. Our own process, its ancestors
+    and its descendants are never touched. Returns the pids signalled."""
     table = scan_processes()
-    uid = os.getuid()
+    owners = frozenset(uids) if uids is not None else frozenset({os.getuid()})
     me = os.getpid()
     protected = {me} | descendants(table, me)
     cursor = me
@@ -403,7 +426,7 @@ def cleanup_recorded(pgids: Iterable[int], *, sweep_orphans: bool = True) -> lis
         members = [s for s in table.values() if s.pgrp == pgid and s.live]
         if pgid <= 1 or not members or any(m.pid in protected for m in members):
             continue
-        if any(not owned_by(m.pid, uid) or m.session != pgid for m in members):
+        if any(not owned_by(m.pid, owners) or m.session != pgid for m in members):
             continue
         if not any(environ_token(m.pid) for m in members):
             continue
@@ -413,7 +436,7 @@ def cleanup_recorded(pgids: Iterable[int], *, sweep_orphans: bool = True) -> lis
     if sweep_orphans:
         alive_instances: dict[str, bool] = {}
         for stat in table.values():
-            if not stat.live or stat.pid in protected or stat.pid in killed or not owned_by(stat.pid, uid):
+            if not stat.live or stat.pid in protected or stat.pid in killed or not owned_by(stat.pid, owners):
                 continue
             token = environ_token(stat.pid)
             if not token or token.count("-") < 2:

@@ -12,6 +12,8 @@ pipe ends and a pidfd of the leader attached) or ``error``, and later reports ea
 
 The /proc helpers at the end are shared with the server-side client: a job's processes are its group, the
 descendants of its leader, and any process carrying the job's token in its environment (an adopted escapee).
+So is ``start_job``, the one way a job leader is started (here or directly by the server): its identity
+(``CC_EXECUTOR_JOB_USER``), its cwd and its resource limits are applied in the forked child, before exec.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .prctl import set_child_subreaper, set_parent_death_signal
@@ -121,15 +123,18 @@ def environ_token(pid: int) -> str | None:
     return None
 
 
-def job_processes(pgid: int, leader: int, token: str, root: int | None) -> tuple[list[int], list[int]]:
+def job_processes(
+    pgid: int, leader: int, token: str, root: int | None, uids: Collection[int] | None = None
+) -> tuple[list[int], list[int]]:
     """Live processes of one job as (group members, escapees). Escapees left the group: they are descendants
     of the leader, or carry the job's token; only descendants of ``root`` (the spawner) are considered, or
-    every process of our uid when ``root`` is None (the spawner is gone and its adoptees with it)."""
+    every process owned by one of ``uids`` (default: ours; add the job user's) when ``root`` is None (the
+    spawner is gone and its adoptees with it)."""
     table = scan_processes()
     members = [s.pid for s in table.values() if s.pgrp == pgid and s.live]
     under_leader = descendants(table, leader) if leader in table else set()
     candidates: Iterable[int] = descendants(table, root) if root is not None else table.keys()
-    uid = os.getuid()
+    owners = frozenset(uids) if uids is not None else frozenset({os.getuid()})
     escapees = []
     for pid in candidates:
         stat = table.get(pid)
@@ -137,15 +142,16 @@ def job_processes(pgid: int, leader: int, token: str, root: int | None) -> tuple
             continue
         if pid in under_leader:
             escapees.append(pid)
-        elif root is not None or owned_by(pid, uid):
+        elif root is not None or owned_by(pid, owners):
             if environ_token(pid) == token:
                 escapees.append(pid)
     return members, escapees
 
 
-def owned_by(pid: int, uid: int) -> bool:
+def owned_by(pid: int, uids: Collection[int]) -> bool:
+    """Whether ``pid`` runs as one of ``uids`` (jobs run as the server's user, or as CC_EXECUTOR_JOB_USER)."""
     try:
-        return os.stat(f"/proc/{pid}").st_uid == uid
+        return os.stat(f"/proc/{pid}").st_uid in uids
     except OSError:
         return False
 
@@ -195,23 +201,129 @@ def rlimit_setter(rlimits: Mapping[str, Sequence[int]]) -> Callable[[], None]:
     return apply
 
 
+@dataclass(frozen=True, slots=True)
+class JobUser:
+    """The account every job runs as (``CC_EXECUTOR_JOB_USER``), resolved once in the server, so the forked
+    child only makes system calls (no passwd lookup between fork and exec)."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobUser:
+        return cls(str(data["name"]), int(data["uid"]), int(data["gid"]),
+                   tuple(int(g) for g in data["groups"]), str(data["home"]))
+
+
+def _setup_error(code: int, step: str, user: JobUser | None, cwd: str | None) -> OSError:
+    """The OSError a caller sees when the child could not become the job user, enter its cwd or set limits."""
+    reason = os.strerror(code) if code else "failed"
+    if step == "cwd" and user is not None:
+        return OSError(code, f"the job user {user.name} (uid {user.uid}) cannot use this cwd: {reason}", cwd)
+    if step == "rlimits":
+        return OSError(code, f"could not apply the job's resource limits: {reason}")
+    who = f"{user.name} (uid {user.uid})" if user is not None else "?"
+    return OSError(code, f"could not switch to the job user {who} ({step}): {reason}")
+
+
+def start_job(
+    argv: Sequence[str],
+    *,
+    cwd: str | None,
+    env: Mapping[str, str],
+    stdin_pipe: bool,
+    rlimits: Mapping[str, Sequence[int]] | None = None,
+    user: JobUser | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a job leader in a new session with piped output. With ``user``, the child drops to that user
+    (setgroups, setgid, setuid), *then* enters its cwd, so a cwd the user may not enter fails the start
+    instead of being entered with the server's rights; without a cwd it runs in the server's cwd when the user
+    may enter it, else in the user's home, else in ``/``. Failures of these steps raise an OSError saying
+    which step failed (``preexec_fn`` alone would only say "Exception occurred in preexec_fn")."""
+    stdin = subprocess.PIPE if stdin_pipe else subprocess.DEVNULL
+    common: dict[str, Any] = {
+        "env": dict(env), "stdin": stdin, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
+        "start_new_session": True, "close_fds": True,
+    }
+    set_limits = rlimit_setter(rlimits) if rlimits else None
+    if user is None and set_limits is None:  # nothing to do in the child: keep subprocess's fast path
+        return subprocess.Popen(list(argv), cwd=cwd, **common)  # noqa: S603 - running the command is the product
+    places: tuple[str, ...] = ()
+    if user is not None:
+        if cwd is not None:
+            places = (cwd,)
+        else:
+            try:
+                places = (os.getcwd(), user.home, "/")
+            except OSError:  # our own cwd was removed
+                places = (user.home, "/")
+    groups = list(user.groups) if user is not None else []
+    report_r, report_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def apply() -> None:  # in the forked child, before exec: system calls only
+        step = "setgroups"
+        try:
+            if user is not None:
+                os.setgroups(groups)
+                step = "setgid"
+                os.setgid(user.gid)
+                step = "setuid"
+                os.setuid(user.uid)
+                step = "cwd"
+                for index, place in enumerate(places):
+                    try:
+                        os.chdir(place)
+                        break
+                    except OSError:
+                        if index == len(places) - 1:
+                            raise
+            step = "rlimits"
+            if set_limits is not None:
+                set_limits()
+        except OSError as exc:
+            os.write(report_w, f"{exc.errno or 0} {step}".encode())
+            raise
+
+    try:
+        return subprocess.Popen(  # noqa: S603 - running the client's command is the product
+            list(argv),
+            cwd=cwd if user is None else None,  # with a user, the cwd is entered after the switch, in apply()
+            preexec_fn=apply,  # noqa: PLW1509 - the spawner is single-threaded; the direct path accepts it
+            **common,
+        )
+    except subprocess.SubprocessError:
+        try:
+            report = os.read(report_r, 256).decode().split(" ", 1)
+        except BlockingIOError:
+            report = []
+        if len(report) != 2:
+            raise
+        raise _setup_error(int(report[0]), report[1], user, cwd) from None
+    finally:
+        os.close(report_r)
+        os.close(report_w)
+
+
 def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
     state.serial += 1
     token = f"{state.instance}-{state.serial}"
     try:
         env = dict(request["env"])
         env[TOKEN_ENV] = token
-        rlimits = request.get("rlimits")
-        popen = subprocess.Popen(  # noqa: S603 - running the client's command is the product
+        user = JobUser.from_json(request["user"]) if request.get("user") else None
+        popen = start_job(
             request["argv"],
             cwd=request.get("cwd"),
             env=env,
-            stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-            preexec_fn=rlimit_setter(rlimits) if rlimits else None,  # noqa: PLW1509 - single-threaded
+            stdin_pipe=bool(request.get("stdin")),
+            rlimits=request.get("rlimits"),
+            user=user,
         )
     except (OSError, ValueError, TypeError, KeyError, subprocess.SubprocessError) as exc:
         if isinstance(exc, OSError) and exc.errno:
@@ -227,7 +339,8 @@ def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
     if popen.stdin is not None:
         fds.append(popen.stdin.fileno())
     state.leaders[popen.pid] = popen
-    _send(state, {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token}, fds)
+    uid = user.uid if user is not None else os.getuid()
+    _send(state, {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token, "uid": uid}, fds)
     os.close(pidfd)
     for stream in (popen.stdin, popen.stdout, popen.stderr):
         if stream is not None:
