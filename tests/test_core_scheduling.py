@@ -8,6 +8,10 @@ import pytest
 
 from rpc_client import RpcCallError, RpcClient, completed, text_of
 
+from cc_executor.config import load_settings
+from cc_executor.jobs.manager import JobManager
+from cc_executor.jobs.spec import JobSpec
+
 
 async def test_jobs_in_one_queue_run_one_after_the_other(client: RpcClient, tmp_path: Path) -> None:
     stamp = "python3 -c 'import time; print(repr(time.time()))'"
@@ -78,3 +82,16 @@ async def test_unknown_dependency_is_refused(client: RpcClient) -> None:
     with pytest.raises(RpcCallError) as err:
         await client.call("execute", command="true", depends_on=["no-such-job"])
     assert err.value.code == -32003
+
+
+async def test_cancelling_a_queued_job_in_the_turn_it_was_queued_settles_it(tmp_path: Path) -> None:
+    """A queued job's task cancelled before its first step still ends cancelled (it once stayed queued)."""
+    manager = JobManager(load_settings(state_dir=tmp_path, use_spawner=False))
+    first = await manager.submit(JobSpec("sleep 5", queue="q"))
+    second = await manager.submit(JobSpec("echo never", queue="q"))
+    manager.cancel(second.id)  # same loop turn: its task has not started
+    job, ended = await manager.wait(second.id, 5)
+    assert ended and job.state.value == "cancelled"
+    manager.cancel(first.id)
+    await manager.wait(first.id, 10)
+    await manager.shutdown()

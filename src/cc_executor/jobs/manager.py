@@ -30,6 +30,7 @@ from .registry import JobRegistry
 from .spawner import Spawner, cleanup_recorded
 from .spec import JobSpec
 from .state import JobState
+from .waits import wait_settled
 
 log = logging.getLogger(__name__)
 
@@ -338,12 +339,21 @@ class JobManager:
             task = self._tasks.get(job_id)
             if task is not None:
                 task.cancel()
+                # A task cancelled before its first step never runs its handler: settle the job here then.
+                task.add_done_callback(lambda _: self._settle_unstarted(job, reason))
             else:
                 job.finish_without_running(JobState.CANCELLED, reason)
                 self._close_out(job)
         else:
             job.stop(JobState.CANCELLED, reason)
         return job
+
+    def _settle_unstarted(self, job: Job, reason: str) -> None:
+        if job.settled.done():
+            return
+        if not job.state.is_final:
+            job.finish_without_running(JobState.CANCELLED, reason)
+        self._close_out(job)
 
     def signal(self, job_id: str, sig: int | str) -> Job:
         job = self.get(job_id)
@@ -356,11 +366,7 @@ class JobManager:
     async def wait(self, job_id: str, timeout: float | None) -> tuple[Job, bool]:
         """Wait for a job to end; returns the job and whether it ended within ``timeout``."""
         job = self.get(job_id)
-        try:
-            await asyncio.wait_for(asyncio.shield(job.settled), timeout)
-        except TimeoutError:
-            return job, False
-        return job, True
+        return job, await wait_settled(job.settled, timeout)  # many waits on one job stay cheap to cancel
 
     # -- sessions -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ summaries as ``jobs.get`` returns them) and raise ``BackendError`` with the serv
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -33,6 +34,17 @@ class Submission:
     queue: str | None = None
     depends_on: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    # Which MCP session asks (``caller_key``); None: the backend's own. An in-process backend counts the
+    # per-session job cap and the execute rate limit per caller, as the server does per WebSocket connection.
+    caller: str | None = None
+
+
+def caller_key(mcp_session_id: str | None) -> str | None:
+    """The job owner for an MCP session id (None without one): a digest, so that job summaries, which name
+    their owner, never show the session id that lets a client speak for that session."""
+    if not mcp_session_id:
+        return None
+    return "mcp-" + hashlib.sha256(mcp_session_id.encode()).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -80,9 +92,13 @@ class Backend(ABC):
     async def close(self) -> None:
         """Disconnect or stop the job core."""
 
+    def forget_caller(self, caller: str) -> None:
+        """The caller's MCP session ended: drop what is kept per caller (nothing, unless jobs run here)."""
+
     @abstractmethod
     async def submit(self, submission: Submission) -> dict[str, Any]:
-        """Start (or queue) a detached job; the protocol's ``execute`` result."""
+        """Start (or queue) a detached job; the protocol's ``execute`` result. Refused past the caller's job cap
+        or rate limit (``BackendError`` with the server's message)."""
 
     @abstractmethod
     async def get(self, job_id: str) -> dict[str, Any]:

@@ -4,6 +4,11 @@ The server mounts ``McpHttp.app`` as a route behind its own token, Origin and Ho
 DNS-rebinding check is off here) and runs ``McpHttp.lifespan()`` inside its own lifespan: a mounted app's
 lifespan is never run by the host app, and the SDK's session manager must be running to take requests.
 Responses stream as SSE, which is what carries progress notifications during a long ``execute``.
+
+Every MCP session is its own job owner (its ``mcp-session-id``, see ``backend.caller_key``), so the per-session
+job cap and the execute rate limit hold here exactly as for a WebSocket connection; requests without a session
+(the sessionless protocol) all count as one owner. A client that ends its session (``DELETE``) has what was
+kept for it dropped.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from dataclasses import dataclass
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..executor import Executor
-from .backend import Backend
+from .backend import Backend, caller_key
 from .local import LocalBackend
 from .server import build_server
 
@@ -45,4 +51,20 @@ def create_mcp_http(target: Executor | Backend) -> McpHttp:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     manager = server.session_manager
-    return McpHttp(StreamableHTTPASGIApp(manager), manager)
+    return McpHttp(_ForgettingEndedSessions(StreamableHTTPASGIApp(manager), backend), manager)
+
+
+class _ForgettingEndedSessions:
+    """``app``, telling ``backend`` about each session its client ends with ``DELETE``. A class, not a function:
+    Starlette routes a plain function as a request handler, not as an ASGI app."""
+
+    def __init__(self, app: ASGIApp, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope.get("method") == "DELETE":
+            caller = caller_key(Headers(scope=scope).get("mcp-session-id"))
+            if caller is not None:
+                self.backend.forget_caller(caller)

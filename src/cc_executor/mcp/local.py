@@ -2,15 +2,21 @@
 
 Used by ``cc-executor mcp`` when no server is running (it then owns the executor: starts and stops it) and by
 the server's own ``/mcp`` endpoint (it shares the server's executor).
+
+Each MCP session is a job owner, as each WebSocket connection is: ``CC_EXECUTOR_MAX_JOBS_PER_SESSION`` and the
+execute rate limit (``CC_EXECUTOR_EXECUTE_RATE`` / ``_BURST``) hold per session, so /mcp is no way around them.
+A caller without a session (stdio has one session per process) is the backend's own owner.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ..executor import Executor
 from ..jobs.errors import JobError
 from ..jobs.spec import JobSpec
+from ..security.rate_limit import LimiterPool, rate_limited
 from .backend import Backend, BackendError, OutputChunk, Submission, parse_output_entries
 
 READ_BATCH = 256
@@ -28,6 +34,8 @@ class LocalBackend(Backend):
     def __init__(self, executor: Executor, owns: bool = False) -> None:
         self.executor = executor
         self.owns = owns
+        self.owner = f"mcp-{uuid.uuid4().hex[:16]}"  # for callers without an MCP session id (stdio)
+        self._limiters = LimiterPool(executor.settings.security.execute_limiter)
 
     async def start(self) -> None:
         if self.owns:
@@ -37,7 +45,14 @@ class LocalBackend(Backend):
         if self.owns:
             await self.executor.shutdown()
 
+    def forget_caller(self, caller: str) -> None:
+        self._limiters.forget(caller)
+        self.executor.manager.session_closed(caller)  # its jobs are detached: this only drops it as a watcher
+
     async def submit(self, submission: Submission) -> dict[str, Any]:
+        owner = submission.caller or self.owner
+        if (wait := self._limiters.check(owner)) is not None:
+            raise _error(rate_limited(wait, "MCP session"))
         spec = JobSpec(
             command=submission.command,
             timeout=submission.timeout,
@@ -49,7 +64,7 @@ class LocalBackend(Backend):
             detach=True,
         )
         try:
-            job = await self.executor.manager.submit(spec)
+            job = await self.executor.manager.submit(spec, owner=owner)
         except JobError as exc:
             raise _error(exc) from None
         return job.start_result()

@@ -47,8 +47,9 @@ class RunStore:
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
 
-    async def submit(self, backend: Backend, tasks: list[Task], keep_going: bool) -> Run:
-        """Queue every task; if one is refused, cancel those already queued and raise the refusal."""
+    async def submit(self, backend: Backend, tasks: list[Task], keep_going: bool, caller: str | None = None) -> Run:
+        """Queue every task as ``caller``'s (each counts against its job cap and rate limit); if one is refused,
+        cancel those already queued and raise the refusal."""
         run = Run(f"run-{uuid.uuid4().hex[:10]}", [], [], keep_going)
         for index, task in enumerate(tasks):
             labels = {RUN_LABEL: run.run_id, TASK_LABEL: str(index)}
@@ -58,7 +59,7 @@ class RunStore:
             try:
                 started = await backend.submit(
                     Submission(task.command, task.timeout, task.cwd, dict(task.env or {}),
-                               queue=f"mcp-{run.run_id}", depends_on=depends, labels=labels)
+                               queue=f"mcp-{run.run_id}", depends_on=depends, labels=labels, caller=caller)
                 )
             except BackendError as exc:
                 await self._abandon(backend, run)

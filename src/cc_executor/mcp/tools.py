@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
-from .backend import Backend, BackendError, Submission
+from .backend import Backend, BackendError, Submission, caller_key
 from .results import TAIL_CHARS, is_final, job_report, job_result, wait_with_progress
 from .runs import RunStore, Task, run_report
 
@@ -37,6 +37,15 @@ JobState = Literal["live", "queued", "running", "paused", "completed", "failed",
 
 def _refused(exc: BackendError) -> ToolError:
     return ToolError(exc.message)
+
+
+def caller(ctx: Context) -> str | None:
+    """The job owner for this tool call's MCP session: over streamable HTTP, from its ``mcp-session-id`` (the SDK
+    has already refused ids it did not hand out). None without one: over stdio (the process is one session) and
+    for sessionless requests (protocol 2026-07-28), which then all count as the backend's one owner, so that
+    having no session is never a way around the per-session limits."""
+    headers = ctx.headers
+    return caller_key(headers.get("mcp-session-id")) if headers is not None else None
 
 
 def _progress(ctx: Context) -> Any:
@@ -67,7 +76,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         running between calls. Sends progress notifications while waiting.
         """
         try:
-            started = await backend.submit(Submission(command, timeout, cwd, dict(env or {})))
+            started = await backend.submit(Submission(command, timeout, cwd, dict(env or {}), caller=caller(ctx)))
             summary = await wait_with_progress(backend, started["job_id"], wait_seconds, _progress(ctx))
             return await job_report(backend, summary)
         except BackendError as exc:
@@ -76,6 +85,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
     @server.tool(name="start_job")
     async def start_job(
         command: Command,
+        ctx: Context,
         timeout: Timeout = None,
         cwd: Cwd = None,
         env: Env = None,
@@ -91,7 +101,10 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         """
         try:
             return await backend.submit(
-                Submission(command, timeout, cwd, dict(env or {}), queue, list(depends_on or []), dict(labels or {}))
+                Submission(
+                    command, timeout, cwd, dict(env or {}), queue, list(depends_on or []), dict(labels or {}),
+                    caller=caller(ctx),
+                )
             )
         except BackendError as exc:
             raise _refused(exc) from None
@@ -212,7 +225,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
                 run = await runs.find(backend, resume_id)
             elif tasks:
                 parsed = [Task(command=t) if isinstance(t, str) else t for t in tasks]
-                run = await runs.submit(backend, parsed, keep_going)
+                run = await runs.submit(backend, parsed, keep_going, caller(ctx))
             else:
                 raise ToolError("give either tasks (a non-empty list) or resume_id")
             await wait_with_progress(backend, run.job_ids[-1], wait_seconds, _progress(ctx))

@@ -29,26 +29,54 @@ class Method:
 
 
 class Dispatcher:
-    def __init__(self, methods: list[Method]) -> None:
+    """``max_batch_size``: the most entries a batch may hold (None: no limit); a larger one is refused whole."""
+
+    def __init__(self, methods: list[Method], max_batch_size: int | None = None) -> None:
         self.methods = {m.name: m for m in methods}
+        self.max_batch_size = max_batch_size
 
     @property
     def names(self) -> list[str]:
         return sorted(self.methods)
 
     def parse(self, text: str | bytes) -> tuple[list[Request | dict[str, Any]], bool]:
-        return parse_text(text)
+        return parse_text(text, self.max_batch_size)
+
+    def is_long_running(self, item: Request | dict[str, Any]) -> bool:
+        return isinstance(item, Request) and bool(getattr(self.methods.get(item.method), "long_running", False))
 
     def needs_task(self, items: list[Request | dict[str, Any]]) -> bool:
-        return any(isinstance(i, Request) and getattr(self.methods.get(i.method), "long_running", False) for i in items)
+        return any(self.is_long_running(i) for i in items)
+
+    def admit_long_running(
+        self, items: list[Request | dict[str, Any]], room: int, refusal: RpcError
+    ) -> tuple[list[Request | dict[str, Any]], int]:
+        """Keep the first ``room`` long-running requests; each one after that becomes ``refusal`` under its own
+        id (a notification is dropped). Returns the new items and how many long-running requests were kept.
+
+        Why per request, not per frame: a cap that counted frames let one batch of 10,000 waits through.
+        """
+        out: list[Request | dict[str, Any]] = []
+        admitted = 0
+        for item in items:
+            if not self.is_long_running(item):
+                out.append(item)
+            elif admitted < room:
+                out.append(item)
+                admitted += 1
+            elif isinstance(item, Request) and not item.is_notification:
+                out.append(error_response(item.id, refusal))
+        return out, admitted
 
     async def run(self, items: list[Request | dict[str, Any]], is_batch: bool, ctx: Any) -> Any:
         """Answer parsed items: a response object, a list for a batch, or None when nothing is owed."""
         if not is_batch:
-            return await self._answer(items[0], ctx)
-        answers = await asyncio.gather(*(self._answer(item, ctx) for item in items))
-        out = [a for a in answers if a is not None]
-        return out or None
+            return await self._answer(items[0], ctx) if items else None
+        # Entries that are already answers (invalid or refused) need no task of their own.
+        requests = [item for item in items if isinstance(item, Request)]
+        answered = iter(await asyncio.gather(*(self._answer(r, ctx) for r in requests)))
+        out = [next(answered) if isinstance(item, Request) else item for item in items]
+        return [a for a in out if a is not None] or None
 
     async def _answer(self, item: Request | dict[str, Any], ctx: Any) -> dict[str, Any] | None:
         if isinstance(item, dict):

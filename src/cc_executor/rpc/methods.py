@@ -121,7 +121,8 @@ async def pong(params: p.AnyParams, ctx: RpcContext) -> None:
     return None
 
 
-def build_dispatcher() -> Dispatcher:
+def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
+    """Every method of the protocol; batches over ``max_batch_size`` entries are refused (None: no limit)."""
     return Dispatcher(
         [
             Method("execute", p.ExecuteParams, execute),
@@ -137,5 +138,6 @@ def build_dispatcher() -> Dispatcher:
             Method("hook_status", p.NoParams, hook_status),
             Method("ping", p.AnyParams, ping),
             Method("pong", p.AnyParams, pong),
-        ]
+        ],
+        max_batch_size,
     )

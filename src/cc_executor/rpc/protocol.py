@@ -40,9 +40,13 @@ def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
-def parse_text(text: str | bytes) -> tuple[list[Request | dict[str, Any]], bool]:
+def parse_text(text: str | bytes, max_batch: int | None = None) -> tuple[list[Request | dict[str, Any]], bool]:
     """Parse one frame. Returns the items (a ``Request`` or a ready error response each) and whether
-    the frame was a batch. Raises ``RpcError`` for a frame that gets a single error response."""
+    the frame was a batch. Raises ``RpcError`` for a frame that gets a single error response.
+
+    A batch longer than ``max_batch`` is refused whole, before any of its entries is looked at: one frame
+    must not turn into an unbounded amount of work (every entry costs a task, a validation and an answer).
+    """
     try:
         payload = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -50,8 +54,19 @@ def parse_text(text: str | bytes) -> tuple[list[Request | dict[str, Any]], bool]
     if isinstance(payload, list):
         if not payload:
             raise RpcError(INVALID_REQUEST, "Invalid Request: empty batch")
+        check_batch_size(len(payload), max_batch)
         return [_parse_one(item) for item in payload], True
     return [_parse_one(payload)], False
+
+
+def check_batch_size(size: int, max_batch: int | None) -> None:
+    """Raise -32600 with the limit in ``data`` when a batch of ``size`` entries is over ``max_batch``."""
+    if max_batch is not None and size > max_batch:
+        raise RpcError(
+            INVALID_REQUEST,
+            f"Invalid Request: batch of {size} requests is over the limit of {max_batch}; split it",
+            {"limit": max_batch, "size": size},
+        )
 
 
 def _parse_one(item: Any) -> Request | dict[str, Any]:

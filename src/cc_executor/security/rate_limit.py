@@ -7,7 +7,10 @@ misbehaving client cannot fork-storm the machine through the API. Pure: the cloc
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+
+from ..jobs.errors import RateLimited
 
 
 class RateLimiter:
@@ -43,3 +46,47 @@ def make_rate_limiter(
     if rate_per_s == 0:
         return None
     return RateLimiter(rate_per_s, burst, clock)
+
+
+def rate_limited(wait: float, where: str = "connection") -> RateLimited:
+    """The refusal for a start past the limit: -32005 on the wire, a tool error over MCP, ``retry_after`` in data."""
+    return RateLimited(
+        f"too many jobs started on this {where}; retry in {wait:.2f} s", {"retry_after": round(wait, 3)}
+    )
+
+
+class LimiterPool:
+    """One limiter per session key, for callers that have no connection object to hang one on (MCP sessions).
+
+    At most ``max_keys`` are kept; past that the least recently used is dropped. Dropping one only gives that
+    session a full bucket again, which is what opening a new session gives anyway, so the bound costs nothing
+    in safety and keeps a stream of short sessions from growing memory without end.
+    """
+
+    def __init__(self, factory: Callable[[], RateLimiter | None], max_keys: int = 10_000) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self._factory = factory
+        self._max_keys = max_keys
+        self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+    def check(self, key: str) -> float | None:
+        """``RateLimiter.check`` on ``key``'s limiter (made on first use); None too when limiting is off."""
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            made = self._factory()
+            if made is None:
+                return None
+            limiter = self._limiters[key] = made
+            while len(self._limiters) > self._max_keys:
+                self._limiters.popitem(last=False)
+        else:
+            self._limiters.move_to_end(key)
+        return limiter.check()
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s limiter (its session ended)."""
+        self._limiters.pop(key, None)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ..server.origin import normalize_origin
+from .origin import normalize_origin
 from .limits import ResourceLimits
 from .rate_limit import RateLimiter, make_rate_limiter
 

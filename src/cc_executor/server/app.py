@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
@@ -25,9 +26,27 @@ from .session import Session
 log = logging.getLogger(__name__)
 
 
+class AccessCheck:
+    """Judges every HTTP request (``/mcp`` included) before routing; WebSocket handshakes judge themselves.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``, which runs each request through an extra
+    task and memory streams: loop turns that ``/health`` cannot spare while many connections keep the loop busy.
+    """
+
+    def __init__(self, app: ASGIApp, check: Callable[[HTTPConnection], Response | None]) -> None:
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (denial := self.check(HTTPConnection(scope))) is not None:
+            await denial(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     executor = Executor(settings)
-    dispatcher = build_dispatcher()
+    dispatcher = build_dispatcher(settings.max_batch_size)
     sessions: dict[str, Session] = {}
     mcp_http = create_mcp_http(executor)  # MCP over streamable HTTP, sharing this server's job core
 
@@ -56,11 +75,10 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return JSONResponse({"error": found[1]}, status_code=found[0]) if found else None
 
-    @app.middleware("http")
-    async def check_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        return refused(request) or await call_next(request)
+    app.add_middleware(AccessCheck, check=refused)
 
-    def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
+        """In memory only, so it runs on the loop: a thread hop would make it wait behind a busy loop twice."""
         report = executor.health(len(sessions))
         if not token_ok(request, settings.token):
             # Open to anyone who can reach the port: keep it to what says "up or down".
@@ -77,7 +95,9 @@ def create_app(settings: Settings) -> FastAPI:
             return
         await websocket.accept()
         if len(sessions) >= settings.max_sessions:
-            limit = RpcError(LIMIT_REACHED, f"session limit reached ({settings.max_sessions})", {"limit": settings.max_sessions})
+            limit = RpcError(
+                LIMIT_REACHED, f"session limit reached ({settings.max_sessions})", {"limit": settings.max_sessions}
+            )
             await websocket.send_text(dumps(error_response(None, limit)))
             await websocket.close(code=1008, reason="session limit reached")
             return

@@ -1,7 +1,9 @@
 """Who may talk to the server: browser checks (Origin, Host) and the bearer token, for HTTP and WebSocket alike.
 
-Order matters: a foreign ``Origin`` or a rebinding ``Host`` is refused with 403 whatever the token, so a web page
-can never drive the server even if it learned the token; then a missing or wrong token gets 401.
+Order matters: a request that names its Host, Origin, credentials or token more than once is refused with 400 first,
+because the checks below read one value and a proxy or a later reader could read another (first versus last
+wins); then a foreign ``Origin`` or a rebinding ``Host`` is refused with 403 whatever the token, so a web page can
+never drive the server even if it learned the token; then a missing or wrong token gets 401.
 """
 
 from __future__ import annotations
@@ -11,9 +13,22 @@ from collections.abc import Sequence
 from starlette.requests import HTTPConnection
 
 from ..security.token_file import tokens_equal
-from .origin import host_allowed, origin_allowed
+from ..security.origin import host_allowed, origin_allowed
 
 OPEN_PATHS = frozenset({"/health", "/healthz"})
+SINGLE_HEADERS = ("host", "origin", "authorization")  # each judged below by one value, so it must have only one
+SINGLE_QUERY = ("token",)
+
+
+def duplicated(conn: HTTPConnection) -> str | None:
+    """The first header or query parameter that must appear at most once but appears more; None when none does."""
+    for name in SINGLE_HEADERS:
+        if len(conn.headers.getlist(name)) > 1:
+            return f"{name.title()} header"
+    for name in SINGLE_QUERY:
+        if len(conn.query_params.getlist(name)) > 1:
+            return f"{name!r} query parameter"
+    return None
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
@@ -33,6 +48,8 @@ def refusal(
     conn: HTTPConnection, *, token: str | None, bind_host: str, allowed_origins: Sequence[str]
 ) -> tuple[int, str] | None:
     """``(status, message)`` when the request must be refused, else None. Open paths skip the token only."""
+    if (twice := duplicated(conn)) is not None:
+        return 400, f"bad request: more than one {twice}"
     if not host_allowed(conn.headers.get("host"), bind_host):
         return 403, "forbidden: Host header is not this server (DNS rebinding?)"
     if not origin_allowed(conn.headers.get("origin"), allowed_origins):

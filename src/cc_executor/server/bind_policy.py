@@ -7,7 +7,7 @@ worth a warning (any local user and, without the Origin/Host checks, any web pag
 
 from __future__ import annotations
 
-from .origin import is_loopback
+from ..security.origin import is_loopback
 
 
 class UnsafeBindError(Exception):

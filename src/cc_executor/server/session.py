@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
-from ..jobs.errors import RateLimited
 from ..rpc.dispatcher import Dispatcher
 from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from ..rpc.methods import CAPABILITIES
-from ..rpc.protocol import Request, dumps, error_response, notification
+from ..rpc.protocol import dumps, error_response, notification
+from ..security.rate_limit import rate_limited
 
 if TYPE_CHECKING:
     from ..executor import Executor
 
 log = logging.getLogger(__name__)
 
+# Requests (not frames) of long-running methods (jobs.wait) one connection may have unanswered at once.
 MAX_PENDING_WAITS = 256
 
 
@@ -46,6 +47,7 @@ class Session:
         self._pending_follows: list[tuple[str, int]] = []
         self._recent: list[str] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending_waits = 0
         self._last_activity = asyncio.get_running_loop().time()
         self._closed = False
         self._execute_limiter = executor.settings.security.execute_limiter()
@@ -69,9 +71,7 @@ class Session:
     def admit_execute(self) -> None:
         """Per-connection rate limit on starting jobs (CC_EXECUTOR_EXECUTE_RATE / _BURST)."""
         if self._execute_limiter is not None and (wait := self._execute_limiter.check()) is not None:
-            raise RateLimited(
-                f"too many jobs started on this connection; retry in {wait:.2f} s", {"retry_after": round(wait, 3)}
-            )
+            raise rate_limited(wait, "connection")
 
     def current_job(self) -> str | None:
         jobs = self.executor.manager.jobs
@@ -139,9 +139,10 @@ class Session:
                 self._last_activity = asyncio.get_running_loop().time()
                 text = message.get("text")
                 if text is None:
-                    await self.send_text(
-                        dumps(error_response(None, RpcError(INVALID_REQUEST, "Invalid Request: binary frames are not supported; send JSON text")))
+                    binary = RpcError(
+                        INVALID_REQUEST, "Invalid Request: binary frames are not supported; send JSON text"
                     )
+                    await self.send_text(dumps(error_response(None, binary)))
                     continue
                 await self._handle(text)
         except WebSocketDisconnect:
@@ -157,18 +158,28 @@ class Session:
             await self.send_text(dumps(error_response(None, err)))
             return
         if self.dispatcher.needs_task(items):
-            if len(self._tasks) >= MAX_PENDING_WAITS:
-                # A client that stops reading yet keeps asking for waits must not pile up tasks without end.
-                limit = RpcError(LIMIT_REACHED, f"too many pending waits on this connection ({MAX_PENDING_WAITS})")
-                refusals = [error_response(i.id, limit) for i in items if isinstance(i, Request) and not i.is_notification]
-                if refusals:
-                    await self.send_text(dumps(refusals if is_batch else refusals[0]))
+            # A client that stops reading yet keeps asking for waits must not pile up work without end: every
+            # wait in a batch counts, and those past the cap are answered at once, in the same answer.
+            limit = RpcError(
+                LIMIT_REACHED,
+                f"too many pending waits on this connection (limit {MAX_PENDING_WAITS}); wait for some to end",
+                {"limit": MAX_PENDING_WAITS},
+            )
+            items, admitted = self.dispatcher.admit_long_running(items, MAX_PENDING_WAITS - self._pending_waits, limit)
+            if admitted:
+                self._pending_waits += admitted
+                task = asyncio.create_task(self._answer(items, is_batch))
+                self._tasks.add(task)
+                task.add_done_callback(lambda t, n=admitted: self._waits_done(t, n))
                 return
-            task = asyncio.create_task(self._answer(items, is_batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            await self._answer(items, is_batch)
+        await self._answer(items, is_batch)
+
+    def _waits_done(self, task: asyncio.Task[None], admitted: int) -> None:
+        """A batch with waits was answered (or dropped with its connection): its waits stop counting."""
+        self._tasks.discard(task)
+        self._pending_waits -= admitted
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.debug("session %s: answer to a wait not sent (%s)", self.id, type(exc).__name__)
 
     async def _answer(self, items: list[Any], is_batch: bool) -> None:
         answer = await self.dispatcher.run(items, is_batch, self)
