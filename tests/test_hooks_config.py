@@ -176,3 +176,15 @@ async def test_hook_commands_get_no_server_secrets(tmp_path: Path, monkeypatch: 
     text = out.read_text()
     assert "PLAIN_MARKER=visible" in text
     assert "hook-secret-token" not in text and "hookpass" not in text
+
+
+async def test_project_hooks_are_off_when_the_engine_says_so(tmp_path: Path) -> None:
+    """Under an allow-list without a job user the server turns project files off: a job could write one."""
+    marker = tmp_path / "marker"
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    _project_hooks(cwd, marker)
+    engine = HookEngine(HooksSettings(user_config_dir=tmp_path / "none"), state_dir=tmp_path, project_files=False)
+    outcome = await engine.pre_execute({"job_id": "j", "command": "ls", "cwd": str(cwd)}, env={})
+    assert not marker.exists()
+    assert any("project hooks files are off" in warning.get("message", "") for warning in outcome.warnings)

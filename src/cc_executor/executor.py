@@ -43,7 +43,11 @@ class Executor:
         self.estimator = TimeoutEstimator(
             self.history, self.monitor, settings.timing, settings.default_execution_timeout
         )
-        self.hooks = HookEngine(settings.hooks, state_dir=settings.state_dir, shell=settings.shell)
+        # Under an allow-list, a job running as the server's user could write a project hooks file into its cwd.
+        project_hooks = not settings.allowed_commands or settings.job_user is not None
+        self.hooks = HookEngine(
+            settings.hooks, state_dir=settings.state_dir, shell=settings.shell, project_files=project_hooks
+        )
         self.policy = CommandPolicy(
             settings.allowed_commands,
             settings.security.compiled(),

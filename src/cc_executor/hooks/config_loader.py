@@ -54,8 +54,12 @@ class _CacheEntry:
 class HooksConfigLoader:
     """Resolution order: ``hooks_file`` setting, ``<cwd>/.cc-executor/hooks.json``, ``<user dir>/hooks.json``."""
 
-    def __init__(self, settings: HooksSettings) -> None:
+    def __init__(self, settings: HooksSettings, *, project_files: bool = True) -> None:
+        """``project_files`` False: a job's cwd never supplies hooks. The server sets it under an allow-list
+        when jobs run as its own user: such a job can write a trusted-looking ``.cc-executor/hooks.json`` with
+        ``echo … >``, and its hook would run what the allow-list refuses."""
         self._settings = settings
+        self._project_files = project_files
         self._cache: dict[Path, _CacheEntry] = {}
         self._lock = threading.Lock()  # load() runs in worker threads
 
@@ -65,12 +69,21 @@ class HooksConfigLoader:
             return self._settings.hooks_file.expanduser()
         if cwd:
             project = Path(cwd) / PROJECT_FILE
-            if project.is_file():
+            if project.is_file() and self._project_files:
                 return project
         user = self._settings.user_config_dir.expanduser() / "hooks.json"
         return user if user.is_file() else None
 
     def load(self, cwd: str | None) -> LoadedConfig:
+        """The config for a job in ``cwd``; says so (as an error) when a project file there was ignored."""
+        loaded = self._load(cwd)
+        if cwd and not self._project_files and loaded.error is None and (Path(cwd) / PROJECT_FILE).is_file():
+            ignored = f"{Path(cwd) / PROJECT_FILE}: hooks file ignored: project hooks files are off under an " \
+                "allow-list unless CC_EXECUTOR_JOB_USER is set (a job could have written it)"
+            return LoadedConfig(loaded.path, loaded.config, ignored)
+        return loaded
+
+    def _load(self, cwd: str | None) -> LoadedConfig:
         """Resolve and (re)read the file when its mtime or size changed (a few stat calls otherwise)."""
         path = self.resolve(cwd)
         if path is None:

@@ -38,11 +38,14 @@ class _Verdict:
 class HookEngine:
     """Entry point for the job core: one method per event; none of them raises for a hook's misbehaviour."""
 
-    def __init__(self, settings: HooksSettings, *, state_dir: Path, shell: str = "/bin/sh") -> None:
+    def __init__(
+        self, settings: HooksSettings, *, state_dir: Path, shell: str = "/bin/sh", project_files: bool = True
+    ) -> None:
+        """``project_files`` False: ignore ``.cc-executor/hooks.json`` in jobs' cwds (see HooksConfigLoader)."""
         self._settings = settings
         self._state_dir = Path(state_dir)
         self._shell = shell
-        self._loader = HooksConfigLoader(settings)
+        self._loader = HooksConfigLoader(settings, project_files=project_files)
         self._stats = HookStats()
         self._last_cwd: str | None = None
 

@@ -250,8 +250,13 @@ class _Walk:
                 self.guard(check_variable_name, part.word, "for loop variable")
             self.visit(part)
 
-    def _has_site(self, offset: int, kinds: frozenset[SiteKind]) -> bool:
-        return any(site.offset == offset and site.kind in kinds for site in self.scan.sites)
+    def _has_site(self, offset: int, kinds: frozenset[SiteKind], end: int | None = None) -> bool:
+        """A site of ``kinds`` starts at ``offset`` (and, when given, ends at ``end``: where a substitution ends
+        decides what is inside it, and the parser can end one early, e.g. at a ``)`` in a comment)."""
+        return any(
+            site.offset == offset and site.kind in kinds and (end is None or site.end == end)
+            for site in self.scan.sites
+        )
 
     def _word(self, node: Any) -> None:
         """Visit what runs inside a word (substitutions) and refuse expansions that may run code unseen.
@@ -268,7 +273,7 @@ class _Walk:
         for part in getattr(node, "parts", None) or []:
             offset = part.pos[0]
             if part.kind in ("commandsubstitution", "processsubstitution"):
-                if self._has_site(offset, _SUBSTITUTIONS):
+                if self._has_site(offset, _SUBSTITUTIONS, part.pos[1]):
                     self.seen.add(offset)
                     self.in_substitution += 1
                     try:
@@ -282,7 +287,7 @@ class _Walk:
                 if self._has_site(offset, frozenset({SiteKind.PARAMETER})):
                     self.seen.add(offset)
                     self.guard(check_parameter, value, self.source(part))
-                elif value is None and offset in self.scan.special_quotes:
+                elif not value and offset in self.scan.special_quotes:
                     continue  # $'...' or $"...": a quote, not an expansion (the word is not static)
                 elif not self.scan.is_literal(offset):
                     self.flag("the parser and the scan disagree about an expansion", self.source(part))
