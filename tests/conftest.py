@@ -7,10 +7,12 @@ codes, signals to process trees, the exit on SIGTERM), and those only mean somet
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -184,6 +186,18 @@ async def client(server: ServerProcess) -> AsyncIterator[RpcClient]:
         yield rpc
     finally:
         await rpc.close()
+
+
+@pytest.fixture
+def open_dir() -> Iterator[str]:
+    """A directory every user may enter, for jobs run as another user (pytest's own tmp dirs lie under a 0700
+    directory of root)."""
+    path = tempfile.mkdtemp(prefix="cc-open-", dir="/tmp")
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

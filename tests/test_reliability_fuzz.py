@@ -207,7 +207,10 @@ def frames(draw: st.DrawFn) -> Frame:
         return Frame(text, [request_id] if depth <= 500 else [], [request_id])
     message, _ = draw(request_object(False))
     text = json.dumps(message)
-    return Frame(text[: draw(st.integers(0, max(len(text) - 1, 0)))], [], ids_in(message))
+    # The cut is drawn as a share of the length: the length depends on the minted id (a global counter), and a
+    # draw whose bounds change between runs makes hypothesis fail with FlakyStrategyDefinition.
+    cut = int(len(text) * draw(st.integers(0, 999)) / 1000)
+    return Frame(text[:cut], [], ids_in(message))
 
 
 # -- the streaming job ----------------------------------------------------------------------------------------

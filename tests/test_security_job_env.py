@@ -7,14 +7,11 @@ import argparse
 import contextlib
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -128,17 +125,6 @@ def test_serve_refuses_job_user_when_not_root(
     err = capsys.readouterr().err.strip()
     assert err.startswith("cc-executor: CC_EXECUTOR_JOB_USER=nobody needs the server to run as root")
     assert len(err.splitlines()) == 1 and not os.path.exists(state)
-
-
-@pytest.fixture
-def open_dir() -> Iterator[str]:
-    """A directory everyone may enter (pytest's tmp_path lies under a 0700 directory of root)."""
-    path = tempfile.mkdtemp(prefix="cc-job-env-", dir="/tmp")
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching a child to nobody needs root")

@@ -17,13 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ServerFactory, ServerProcess, free_port, serve_command, server_env
 from proc_scan import eventually, group_members, proc_state, survivors
 from rpc_client import RpcCallError, RpcClient, completed, text_of
@@ -95,17 +93,6 @@ async def scan_from_job(server: ServerProcess) -> tuple[dict[str, Any], str]:
         out, end = await run_job(rpc, SCAN, env={"STATE": str(server.state_dir), "MARK": MARKER})
     assert end["exit_code"] == 0, out
     return parse_scan(out), out
-
-
-@pytest.fixture
-def open_dir() -> Iterator[str]:
-    """A directory every user may enter (pytest's own tmp dirs lie under a 0700 directory of root)."""
-    path = tempfile.mkdtemp(prefix="cc-secrets-", dir="/tmp")
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_without_job_user_neither_the_job_nor_its_parent_holds_a_secret(make_server: ServerFactory) -> None:
