@@ -504,10 +504,10 @@ class _Walk:
             self._need_static(args[index], what, replace)
             self.guard(check_assignment, args[index].text, f"{base} assignment")
             index += 1
-        rest = args[index:]
+        wrapped = args[index:]
         if runs_nothing:
             return False
-        if not rest:
+        if not wrapped:
             if spec.default_program:
                 self.reading.invocations.append(
                     Invocation(spec.default_program, substitution=self.in_substitution > 0, implied=True)
@@ -519,7 +519,7 @@ class _Walk:
         if open_tail and spec.builtin_only:
             self.flag(f"{base} cannot be run with arguments from xargs", head.source)
             return False
-        self._run(rest, open_tail=open_tail or base == "xargs", replace=inner_replace)
+        self._run(wrapped, open_tail=open_tail or base == "xargs", replace=inner_replace)
         return True
 
 
