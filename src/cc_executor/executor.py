@@ -23,6 +23,7 @@ from .jobs.manager import Extensions, JobManager, TimeoutChoice
 from .jobs.registry import JobRegistry
 from .jobs.spawner import Spawner
 from .jobs.spec import JobSpec
+from .jobs.state_dir import prepare_state_dir
 from .security.policy import CommandPolicy
 from .security.refusal import CommandNotAllowed
 from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
@@ -36,8 +37,8 @@ class Executor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started_at = time.time()
-        settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        settings.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Writable and user-only, or StateDirError (one line, exit 2 in ``serve``) before anything else starts.
+        prepare_state_dir(settings.state_dir, settings.jobs_dir)
         self.history = open_history_store(settings.timing, settings.state_dir)
         self.monitor = ResourceMonitor(settings.timing)
         self.estimator = TimeoutEstimator(
@@ -66,7 +67,7 @@ class Executor:
                 after_end=[self._record_history, self._post_execute],
                 rlimits=settings.security.resource_limits.named_rlimits(),
             ),
-            JobRegistry(settings.state_dir / "jobs.sqlite3"),
+            JobRegistry(settings.state_dir / "jobs.sqlite3", settings.state_dir, settings.jobs_dir),
             Spawner() if settings.use_spawner else None,
         )
 
@@ -76,6 +77,8 @@ class Executor:
         if self.manager.spawner is not None:
             await self.manager.spawner.start()
         await self.manager.restore()
+        if self.history.backend == "sqlite":
+            await self.history.recent(limit=1)  # open it now: a damaged file is moved aside at start, not mid-job
         await self.monitor.start()
         self._sampler = asyncio.create_task(self.manager.sample_usage(self.settings.usage_sample_interval))
 

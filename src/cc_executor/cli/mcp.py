@@ -11,15 +11,15 @@ from ..config import ConfigError
 
 
 def mcp(args: argparse.Namespace) -> int:
-    from ..mcp.stdio import serve_stdio
+    from ..mcp.stdio import StateDirUnavailable, serve_stdio
 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
         asyncio.run(serve_stdio(args.url, args.token))
-    except ConfigError as exc:
-        print(f"cc-executor: {exc}", file=sys.stderr)
+    except (ConfigError, StateDirUnavailable) as exc:
+        print(f"cc-executor: {exc}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         return 130

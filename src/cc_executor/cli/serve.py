@@ -9,12 +9,41 @@ import signal
 import sys
 
 from ..config import WS_PATH, ConfigError, Settings, load_settings
+from ..jobs.instance_lock import InstanceLock, InstanceLocked
+from ..jobs.state_dir import StateDirError, prepare_state_dir
 from ..security.job_env import job_user_refusal, protect_server_process
 from ..security.redact import RedactingFilter
 from ..security.token_file import TokenFileError, ensure_state_dir, ensure_token
 from ..server.bind_policy import UnsafeBindError, check_auth_bind
 
 log = logging.getLogger("cc_executor.serve")
+
+# Held for the life of the process (the kernel drops it at exit, however the process ends).
+_instance_lock: InstanceLock | None = None
+
+
+def ws_url(host: str, port: int) -> str:
+    """``ws://host:port/ws/mcp`` (an IPv6 address in brackets)."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"ws://{shown}:{port}{WS_PATH}"
+
+
+def state_dir_unusable(state_dir: object, exc: OSError) -> str:
+    """One line for a state dir whose lock file cannot be created (read-only mount, immutable, another user's)."""
+    reason = exc.strerror or str(exc)
+    return (f"state directory {state_dir} is not writable: {reason} "
+            "(point CC_EXECUTOR_STATE_DIR at a directory this user can write)")
+
+
+def take_instance_lock(settings: Settings) -> InstanceLock:
+    """One instance per state dir: the lock is taken before the spawner, the registry, the token file or the
+    leftover cleanup are touched; a live holder makes this raise ``InstanceLocked`` (docs/reliability.md)."""
+    global _instance_lock
+    ensure_state_dir(settings.state_dir)
+    lock = InstanceLock.acquire(settings.state_dir)
+    lock.write(url=ws_url(settings.host, settings.port), mode="cc-executor serve")
+    _instance_lock = lock
+    return lock
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -45,6 +74,19 @@ def serve(args: argparse.Namespace) -> int:
     redactor.install()
     if protected:
         log.debug("server marked non-dumpable: same-user processes cannot read its environment or memory")
+    try:  # writable and user-only, before anything writes there (docs/reliability.md, "Start-up on bad state")
+        prepare_state_dir(settings.state_dir, settings.jobs_dir)
+    except StateDirError as exc:
+        print(f"cc-executor: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        take_instance_lock(settings)
+    except InstanceLocked as exc:
+        print(f"cc-executor: {exc}; not starting a second server on it", file=sys.stderr, flush=True)
+        return 2
+    except OSError as exc:
+        print(f"cc-executor: {state_dir_unusable(settings.state_dir, exc)}", file=sys.stderr, flush=True)
+        return 2
     try:
         settings = _secure(settings, no_auth=args.no_auth)
     except (UnsafeBindError, TokenFileError) as exc:

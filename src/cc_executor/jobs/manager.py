@@ -22,6 +22,7 @@ from typing import Any
 from ..config import Settings
 from ..security.job_env import job_environ, job_uids, job_user_of
 from .errors import InvalidJobRequest, JobNotFound, LimitReached
+from .instance_lock import instance_id
 from .job import Job
 from .output_log import OutputLog
 from .proc_table import rss_by_group
@@ -429,7 +430,11 @@ class JobManager:
 
     async def restore(self) -> None:
         """At start, before any connection: bring back earlier jobs; those that were live are stopped
-        (whatever of them survived) and marked ``lost``."""
+        (whatever of them survived) and marked ``lost``. Only this state dir's own job processes are touched:
+        job tokens carry its instance id (docs/reliability.md, "One instance per state dir")."""
+        owner = instance_id(self.settings.state_dir)
+        if self.spawner is not None:
+            self.spawner.owner = owner
         if self.registry is None:
             return
         stored_jobs = self.registry.load()
@@ -437,7 +442,8 @@ class JobManager:
         # Whatever survived of jobs that were running (the server and its spawner were killed together)
         # is stopped before anything else runs; only processes carrying one of our job tokens are touched.
         killed = await asyncio.to_thread(
-            cleanup_recorded, [j.pgid for j in was_live if j.pgid], uids=job_uids(self.settings.job_user)
+            cleanup_recorded, [j.pgid for j in was_live if j.pgid], uids=job_uids(self.settings.job_user),
+            owner=owner,
         )
         if killed:
             log.warning("stopped %d leftover process(es) of jobs from an earlier run", len(killed))

@@ -11,6 +11,10 @@ N and later, plus the lifecycle events that happened after output N-1.
 
 On disk each entry is one line ``<next_seq>\\t<json>``; a sparse index (every ``INDEX_EVERY`` entries) maps
 positions to file offsets so a late reader can start anywhere without scanning the whole file.
+
+The file is not trusted on the way back: every entry read from it is checked (a whole line, UTF-8, a JSON-RPC
+notification) before it is handed out. A damaged entry, a file that ends early, a read error or a missing file
+is skipped and described as a ``LogProblem``, so a reader always gets valid frames and always reaches the end.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import bisect
 import json
 import os
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,6 +35,84 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 def notification(method: str, params: dict[str, Any]) -> str:
     return _dumps({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+@dataclass(slots=True)
+class LogProblem:
+    """Entries of the log file a reader could not be given: what went wrong and what was skipped.
+
+    ``kind`` is ``"corrupt"`` (an entry that is cut short, not UTF-8 or not a JSON-RPC notification, or a file
+    that ends before the entries the log counted), ``"unreadable"`` (an OS error reading or flushing the file)
+    or ``"missing"`` (no file). ``index`` is how many entries of the same ``read`` batch come before it;
+    ``pos``/``entries`` the positions skipped; ``seq`` the ``next_seq`` where the damage starts, and
+    ``lost_seqs`` the (inclusive) range of output seqs that were not delivered, each where known.
+    """
+
+    kind: str
+    message: str
+    index: int
+    pos: int
+    entries: int
+    seq: int | None = None
+    lost_seqs: tuple[int, int] | None = None
+
+
+class ReplayStart(int):
+    """A position from ``position_for_seq`` that also says the asked ``from_seq`` lies past the end of an ended
+    log (``past_end`` is that seq; None for an ordinary position). It is an int wherever a position is."""
+
+    past_end: int | None = None
+
+
+def _prefix(raw: bytes) -> int | None:
+    """The ``next_seq`` written before an entry on disk, or None when it cannot be read."""
+    tab = raw.find(b"\t")
+    if tab <= 0:
+        return None
+    try:
+        return int(raw[:tab])
+    except ValueError:
+        return None
+
+
+def _check_line(raw: bytes) -> tuple[str | None, str]:
+    """The entry of one line of the file, or None and why it cannot be handed out; for a valid entry the
+    second item is its method."""
+    if not raw.endswith(b"\n"):
+        return None, "cut short (the file ends mid-entry)"
+    tab = raw.find(b"\t")
+    if tab < 0:
+        return None, "no seq prefix"
+    try:
+        text = raw[tab + 1 : -1].decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not valid UTF-8"
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "not valid JSON"
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
+        return None, "not a JSON-RPC notification"
+    return text, message["method"]
+
+
+class _BadRun:
+    """Consecutive entries of one read that cannot be handed out, reported as one ``LogProblem``."""
+
+    __slots__ = ("entries", "index", "kind", "pos", "reason", "seq")
+
+    def __init__(self, kind: str, reason: str, index: int, pos: int, seq: int | None) -> None:
+        self.kind, self.reason, self.index, self.pos, self.entries, self.seq = kind, reason, index, pos, 0, seq
+
+    def problem(self, next_seq: int | None) -> LogProblem:
+        what = f"log entry {self.pos}" if self.entries == 1 else f"log entries {self.pos}-{self.pos + self.entries - 1}"
+        lost = None
+        if self.seq is not None and next_seq is not None and next_seq > self.seq:
+            lost = (self.seq, next_seq - 1)
+        message = f"{what}: {self.reason}; skipped"
+        if lost is not None:
+            message += f" (output seq {lost[0]}-{lost[1]} not delivered)"
+        return LogProblem(self.kind, message, self.index, self.pos, self.entries, self.seq, lost)
 
 
 class OutputLog:
@@ -57,6 +140,7 @@ class OutputLog:
         self._tail: deque[str] = deque()
         self._tail_chars = 0
         self._scanned = True
+        self.scan_problem: LogProblem | None = None  # why a reopened log's file could not be read to its end
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -75,24 +159,36 @@ class OutputLog:
         return log
 
     def _ensure_scanned(self) -> None:
-        """Rebuild the entry count and sparse index of a reopened log by reading its file once."""
+        """Rebuild the entry count and sparse index of a reopened log by reading its file once.
+
+        A damaged line still counts as an entry (the reader reports it); a file that cannot be opened or read
+        on leaves what was read so far, and ``scan_problem`` says why."""
         if self._scanned:
             return
         self._scanned = True
         assert self.path is not None
         offset = 0
         pos = 0
+        seq = 0
         try:
             with open(self.path, "rb") as handle:
                 for raw in handle:
+                    found = _prefix(raw)
+                    if found is not None and seq <= found <= self.next_seq:
+                        seq = found  # the index stays sorted even when a prefix is garbled
                     if pos % INDEX_EVERY == 0:
                         self._index_pos.append(pos)
-                        self._index_seq.append(int(raw[: raw.index(b"\t")]))
+                        self._index_seq.append(seq)
                         self._index_off.append(offset)
                     offset += len(raw)
                     pos += 1
-        except (OSError, ValueError):
-            pass  # a missing or damaged log reads as what could be read
+        except FileNotFoundError:
+            self.scan_problem = LogProblem("missing", f"the log file {self.path.name} is missing", 0, pos, 0)
+        except OSError as exc:
+            where = f"after entry {pos - 1}" if pos else "at all"
+            self.scan_problem = LogProblem(
+                "unreadable", f"the log file could not be read {where}: {exc.strerror or exc}", 0, pos, 0, seq
+            )
         self.end = self._mem_start = pos
         self._file_size = offset
 
@@ -230,7 +326,15 @@ class OutputLog:
             self.path.unlink(missing_ok=True)
 
     def position_for_seq(self, from_seq: int) -> int:
-        """Position of the first entry a client that has seen seqs below ``from_seq`` has not seen."""
+        """Position of the first entry a client that has seen seqs below ``from_seq`` has not seen.
+
+        For an ended log and a ``from_seq`` past its ``next_seq`` the answer is the end, as a ``ReplayStart``
+        whose ``past_end`` is ``from_seq``, so the reader can say so."""
+        if self.closed and from_seq > self.next_seq:
+            self._ensure_scanned()
+            start = ReplayStart(self.end)
+            start.past_end = from_seq
+            return start
         if from_seq <= 0:
             return 0
         self._ensure_scanned()
@@ -242,17 +346,38 @@ class OutputLog:
         # Start from the last index point before the wanted seq and scan the file forward.
         i = max(bisect.bisect_left(self._index_seq, from_seq) - 1, 0)
         pos = self._index_pos[i]
-        self.flush()
-        with open(self.path, "rb") as handle:
-            handle.seek(self._index_off[i])
-            for raw in handle:
-                if int(raw[: raw.index(b"\t")]) >= from_seq:
-                    return pos
-                pos += 1
-        return pos
+        self._flush_for_read()
+        limit = min(self._mem_start, self.end)
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._index_off[i])
+                for raw in handle:
+                    if pos >= limit:
+                        break
+                    seq = _prefix(raw)
+                    if seq is not None and seq >= from_seq:
+                        return pos
+                    pos += 1
+        except OSError:
+            pass  # the read that follows meets the same error and reports it
+        return min(pos, limit)
 
-    def read(self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20) -> tuple[list[str], int]:
-        """Entries from ``pos`` on (bounded), and the position after them."""
+    def _flush_for_read(self) -> OSError | None:
+        """Flush what was written so the file holds it; an error (disk full) is returned, not raised."""
+        try:
+            self.flush()
+        except OSError as exc:
+            return exc
+        return None
+
+    def read(
+        self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20, problems: list[LogProblem] | None = None
+    ) -> tuple[list[str], int]:
+        """Entries from ``pos`` on (bounded), and the position after them.
+
+        Every entry handed out is a valid JSON-RPC notification. Entries of the file that are not are skipped
+        (the returned position moves past them, maybe with no entry at all) and described in ``problems``
+        when the caller passes a list."""
         self._ensure_scanned()
         if pos >= self.end:
             return [], pos
@@ -266,32 +391,85 @@ class OutputLog:
                     out = out[:n]
                     break
             return out, pos + len(out)
-        return self._read_file(pos, max_entries, max_bytes)
+        return self._read_file(pos, max_entries, max_bytes, problems if problems is not None else [])
 
-    def _read_file(self, pos: int, max_entries: int, max_bytes: int) -> tuple[list[str], int]:
+    def _seq_at(self, pos: int) -> int | None:
+        """The ``next_seq`` of the entry at ``pos`` when it is known without reading the file."""
+        if self._mem_start <= pos < self._mem_start + len(self._mem_next_seq):
+            return self._mem_next_seq[pos - self._mem_start]
+        if pos >= self.end and self.closed:
+            return self.next_seq
+        return None
+
+    def _read_file(
+        self, pos: int, max_entries: int, max_bytes: int, problems: list[LogProblem]
+    ) -> tuple[list[str], int]:
         assert self.path is not None
+        limit = min(self._mem_start, self.end)
+        out: list[str] = []
+        if not self._index_pos:
+            problems.append(LogProblem("missing", "the log file holds no entries", 0, pos, limit - pos))
+            return out, limit
         i = bisect.bisect_right(self._index_pos, pos) - 1
         at = self._index_pos[i]
-        self.flush()
-        out: list[str] = []
+        flush_error = self._flush_for_read()
         total = 0
-        limit = min(self._mem_start, self.end)
-        with open(self.path, "rb") as handle:
-            handle.seek(self._index_off[i])
-            for raw in handle:
-                if at >= limit:
-                    break
-                if at >= pos:
-                    text = raw[raw.index(b"\t") + 1 : -1].decode("utf-8")
-                    out.append(text)
-                    total += len(text)
-                    if len(out) >= max_entries or total >= max_bytes:
-                        at += 1
+        bad: _BadRun | None = None
+        full = False
+        seq_after: int | None = None  # next_seq after the last valid line read (for what an early end lost)
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._index_off[i])
+                for raw in handle:
+                    if at >= limit:
                         break
-                at += 1
-        if not out:
-            return [], pos
-        return out, pos + len(out)
+                    if at >= pos:
+                        text, reason = _check_line(raw)
+                        seq_after = None
+                        if text is not None and (prefix := _prefix(raw)) is not None:
+                            seq_after = prefix + (reason == "process.output")
+                        if text is None:
+                            if bad is None:
+                                bad = _BadRun("corrupt", reason, len(out), at, _prefix(raw))
+                            bad.entries += 1
+                        else:
+                            if bad is not None:
+                                problems.append(bad.problem(_prefix(raw)))
+                                bad = None
+                            out.append(text)
+                            total += len(text)
+                            if len(out) >= max_entries or total >= max_bytes:
+                                at += 1
+                                full = True
+                                break
+                    at += 1
+        except OSError as exc:
+            at = max(at, pos)
+            kind = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
+            reason = "missing" if kind == "missing" else f"could not be read: {exc.strerror or exc}"
+            if bad is None or bad.pos + bad.entries != at:
+                if bad is not None:
+                    problems.append(bad.problem(None))
+                bad = _BadRun(kind, f"{reason} (log file {self.path.name})", len(out), at, seq_after)
+            bad.kind, bad.reason = kind, f"{reason} (log file {self.path.name})"
+            bad.entries += limit - at
+            at = limit
+        if not full and at < limit:
+            # The file ends before the entries the log counted (lost writes, a truncated file).
+            if flush_error is not None:
+                kind, reason = "unreadable", f"could not be written to the log file: {flush_error.strerror or flush_error}"
+            else:
+                kind, reason = "corrupt", "not in the log file (it ends early)"
+            if bad is None:
+                at = max(at, pos)
+                bad = _BadRun(kind, reason, len(out), at, seq_after)
+            elif flush_error is not None:
+                bad.kind, bad.reason = kind, reason
+            bad.entries += limit - at
+            at = limit
+        if bad is not None:
+            problems.append(bad.problem(self._seq_at(at)))
+        return out, at
 
     async def wait_beyond(self, pos: int) -> None:
         """Return once an entry at ``pos`` exists or the log is closed."""

@@ -4,17 +4,27 @@ A row holds the job's summary (as ``jobs.get`` shows it) and where its log is. I
 created, started and ended; the manager batches these writes and makes them in a worker thread, so the
 event loop never waits on the disk.
 After a restart, finished jobs come back readable and attachable; jobs that were live are marked ``lost``.
+
+Log paths are stored relative to the state directory, so a state directory that is moved or restored elsewhere
+reads its own logs; an absolute path outside it (a row from an older server, or a copied registry) is never read
+or deleted. A damaged registry is moved aside and rebuilt from the job logs in the jobs directory.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .sqlite_recovery import move_aside, open_or_move_aside
+from .state import JobState
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -43,16 +53,59 @@ class StoredJob:
 
 
 class JobRegistry:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, state_dir: Path | None = None, jobs_dir: Path | None = None) -> None:
+        """``state_dir`` (default: the registry's directory) is what log paths are relative to; ``jobs_dir``
+        (default ``state_dir/jobs``) is where the logs are re-indexed from when the registry was damaged."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self.state_dir = _normal(state_dir if state_dir is not None else path.parent)
+        self.jobs_dir = _normal(jobs_dir) if jobs_dir is not None else self.state_dir / "jobs"
         self._lock = threading.Lock()  # writes run in a worker thread, reads at start-up on the loop
+        self._db, self.moved_to = open_or_move_aside(
+            path, _setup, "job registry", isolation_level=None, check_same_thread=False
+        )
+        if self.moved_to is not None:
+            self._reindex()
+
+    def _reopen_damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """The registry failed after it opened (damage quick_check missed): move it aside and re-index."""
+        with self._lock:
+            self._db.close()
+            self.moved_to = move_aside(self.path)
+            log.warning("job registry %s is damaged (%s); moved it to %s and started a fresh one",
+                        self.path, exc, self.moved_to)
+            self._db, _ = open_or_move_aside(
+                self.path, _setup, "job registry", isolation_level=None, check_same_thread=False
+            )
+        self._reindex()
+
+    def _reindex(self) -> None:
+        jobs = index_logs(self.jobs_dir)
+        if jobs:
+            self.save_many([(j.summary, Path(j.log_path) if j.log_path else None, j.log_bytes) for j in jobs])
+        log.info("job registry rebuilt from %d job log(s) in %s", len(jobs), self.jobs_dir)
+
+    def _relative(self, log_path: Path | None) -> str | None:
+        """The path to store: relative to the state dir when inside it (it always is for our own logs)."""
+        if log_path is None:
+            return None
+        full = _normal(log_path)
+        try:
+            return str(full.relative_to(self.state_dir))
+        except ValueError:
+            return str(full)
+
+    def _resolve(self, stored: str | None) -> str | None | bool:
+        """The stored path as a path in this state dir; False when it points outside (never to be used)."""
+        if not stored:
+            return None
+        path = Path(stored)
+        full = _normal(path if path.is_absolute() else self.state_dir / path)
+        try:
+            full.relative_to(self.state_dir)
+        except ValueError:
+            return False
+        return str(full)
 
     def save(self, summary: dict[str, Any], log_path: Path | None, log_bytes: int) -> None:
         self.save_many([(summary, log_path, log_bytes)])
@@ -71,7 +124,7 @@ class JobRegistry:
                         summary.get("ended_at"),
                         summary["state"],
                         summary.get("pgid"),
-                        str(log_path) if log_path else None,
+                        self._relative(log_path),
                         log_bytes,
                         json.dumps(summary, default=str),
                     )
@@ -81,10 +134,36 @@ class JobRegistry:
             self._db.execute("COMMIT")
 
     def load(self) -> list[StoredJob]:
-        rows = self._db.execute(
-            "SELECT job_id, created_at, state, pgid, log_path, log_bytes, summary FROM jobs ORDER BY created_at"
-        ).fetchall()
-        return [StoredJob(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+        """Every stored job, its log path made absolute in this state dir. A path outside the state dir is
+        replaced by the job's default log path (``jobs_dir/<id>.log``) with one warning for all of them."""
+        query = "SELECT job_id, created_at, state, pgid, log_path, log_bytes, summary FROM jobs ORDER BY created_at"
+        try:
+            rows = self._db.execute(query).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._reopen_damaged(exc)
+            rows = self._db.execute(query).fetchall()
+        jobs: list[StoredJob] = []
+        outside: list[str] = []
+        for r in rows:
+            try:
+                summary = json.loads(r[6])
+            except ValueError:  # a garbled row: skip it, the rest is still good
+                log.warning("job registry: row of job %s is unreadable; skipped", r[0])
+                continue
+            path = self._resolve(r[4])
+            if path is False:
+                outside.append(r[4])
+                path = str(self.jobs_dir / f"{r[0]}.log")
+                if not _normal(Path(path)).is_relative_to(self.state_dir):
+                    path = None
+            jobs.append(StoredJob(r[0], r[1], r[2], r[3], path if isinstance(path, str) else None, r[5], summary))
+        if outside:
+            log.warning(
+                "job registry: ignored %d log path(s) outside the state directory %s (e.g. %s); those jobs read"
+                " their log from %s instead, and nothing outside the state directory is read or deleted",
+                len(outside), self.state_dir, outside[0], self.jobs_dir,
+            )
+        return jobs
 
     def delete(self, job_ids: list[str]) -> None:
         with self._lock:
@@ -93,3 +172,97 @@ class JobRegistry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _setup(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    db.execute("SELECT count(*) FROM jobs").fetchone()  # a damaged table shows here, before the server starts
+
+
+def _normal(path: Path) -> Path:
+    """Absolute, with symlinks resolved, so prefixes compare (a state dir may be reached through a link)."""
+    return Path(os.path.realpath(path))
+
+
+FINAL_EVENTS = {"process.completed"}
+
+
+def index_logs(jobs_dir: Path) -> list[StoredJob]:
+    """Rebuild job rows from the logs in ``jobs_dir`` (``<job_id>.log``, lines ``<next_seq>\t<notification>``).
+
+    What a log holds: the command (in ``process.started``), pid/pgid, every output event (so ``next_seq`` and
+    ``output_bytes``), and for a finished job its ``process.completed`` with status, exit code and duration.
+    Times are not in the log: a job's end is the log's modification time, its start that minus its duration.
+    A log without a final event is a job that was live: it comes back ``running``, and ``restore`` marks it
+    ``lost``. A line that cannot be parsed ends the reading of that log (what came before still counts).
+    """
+    jobs: list[StoredJob] = []
+    try:
+        paths = sorted(p for p in jobs_dir.glob("*.log") if p.is_file())
+    except OSError:
+        return jobs
+    for path in paths:
+        job = _index_log(path)
+        if job is not None:
+            jobs.append(job)
+    jobs.sort(key=lambda j: j.created_at)
+    return jobs
+
+
+def _index_log(path: Path) -> StoredJob | None:
+    job_id = path.stem
+    next_seq = output_bytes = 0
+    started: dict[str, Any] = {}
+    final: dict[str, Any] | None = None
+    try:
+        info = path.stat()
+        with open(path, "rb") as handle:
+            for raw in handle:
+                try:
+                    _seq, _, text = raw.partition(b"\t")
+                    message = json.loads(text)
+                    method, params = message["method"], message.get("params") or {}
+                except (ValueError, KeyError, TypeError):
+                    break
+                if method == "process.output":
+                    next_seq = max(next_seq, int(params.get("seq", next_seq)) + 1)
+                    output_bytes += len(params.get("data") or "")
+                elif method == "process.started":
+                    started = params
+                elif method in FINAL_EVENTS:
+                    final = params
+    except OSError:
+        return None
+    ended = info.st_mtime
+    duration = final.get("duration") if final else None
+    started_at = ended - duration if isinstance(duration, (int, float)) else (ended if started else None)
+    created = started_at if started_at is not None else ended
+    if final is not None:
+        status = final.get("status") or "failed"
+        if status not in {s.value for s in JobState if s.is_final}:
+            status = JobState.FAILED.value
+    else:
+        status = "running"  # it was live when the registry was lost; restore marks it lost
+    summary: dict[str, Any] = {
+        "job_id": job_id,
+        "command": started.get("command") or "",
+        "state": status,
+        "status": status,
+        "pid": started.get("pid"),
+        "pgid": None,  # never trust a pgid from a file alone: no process is signalled on its say-so
+        "created_at": created,
+        "started_at": started_at,
+        "ended_at": ended if final is not None else None,
+        "duration": duration,
+        "exit_code": final.get("exit_code") if final else None,
+        "signal": final.get("signal") if final else None,
+        "reason": final.get("reason") if final else None,
+        "timeout": started.get("timeout"),
+        "timeout_source": started.get("timeout_source") or "default",
+        "next_seq": max(next_seq, int((final or {}).get("next_seq") or 0)),
+        "output_bytes": max(output_bytes, int((final or {}).get("output_bytes") or 0)),
+        "rebuilt_from_log": True,
+    }
+    return StoredJob(job_id, created, status, None, str(path), info.st_size, summary)

@@ -41,6 +41,7 @@ from .spawner_main import (
     instance_id,
     job_processes,
     owned_by,
+    parse_token,
     read_stat,
     recv_message,
     scan_processes,
@@ -140,6 +141,9 @@ class Spawner:
         self.pid: int | None = None
         self.instance: str | None = None
         self.restarts = 0
+        # The state dir's instance id, put in every job token (``spawner_main.job_token``) so the start-up sweep
+        # of an instance kills its own orphans only; set by ``JobManager.restore`` before the first spawn.
+        self.owner: str | None = None
         self.running: dict[int, SpawnerProcess] = {}
         self._sock: socket.socket | None = None
         self._popen: subprocess.Popen[bytes] | None = None
@@ -252,6 +256,7 @@ class Spawner:
             "stdin": stdin_pipe,
             "rlimits": {name: list(value) for name, value in rlimits.items()} if rlimits else None,
             "user": user.to_json() if user is not None else None,
+            "owner": self.owner,
         }
         reply: asyncio.Future[SpawnerProcess] = loop.create_future()
         self._pending[request_id] = reply
@@ -404,7 +409,11 @@ class Spawner:
 
 
 def cleanup_recorded(
-    pgids: Iterable[int], *, sweep_orphans: bool = True, uids: Collection[int] | None = None
+    pgids: Iterable[int],
+    *,
+    sweep_orphans: bool = True,
+    uids: Collection[int] | None = None,
+    owner: str | None = None,
 ) -> list[int]:
     """SIGKILL process groups that a previous server recorded as running, and (``sweep_orphans``) every
     process carrying a job token of a spawner that no longer lives. Call at start, before accepting work.
@@ -412,7 +421,13 @@ def cleanup_recorded(
     A group is killed only when it still looks like one of our jobs: every live member runs as one of
     ``uids`` (default: ours; pass the job user's too, see ``security.job_env.job_uids``), the group is its own
     session (jobs are session leaders), and some member carries a job token. Our own process, its ancestors
-    and its descendants are never touched. Returns the pids signalled."""
+    and its descendants are never touched. Returns the pids signalled.
+
+    ``owner``: this state dir's instance id (``jobs.instance_lock``). With it, a recorded group is killed only
+    if none of its tokens names another instance (a token without an owner, from an older server, still
+    counts as ours: the group came from our registry), and the sweep kills only processes whose token names
+    ``owner``: another live instance's jobs, and old tokens of unknown owner, are left alone. Without it
+    (older callers), every token of a dead spawner is swept, whoever it belongs to."""
     table = scan_processes()
     owners = frozenset(uids) if uids is not None else frozenset({os.getuid()})
     me = os.getpid()
@@ -428,8 +443,11 @@ def cleanup_recorded(
             continue
         if any(not owned_by(m.pid, owners) or m.session != pgid for m in members):
             continue
-        if not any(environ_token(m.pid) for m in members):
+        tokens = [token for m in members if (token := environ_token(m.pid))]
+        if not tokens:
             continue
+        if owner is not None and any(parse_token(token)[0] not in (None, owner) for token in tokens):
+            continue  # the pgid was reused by a job of another instance
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
             killed.extend(m.pid for m in members)
@@ -439,9 +457,11 @@ def cleanup_recorded(
             if not stat.live or stat.pid in protected or stat.pid in killed or not owned_by(stat.pid, owners):
                 continue
             token = environ_token(stat.pid)
-            if not token or token.count("-") < 2:
+            if not token:
                 continue
-            instance = token.rsplit("-", 1)[0]
+            token_owner, instance = parse_token(token)
+            if instance is None or (owner is not None and token_owner != owner):
+                continue
             if instance not in alive_instances:
                 alive_instances[instance] = instance_id(int(instance.split("-")[0])) == instance
             if not alive_instances[instance]:

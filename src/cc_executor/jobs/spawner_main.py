@@ -156,6 +156,26 @@ def owned_by(pid: int, uids: Collection[int]) -> bool:
         return False
 
 
+def job_token(owner: str | None, spawner: str, serial: int) -> str:
+    """A job's ``CC_EXECUTOR_JOB_TOKEN``: ``<owner>:<spawner>-<serial>``, where ``owner`` is the state dir's
+    instance id (``jobs.instance_lock``) and ``spawner`` the spawner's ``pid-starttime``; without an owner, the
+    older ``<spawner>-<serial>``."""
+    base = f"{spawner}-{serial}"
+    return f"{owner}:{base}" if owner else base
+
+
+def parse_token(token: str) -> tuple[str | None, str | None]:
+    """(owner instance id or None for an old token, the spawner's ``pid-starttime`` or None if malformed)."""
+    owner, sep, rest = token.rpartition(":")
+    if not sep:
+        owner, rest = "", token
+    if rest.count("-") < 2:
+        return (owner or None), None
+    spawner = rest.rsplit("-", 1)[0]
+    pid = spawner.split("-", 1)[0]
+    return (owner or None), (spawner if pid.isdigit() else None)
+
+
 def instance_id(pid: int) -> str | None:
     """``pid-starttime``: names one spawner for as long as it lives, never a later process reusing the pid."""
     stat = read_stat(pid)
@@ -312,7 +332,8 @@ def start_job(
 
 def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
     state.serial += 1
-    token = f"{state.instance}-{state.serial}"
+    owner = request.get("owner")
+    token = job_token(str(owner) if owner else None, state.instance, state.serial)
     try:
         env = dict(request["env"])
         env[TOKEN_ENV] = token

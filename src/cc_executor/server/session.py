@@ -3,6 +3,10 @@
 Each followed job gets its own sender task reading the job's log from its own cursor, so a slow client only
 slows itself: the job keeps writing to its log, memory stays bounded (the log spills to disk), and other
 clients are untouched. All sends on the socket go through one lock, so frames never interleave.
+
+A replay always ends: entries of the log that cannot be read are skipped and named by a ``process.error``
+(``rpc/replay.py``), an ended job's replay ends with its ``process.completed`` (built from the job's record when
+the log cannot supply it), and a sender task that fails ends its follow with that notice instead of dying.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
+from ..rpc import replay
 from ..rpc.dispatcher import Dispatcher
 from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from ..rpc.methods import CAPABILITIES
@@ -25,11 +30,23 @@ from ..security.rate_limit import rate_limited
 
 if TYPE_CHECKING:
     from ..executor import Executor
+    from ..jobs.job import Job
+    from ..jobs.output_log import LogProblem
 
 log = logging.getLogger(__name__)
 
 # Requests (not frames) of long-running methods (jobs.wait) one connection may have unanswered at once.
 MAX_PENDING_WAITS = 256
+
+_COMPLETED_MARK = '"method":"process.completed"'
+
+
+class _SendFailed(Exception):
+    """The connection could not take a frame: the follow ends quietly (the session is going away)."""
+
+
+def _is_completed(text: str) -> bool:
+    return _COMPLETED_MARK in text[:64]
 
 
 class Session:
@@ -106,17 +123,81 @@ class Session:
     def _follower_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self._followers.get(job_id) is task:
             del self._followers[job_id]
+        if not task.cancelled() and (exc := task.exception()) is not None:  # never "never retrieved"
+            log.warning("session %s: follow of job %s ended by %r", self.id, job_id, exc)
 
     async def _stream(self, job_id: str, pos: int) -> None:
-        job_log = self.executor.manager.get(job_id).log
+        """Send the job's log from ``pos`` on, then its live events, until the log is closed.
+
+        Whatever happens, the follow ends with a valid frame: a log problem is sent as a ``process.error``
+        where it happened, and an ended job's stream ends with its ``process.completed``."""
+        job = self.executor.manager.get(job_id)
+        sent_completed = [False]
+        try:
+            await self._replay(job, pos, sent_completed)
+        except (asyncio.CancelledError, _SendFailed):
+            return
+        except Exception as exc:
+            log.warning("session %s: replay of job %s failed", self.id, job_id, exc_info=True)
+            frames = [dumps(replay.replay_error(job_id, replay.LOG_UNREADABLE, f"the replay failed: {exc!r}"))]
+            if job.state.is_final and not sent_completed[0]:
+                frames.append(dumps(replay.completed_from_record(job)))
+            with contextlib.suppress(Exception):
+                await self._send_many(frames)
+
+    async def _replay(self, job: Job, pos: int, sent_completed: list[bool]) -> None:
+        job_log = job.log
+        past_end = getattr(pos, "past_end", None)
+        pos = int(pos)
+        if past_end is not None:
+            message = f"from_seq {past_end} is past the end of the job's output (next_seq {job_log.next_seq})"
+            await self._send_frames(
+                [dumps(replay.replay_error(job.id, replay.FROM_SEQ_PAST_END, message,
+                                           from_seq=past_end, next_seq=job_log.next_seq))]
+            )
+        reported = past_end is not None  # a notice already said what is wrong with this replay
         while True:
-            items, pos = job_log.read(pos)
-            if items:
-                await self._send_many(items)
+            problems: list[LogProblem] = []
+            before = pos
+            items, pos = job_log.read(pos, problems=problems)
+            if items or problems:
+                frames = items
+                if problems:
+                    reported = True
+                    frames = list(items)
+                    for problem in reversed(problems):  # each goes where it happened in the batch
+                        frames.insert(problem.index, dumps(replay.log_problem(job.id, problem)))
+                if not sent_completed[0] and any(_is_completed(text) for text in items):
+                    sent_completed[0] = True
+                await self._send_frames(frames)
+            if items or pos != before:
                 continue
             if job_log.closed:
-                return
+                break
             await job_log.wait_beyond(pos)
+        if sent_completed[0] or not job.state.is_final:
+            return
+        # The log had no process.completed to give: say why, and build it from the job's record.
+        frames = []
+        if job_log.scan_problem is not None:
+            frames.append(dumps(replay.log_problem(job.id, job_log.scan_problem)))
+        elif not reported:
+            frames.append(
+                dumps(replay.replay_error(job.id, replay.LOG_CORRUPT, "the job's log holds no process.completed",
+                                          seq=job_log.next_seq))
+            )
+        frames.append(dumps(replay.completed_from_record(job)))
+        sent_completed[0] = True
+        await self._send_frames(frames)
+
+    async def _send_frames(self, frames: list[str]) -> None:
+        try:
+            await self._send_many(frames)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("session %s: frame not sent (%s)", self.id, type(exc).__name__)
+            raise _SendFailed from exc
 
     # -- receiving ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from cc_executor.jobs.sqlite_recovery import open_or_move_aside
 from cc_executor.timing.history import LEVEL_SEPARATOR, HistoryStore, RunRecord
 from cc_executor.timing.settings import TimingSettings
 
@@ -51,6 +52,7 @@ class SQLiteHistoryStore(HistoryStore):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._since_prune = 0
+        self.moved_to: Path | None = None  # where a damaged history file was moved at open
 
     # --- worker-thread side ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -61,10 +63,11 @@ class SQLiteHistoryStore(HistoryStore):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
             os.chmod(self.path, 0o600)
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            # A damaged file (garbled, truncated) is moved aside with one warning and a fresh one started:
+            # history is advice, not a reason to run without it until someone deletes the file.
+            conn, self.moved_to = open_or_move_aside(
+                self.path, _setup, "history database", timeout=5.0, isolation_level=None
+            )
             self._conn = conn
         return self._conn
 
@@ -135,6 +138,13 @@ class SQLiteHistoryStore(HistoryStore):
             await self._run(self._close)
         finally:
             self._executor.shutdown(wait=False)
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    conn.execute("SELECT count(*) FROM runs").fetchone()  # a damaged table shows here, not at the first job
 
 
 _LEVEL_CLAUSE = "(category = ? OR (category >= ? AND category < ?))"
