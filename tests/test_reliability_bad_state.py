@@ -287,3 +287,23 @@ async def test_registry_paths_outside_the_state_dir_are_never_read_or_deleted(
             replay = await client.collect_until_completed(job_id)
             assert all(o["data"] != "DECOY\n" for o in outputs(replay))
             assert outputs(replay) == outputs(events)
+
+
+async def test_a_job_whose_row_was_never_written_comes_back_from_its_log(make_server: ServerFactory) -> None:
+    """The server died before its batched registry write (or the registry could not be written): the job's log
+    is still there, so the job comes back with its output instead of being "not found"."""
+    server = make_server()
+    (job_id, before, events), = await _run_jobs(server, 1)
+    assert server.terminate() == 0
+    with sqlite3.connect(server.state_dir / "jobs.sqlite3") as db:
+        assert db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount == 1
+    server.start()
+    async with await RpcClient.connect(server.url) as client:
+        job = await client.call("jobs.get", job_id=job_id)
+        assert job["state"] == "failed" and job["next_seq"] == before["next_seq"]
+        await client.call("attach", job_id=job_id, from_seq=0)
+        assert outputs(await client.collect_until_completed(job_id)) == outputs(events)
+    assert _warnings_naming(server, "had a log but no row")
+    assert server.terminate() == 0
+    with sqlite3.connect(server.state_dir / "jobs.sqlite3") as db:  # and it is recorded again
+        assert db.execute("SELECT count(*) FROM jobs WHERE job_id = ?", (job_id,)).fetchone() == (1,)

@@ -10,6 +10,7 @@ streaming job loses nothing; ``/health`` still answers. Fuzzed ``execute`` calls
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import threading
@@ -121,7 +122,9 @@ def request_object(draw: st.DrawFn, mutate: bool) -> tuple[dict[str, Any], bool]
     """A request dict and whether it is well-formed and owed an answer (has an id)."""
     known = st.sampled_from(sorted(VALID_PARAMS))
     method = draw(known | st.text(max_size=20)) if mutate else draw(known)
-    params: Any = draw(VALID_PARAMS[method]) if method in VALID_PARAMS else draw(json_values)
+    # A copy: the mutations below change params in place, and a drawn value can be an object hypothesis keeps
+    # (a sampled_from element); changing it would change later examples (FlakyStrategyDefinition).
+    params: Any = copy.deepcopy(draw(VALID_PARAMS[method]) if method in VALID_PARAMS else draw(json_values))
     message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
     if draw(st.booleans()) or not isinstance(params, (dict, list)):
         message["params"] = params
@@ -140,12 +143,12 @@ def request_object(draw: st.DrawFn, mutate: bool) -> tuple[dict[str, Any], bool]
             elif kind == "param" and isinstance(message.get("params"), dict):
                 names = sorted(message["params"])
                 key = draw(st.sampled_from(names) | st.text(max_size=10)) if names else draw(st.text(max_size=10))
-                message["params"][key] = draw(json_values)
+                message["params"] = {**message["params"], key: draw(json_values)}  # never mutate a drawn value
             elif kind == "nest":
                 depth = draw(st.integers(10, 300))
                 message["params"] = {"n": json.loads("[" * depth + "]" * depth)}
     if message.get("method") == "execute" and isinstance(message.get("params"), dict):
-        message["params"]["command"] = draw(harmless_commands)  # never anything but true / echo x
+        message["params"] = {**message["params"], "command": draw(harmless_commands)}  # only true / echo x
     return message, well_formed(message)
 
 

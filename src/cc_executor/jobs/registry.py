@@ -163,7 +163,26 @@ class JobRegistry:
                 " their log from %s instead, and nothing outside the state directory is read or deleted",
                 len(outside), self.state_dir, outside[0], self.jobs_dir,
             )
-        return jobs
+        jobs += self._unrecorded({job.job_id for job in jobs})
+        return sorted(jobs, key=lambda job: job.created_at)
+
+    def _unrecorded(self, known: set[str]) -> list[StoredJob]:
+        """Jobs whose log exists but whose row was never written (the server died before its batched write,
+        or the registry could not be written): indexed from the log, so no job that ran is "not found"."""
+        try:
+            paths = [p for p in self.jobs_dir.glob("*.log") if p.stem not in known and p.is_file()]
+        except OSError:
+            return []
+        found = [job for job in (_index_log(path) for path in sorted(paths)) if job is not None]
+        if found:
+            rows = [(j.summary, Path(j.log_path) if j.log_path else None, j.log_bytes) for j in found]
+            try:
+                self.save_many(rows)
+            except sqlite3.Error as exc:
+                log.warning("job registry: could not record %d job(s) found in logs: %s", len(found), exc)
+            log.warning("job registry: %d job(s) had a log but no row (e.g. %s); rebuilt them from their logs",
+                        len(found), found[0].job_id)
+        return found
 
     def delete(self, job_ids: list[str]) -> None:
         with self._lock:
