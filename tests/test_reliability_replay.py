@@ -15,6 +15,7 @@ import websockets
 from conftest import ServerFactory, ServerProcess
 from rpc_client import RpcClient
 
+from cc_executor.jobs.job import Job
 from cc_executor.jobs.output_log import OutputLog
 from cc_executor.jobs.state import JobState
 from cc_executor.server.session import Session
@@ -264,6 +265,7 @@ async def test_a_failing_sender_ends_its_follow_with_a_notice(caplog: Any, tmp_p
         exit_code, signal, duration, pid, pgid, reason = 0, None, 1.0, 10, 10, None
         extra: ClassVar[dict[str, Any]] = {}
         log = BrokenLog.reopen("job1", tmp_path / "x.log", 4, 10, 0)
+        completed_params = Job.completed_params  # what the replay builds its process.completed from
 
     class FakeManager:
         def get(self, job_id: str) -> FakeJob:

@@ -296,9 +296,17 @@ class Job:
             final = JobState.FAILED
             self.reason = failure
         self.state = final
+        self.log.append_event("process.completed", self.completed_params())
+        # The manager closes the log once the post-run steps (history, post hooks) had their say.
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def completed_params(self) -> dict[str, Any]:
+        """The params of this ended job's ``process.completed``: what its log ends with, and what a replay that
+        cannot read that entry sends in its place."""
         params: dict[str, Any] = {
-            "status": final.value,
-            "exit_code": returncode,
+            "status": self.state.value,
+            "exit_code": self.exit_code,
             "signal": self.signal,
             "duration": self.duration,
             "pid": self.pid,
@@ -309,10 +317,7 @@ class Job:
         }
         if "agent" in self.extra:
             params["agent"] = self.extra["agent"]
-        self.log.append_event("process.completed", params)
-        # The manager closes the log once the post-run steps (history, post hooks) had their say.
-        if not self.done.done():
-            self.done.set_result(None)
+        return params
 
     def finish_without_running(self, state: JobState, reason: str) -> None:
         """End a job that never started (cancelled while queued, dependency failed, spawn failed)."""

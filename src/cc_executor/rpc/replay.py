@@ -51,19 +51,4 @@ def log_problem(job_id: str, problem: LogProblem) -> dict[str, Any]:
 def completed_from_record(job: Job) -> dict[str, Any]:
     """``process.completed`` of an ended job built from its record, as the job itself builds it, plus
     ``from_record: true``."""
-    params: dict[str, Any] = {
-        "job_id": job.id,
-        "status": job.state.value,
-        "exit_code": job.exit_code,
-        "signal": job.signal,
-        "duration": job.duration,
-        "pid": job.pid,
-        "pgid": job.pgid,
-        "reason": job.reason,
-        "output_bytes": job.log.output_bytes,
-        "next_seq": job.log.next_seq,
-        "from_record": True,
-    }
-    if "agent" in job.extra:
-        params["agent"] = job.extra["agent"]
-    return notification(PROCESS_COMPLETED, params)
+    return notification(PROCESS_COMPLETED, {"job_id": job.id, **job.completed_params(), "from_record": True})
