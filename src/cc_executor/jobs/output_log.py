@@ -57,13 +57,6 @@ class LogProblem:
     lost_seqs: tuple[int, int] | None = None
 
 
-class ReplayStart(int):
-    """A position from ``position_for_seq`` that also says the asked ``from_seq`` lies past the end of an ended
-    log (``past_end`` is that seq; None for an ordinary position). It is an int wherever a position is."""
-
-    past_end: int | None = None
-
-
 def _prefix(raw: bytes) -> int | None:
     """The ``next_seq`` written before an entry on disk, or None when it cannot be read."""
     tab = raw.find(b"\t")
@@ -328,13 +321,10 @@ class OutputLog:
     def position_for_seq(self, from_seq: int) -> int:
         """Position of the first entry a client that has seen seqs below ``from_seq`` has not seen.
 
-        For an ended log and a ``from_seq`` past its ``next_seq`` the answer is the end, as a ``ReplayStart``
-        whose ``past_end`` is ``from_seq``, so the reader can say so."""
-        if self.closed and from_seq > self.next_seq:
+        For an ended log and a ``from_seq`` past its ``next_seq`` the answer is the end (``is_past_end``)."""
+        if self.is_past_end(from_seq):
             self._ensure_scanned()
-            start = ReplayStart(self.end)
-            start.past_end = from_seq
-            return start
+            return self.end
         if from_seq <= 0:
             return 0
         self._ensure_scanned()
@@ -361,6 +351,10 @@ class OutputLog:
         except OSError:
             pass  # the read that follows meets the same error and reports it
         return min(pos, limit)
+
+    def is_past_end(self, from_seq: int) -> bool:
+        """True when the log is closed and ``from_seq`` lies beyond its last seq: nothing there will ever come."""
+        return self.closed and from_seq > self.next_seq
 
     def _flush_for_read(self) -> OSError | None:
         """Flush what was written so the file holds it; an error (disk full) is returned, not raised."""

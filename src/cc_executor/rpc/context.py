@@ -12,8 +12,9 @@ class RpcContext(Protocol):
     session_id: str
     executor: Executor
 
-    def follow(self, job_id: str, from_pos: int) -> None:
-        """Stream the job's log from ``from_pos`` to this client, starting after the current response."""
+    def follow(self, job_id: str, from_pos: int, from_seq: int | None = None) -> None:
+        """Stream the job's log from ``from_pos`` to this client, starting after the current response;
+        ``from_seq`` is the seq the client asked for (so a replay past the end can say so)."""
 
     def unfollow(self, job_id: str) -> bool:
         """Stop streaming the job to this client; False when it was not following it."""

@@ -69,7 +69,7 @@ async def attach(params: p.AttachParams, ctx: RpcContext) -> dict[str, Any]:
     manager = ctx.executor.manager
     job = manager.get(params.job_id)
     manager.watch(job.id, ctx.session_id)
-    ctx.follow(job.id, job.log.position_for_seq(params.from_seq))
+    ctx.follow(job.id, job.log.position_for_seq(params.from_seq), params.from_seq)
     return {"job_id": job.id, "state": job.state.value, "next_seq": job.log.next_seq}
 
 

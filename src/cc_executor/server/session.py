@@ -61,7 +61,7 @@ class Session:
         self.created_at = time.time()
         self._send_lock = asyncio.Lock()
         self._followers: dict[str, asyncio.Task[None]] = {}
-        self._pending_follows: list[tuple[str, int]] = []
+        self._pending_follows: list[tuple[str, int, int | None]] = []
         self._recent: list[str] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_waits = 0
@@ -71,8 +71,8 @@ class Session:
 
     # -- RpcContext -----------------------------------------------------------------------------
 
-    def follow(self, job_id: str, from_pos: int) -> None:
-        self._pending_follows.append((job_id, from_pos))
+    def follow(self, job_id: str, from_pos: int, from_seq: int | None = None) -> None:
+        self._pending_follows.append((job_id, from_pos, from_seq))
 
     def unfollow(self, job_id: str) -> bool:
         task = self._followers.pop(job_id, None)
@@ -111,12 +111,12 @@ class Session:
 
     def _start_follows(self) -> None:
         pending, self._pending_follows = self._pending_follows, []
-        for job_id, pos in pending:
+        for job_id, pos, from_seq in pending:
             job = self.executor.manager.jobs.get(job_id)
             if job is None:
                 continue
             self.unfollow(job_id)
-            task = asyncio.create_task(self._stream(job_id, pos), name=f"follow-{job_id}-{self.id[:8]}")
+            task = asyncio.create_task(self._stream(job_id, pos, from_seq), name=f"follow-{job_id}-{self.id[:8]}")
             self._followers[job_id] = task
             task.add_done_callback(lambda t, j=job_id: self._follower_done(j, t))
 
@@ -126,7 +126,7 @@ class Session:
         if not task.cancelled() and (exc := task.exception()) is not None:  # never "never retrieved"
             log.warning("session %s: follow of job %s ended by %r", self.id, job_id, exc)
 
-    async def _stream(self, job_id: str, pos: int) -> None:
+    async def _stream(self, job_id: str, pos: int, from_seq: int | None = None) -> None:
         """Send the job's log from ``pos`` on, then its live events, until the log is closed.
 
         Whatever happens, the follow ends with a valid frame: a log problem is sent as a ``process.error``
@@ -134,7 +134,7 @@ class Session:
         job = self.executor.manager.get(job_id)
         sent_completed = [False]
         try:
-            await self._replay(job, pos, sent_completed)
+            await self._replay(job, pos, from_seq, sent_completed)
         except (asyncio.CancelledError, _SendFailed):
             return
         except Exception as exc:
@@ -145,10 +145,9 @@ class Session:
             with contextlib.suppress(Exception):
                 await self._send_many(frames)
 
-    async def _replay(self, job: Job, pos: int, sent_completed: list[bool]) -> None:
+    async def _replay(self, job: Job, pos: int, from_seq: int | None, sent_completed: list[bool]) -> None:
         job_log = job.log
-        past_end = getattr(pos, "past_end", None)
-        pos = int(pos)
+        past_end = from_seq if from_seq is not None and job_log.is_past_end(from_seq) else None
         if past_end is not None:
             message = f"from_seq {past_end} is past the end of the job's output (next_seq {job_log.next_seq})"
             await self._send_frames(
