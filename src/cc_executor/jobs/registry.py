@@ -55,7 +55,8 @@ class StoredJob:
 class JobRegistry:
     def __init__(self, path: Path, state_dir: Path | None = None, jobs_dir: Path | None = None) -> None:
         """``state_dir`` (default: the registry's directory) is what log paths are relative to; ``jobs_dir``
-        (default ``state_dir/jobs``) is where the logs are re-indexed from when the registry was damaged."""
+        (default ``state_dir/jobs``) is where ``load`` re-indexes the logs that have no row (all of them, when
+        the registry was damaged and moved aside)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.state_dir = _normal(state_dir if state_dir is not None else path.parent)
@@ -64,11 +65,10 @@ class JobRegistry:
         self._db, self.moved_to = open_or_move_aside(
             path, _setup, "job registry", isolation_level=None, check_same_thread=False
         )
-        if self.moved_to is not None:
-            self._reindex()
 
     def _reopen_damaged(self, exc: sqlite3.DatabaseError) -> None:
-        """The registry failed after it opened (damage quick_check missed): move it aside and re-index."""
+        """The registry failed after it opened (damage quick_check missed): move it aside (``load`` then
+        re-indexes the logs)."""
         with self._lock:
             self._db.close()
             self.moved_to = move_aside(self.path)
@@ -77,13 +77,6 @@ class JobRegistry:
             self._db, _ = open_or_move_aside(
                 self.path, _setup, "job registry", isolation_level=None, check_same_thread=False
             )
-        self._reindex()
-
-    def _reindex(self) -> None:
-        jobs = index_logs(self.jobs_dir)
-        if jobs:
-            self.save_many([(j.summary, Path(j.log_path) if j.log_path else None, j.log_bytes) for j in jobs])
-        log.info("job registry rebuilt from %d job log(s) in %s", len(jobs), self.jobs_dir)
 
     def _relative(self, log_path: Path | None) -> str | None:
         """The path to store: relative to the state dir when inside it (it always is for our own logs)."""
@@ -167,8 +160,9 @@ class JobRegistry:
         return sorted(jobs, key=lambda job: job.created_at)
 
     def _unrecorded(self, known: set[str]) -> list[StoredJob]:
-        """Jobs whose log exists but whose row was never written (the server died before its batched write,
-        or the registry could not be written): indexed from the log, so no job that ran is "not found"."""
+        """Jobs whose log exists but that have no row: every job, when the registry was damaged and moved aside;
+        otherwise the server died before its batched write, or the registry could not be written. Each is
+        indexed from its log (and recorded), so no job that ran is "not found"."""
         try:
             paths = [p for p in self.jobs_dir.glob("*.log") if p.stem not in known and p.is_file()]
         except OSError:
@@ -180,8 +174,11 @@ class JobRegistry:
                 self.save_many(rows)
             except sqlite3.Error as exc:
                 log.warning("job registry: could not record %d job(s) found in logs: %s", len(found), exc)
-            log.warning("job registry: %d job(s) had a log but no row (e.g. %s); rebuilt them from their logs",
-                        len(found), found[0].job_id)
+            if self.moved_to is not None:  # the move-aside warning already said why
+                log.info("job registry rebuilt from %d job log(s) in %s", len(found), self.jobs_dir)
+            else:
+                log.warning("job registry: %d job(s) had a log but no row (e.g. %s); rebuilt them from their logs",
+                            len(found), found[0].job_id)
         return found
 
     def delete(self, job_ids: list[str]) -> None:
@@ -208,8 +205,8 @@ def _normal(path: Path) -> Path:
 FINAL_EVENTS = {"process.completed"}
 
 
-def index_logs(jobs_dir: Path) -> list[StoredJob]:
-    """Rebuild job rows from the logs in ``jobs_dir`` (``<job_id>.log``, lines ``<next_seq>\t<notification>``).
+def _index_log(path: Path) -> StoredJob | None:
+    """A job's row rebuilt from its log ``<job_id>.log`` (lines ``<next_seq>\t<notification>``), or None.
 
     What a log holds: the command (in ``process.started``), pid/pgid, every output event (so ``next_seq`` and
     ``output_bytes``), and for a finished job its ``process.completed`` with status, exit code and duration.
@@ -217,20 +214,6 @@ def index_logs(jobs_dir: Path) -> list[StoredJob]:
     A log without a final event is a job that was live: it comes back ``running``, and ``restore`` marks it
     ``lost``. A line that cannot be parsed ends the reading of that log (what came before still counts).
     """
-    jobs: list[StoredJob] = []
-    try:
-        paths = sorted(p for p in jobs_dir.glob("*.log") if p.is_file())
-    except OSError:
-        return jobs
-    for path in paths:
-        job = _index_log(path)
-        if job is not None:
-            jobs.append(job)
-    jobs.sort(key=lambda j: j.created_at)
-    return jobs
-
-
-def _index_log(path: Path) -> StoredJob | None:
     job_id = path.stem
     next_seq = output_bytes = 0
     started: dict[str, Any] = {}
