@@ -10,7 +10,7 @@ import sys
 
 from ..config import WS_PATH, ConfigError, Settings, load_settings
 from ..jobs.instance_lock import InstanceLock, InstanceLocked
-from ..jobs.state_dir import StateDirError, prepare_state_dir
+from ..jobs.state_dir import StateDirError, not_writable, prepare_state_dir
 from ..security.job_env import job_user_refusal, protect_server_process
 from ..security.redact import RedactingFilter
 from ..security.token_file import TokenFileError, ensure_state_dir, ensure_token
@@ -28,19 +28,11 @@ def ws_url(host: str, port: int) -> str:
     return f"ws://{shown}:{port}{WS_PATH}"
 
 
-def state_dir_unusable(state_dir: object, exc: OSError) -> str:
-    """One line for a state dir whose lock file cannot be created (read-only mount, immutable, another user's)."""
-    reason = exc.strerror or str(exc)
-    return (f"state directory {state_dir} is not writable: {reason} "
-            "(point CC_EXECUTOR_STATE_DIR at a directory this user can write)")
-
-
 def take_instance_lock(settings: Settings) -> InstanceLock:
     """One instance per state dir: the lock is taken before the spawner, the registry, the token file or the
     leftover cleanup are touched; a live holder makes this raise ``InstanceLocked`` (docs/reliability.md)."""
     global _instance_lock
-    ensure_state_dir(settings.state_dir)
-    lock = InstanceLock.acquire(settings.state_dir)
+    lock = InstanceLock.acquire(settings.state_dir)  # the dir exists: prepare_state_dir ran first
     lock.write(url=ws_url(settings.host, settings.port), mode="cc-executor serve")
     _instance_lock = lock
     return lock
@@ -85,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"cc-executor: {exc}; not starting a second server on it", file=sys.stderr, flush=True)
         return 2
     except OSError as exc:
-        print(f"cc-executor: {state_dir_unusable(settings.state_dir, exc)}", file=sys.stderr, flush=True)
+        print(f"cc-executor: {not_writable(settings.state_dir, exc)}", file=sys.stderr, flush=True)
         return 2
     try:
         settings = _secure(settings, no_auth=args.no_auth)

@@ -54,15 +54,20 @@ def _check_writable(directory: Path) -> None:
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise StateDirError(
-            f"state directory {directory} is not writable: {_reason(exc)} "
-            "(point CC_EXECUTOR_STATE_DIR at a directory this user can write)"
-        ) from None
+        raise not_writable(directory, exc) from None
     os.close(fd)
     try:
         probe.unlink()
     except OSError as exc:
         raise StateDirError(f"state directory {directory} is not writable: {_reason(exc)}") from None
+
+
+def not_writable(directory: Path, exc: OSError) -> StateDirError:
+    """The one-line error for a state directory this user cannot create files in."""
+    return StateDirError(
+        f"state directory {directory} is not writable: {_reason(exc)} "
+        "(point CC_EXECUTOR_STATE_DIR at a directory this user can write)"
+    )
 
 
 def _tighten(directory: Path) -> None:
