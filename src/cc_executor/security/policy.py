@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cc_executor.security.allowlist import check_command
 from cc_executor.security.refusal import CommandNotAllowed, refuse
@@ -30,10 +30,6 @@ class CommandPolicy:
     shell: str = "bash"
     # The PATH jobs inherit from the server (None: the server has none, and bash would search the cwd).
     inherited_path: str | None = None
-    _path_dirs: frozenset[str] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_path_dirs", frozenset((self.inherited_path or "").split(":")))
 
     def check(
         self,
@@ -78,5 +74,5 @@ class CommandPolicy:
                 # from, so a planted ./ls would run as "ls".
                 shown = entry or "(empty entry)"
                 raise refuse("PATH entries must be absolute directories under an allow-list", shown)
-            if from_request and entry not in self._path_dirs:
+            if from_request and entry not in (self.inherited_path or "").split(":"):
                 raise refuse("env: PATH may only hold directories of the server's own PATH", entry)
