@@ -8,6 +8,7 @@ job, survives a restart, can live in a real Redis, and a Redis outage never fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import redis
 from conftest import ServerFactory, ServerProcess
 from proc_scan import eventually
 from redis_fixture import RedisServer, redis_server  # noqa: F401  (fixture)
-from rpc_client import RpcClient, completed, text_of
+from rpc_client import RpcCallError, RpcClient, completed, text_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -202,14 +203,17 @@ async def test_redis_killed_mid_run_does_not_fail_jobs(
         assert text_of(events) == "survived"
         assert await eventually(lambda: "history store (redis) unavailable" in srv.log_text())
 
-        # With Redis down: estimates fall back to the default, jobs still run, history reads are empty.
+        # With Redis down: estimates fall back to the default, jobs still run, history says the store is down
+        # (never a silent []), and /health says degraded (docs/reliability.md, "History store outages").
         command = f"printf {marker()}"
         result, events = await run_to_end(rpc, command)
         assert result["timeout_source"] == "default"
         assert completed(events)["status"] == "completed"
-        assert await rpc.call("history", command=command) == []
+        with pytest.raises(RpcCallError) as down:
+            await rpc.call("history", command=command)
+        assert down.value.code == -32007 and down.value.data["store"] == "redis"
         health = srv.health()
-        assert health["status"] == "healthy" and health["history_backend"] == "redis"
+        assert health["status"] == "degraded" and health["history_backend"] == "redis"
 
         # Redis comes back (empty: no persistence): new runs are recorded again after the retry interval.
         redis_server.start()
@@ -219,8 +223,9 @@ async def test_redis_killed_mid_run_does_not_fail_jobs(
             result, events = await run_to_end(rpc, command)
             assert completed(events)["status"] == "completed"
             await asyncio.sleep(0.1)
-            if await rpc.call("history", command=command):
-                break
+            with contextlib.suppress(RpcCallError):  # until the store is seen back
+                if await rpc.call("history", command=command):
+                    break
             assert loop.time() < deadline, "history never came back after Redis restarted"
 
 

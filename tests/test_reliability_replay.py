@@ -203,47 +203,6 @@ def test_the_reader_hands_out_only_valid_entries(tmp_path: Path) -> None:
     assert log.read(0)[0] == entries  # without a problems list: the same valid entries, silently
 
 
-class _FullDisk:
-    """Stands for a log file on a full disk: writes vanish and a flush fails with ENOSPC."""
-
-    closed = False
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        raise OSError(28, "No space left on device")
-
-    def close(self) -> None:
-        self.real.close()
-
-
-async def test_entries_lost_to_a_full_disk_are_skipped_to_what_memory_holds(tmp_path: Path) -> None:
-    log = OutputLog("j", tmp_path / "j.log", memory_limit=400)
-    log.append_output("stdout", "first\n")
-    log.flush()
-    await asyncio.sleep(0)  # the flush the first entry scheduled runs on the real file
-    log._file = _FullDisk(log._file)  # type: ignore[assignment]
-    log._dirty = True  # no flush callback: the reader's own flush meets the full disk
-    for n in range(1, 40):
-        log.append_output("stdout", f"line {n}\n")
-    assert log._mem_start > 1  # older entries left memory for a file that never got them
-    entries: list[str] = []
-    problems: list[Any] = []
-    pos = 0
-    while pos < log.end:
-        batch, pos = log.read(pos, problems=problems)
-        entries += batch
-    seqs = [json.loads(e)["params"]["seq"] for e in entries]  # every entry handed out is JSON
-    [problem] = problems
-    assert problem.kind == "unreadable" and "No space left" in problem.message
-    assert seqs == [0, *range(log._mem_start, 40)] and problem.lost_seqs == (1, log._mem_start - 1)
-    log.closed = True
-
-
 class _FakeSocket:
     def __init__(self) -> None:
         self.frames: list[str] = []

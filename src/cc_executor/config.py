@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     output_memory_tail: int = Field(1 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TAIL"))
     partial_line_flush: float = Field(0.05, ge=0, validation_alias=_env("CC_EXECUTOR_PARTIAL_LINE_FLUSH"))
     leftover_drain: float = Field(1.0, ge=0, validation_alias=_env("CC_EXECUTOR_LEFTOVER_DRAIN"))
+    # When a job's log cannot be written (disk full): "keep" running and mark lost output, or "stop" the job.
+    on_log_full: Literal["keep", "stop"] = Field("keep", validation_alias=_env("CC_EXECUTOR_ON_LOG_FULL"))
+    log_full_buffer: int = Field(8 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_LOG_FULL_BUFFER"))
 
     # --- sub-packages (each reads its own variables) -------------------------------------------
     timing: TimingSettings = Field(default_factory=TimingSettings)

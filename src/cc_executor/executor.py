@@ -56,6 +56,7 @@ class Executor:
             inherited_path=os.environ.get("PATH"),
         )
         self._sampler: asyncio.Task[None] | None = None
+        self._stopping_jobs: asyncio.Task[None] | None = None
         self.manager = JobManager(
             settings,
             Extensions(
@@ -79,13 +80,24 @@ class Executor:
         await self.manager.restore()
         if self.history.backend == "sqlite":
             await self.history.recent(limit=1)  # open it now: a damaged file is moved aside at start, not mid-job
+        else:
+            self.history.probe_in_background()  # a remote store: /health knows soon, and start does not wait on it
         await self.monitor.start()
         self._sampler = asyncio.create_task(self.manager.sample_usage(self.settings.usage_sample_interval))
+
+    async def stop_jobs(self) -> None:
+        """Stop every live job and wait until each has ended and closed its log; once, however often called.
+
+        The server calls it before closing its connections (so attached clients get each job's last events),
+        and ``shutdown`` calls it again."""
+        if self._stopping_jobs is None:
+            self._stopping_jobs = asyncio.ensure_future(self.manager.shutdown())
+        await asyncio.shield(self._stopping_jobs)
 
     async def shutdown(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
-        await self.manager.shutdown()
+        await self.stop_jobs()
         await self.monitor.stop()
         await self.history.close()
         if self.manager.registry is not None:
@@ -112,7 +124,8 @@ class Executor:
     async def history_records(
         self, limit: int, command: str | None = None, category: str | None = None
     ) -> list[dict[str, Any]]:
-        records = await self.history.recent(limit=limit, command=command, category=category)
+        """Finished runs, newest first; raises ``HistoryUnavailable`` while the store is down (never a silent [])."""
+        records = await self.history.recent_or_raise(limit=limit, command=command, category=category)
         return [record.to_dict() for record in records]
 
     async def _record_history(self, job: Job) -> None:
@@ -202,8 +215,10 @@ class Executor:
 
     def health(self, active_sessions: int) -> dict[str, Any]:
         manager = self.manager
+        history = self.history.health()
         return {
-            "status": "healthy",
+            # Degraded, not down: jobs run without history, so a liveness probe must not restart the server.
+            "status": "healthy" if history["healthy"] else "degraded",
             "service": SERVICE_NAME,
             "version": __version__,
             "active_sessions": active_sessions,
@@ -213,11 +228,6 @@ class Executor:
             "live_jobs": len(manager.live_jobs()),
             "jobs_started": manager.jobs_started,
             "resources": self.monitor.snapshot(),
-            "history": {
-                "backend": self.history.backend,
-                "healthy": getattr(self.history, "healthy", True),
-                "last_error": getattr(self.history, "last_error", None),
-                "dropped_records": getattr(self.history, "dropped_records", 0),
-            },
+            "history": history,
             "history_backend": self.history.backend,
         }

@@ -39,9 +39,7 @@ def take_instance_lock(settings: Settings) -> InstanceLock:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from ..server.app import create_app
+    from ..server.app import create_app, run_app
 
     overrides = {}
     if args.host is not None:
@@ -95,7 +93,8 @@ def serve(args: argparse.Namespace) -> int:
     # signal. With these no-op handlers in place the re-raise does nothing, so a clean shutdown exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(
+    # Not uvicorn.run: run_app lets attached clients receive their jobs' last events before sockets close.
+    started = run_app(
         app,
         host=settings.host,
         port=settings.port,
@@ -111,7 +110,7 @@ def serve(args: argparse.Namespace) -> int:
         access_log=settings.debug,
         log_config=None,  # keep the handlers configured above, with their redacting filter
     )
-    return 0
+    return 0 if started else 3  # 3: what uvicorn.run exits with when the server never started
 
 
 def _secure(settings: Settings, *, no_auth: bool) -> Settings:

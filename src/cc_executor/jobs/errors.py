@@ -36,3 +36,8 @@ class RateLimited(JobError):
 
 class InvalidJobRequest(JobError):
     """The request is well-formed JSON-RPC but cannot run (bad cwd, job not in the right state...)."""
+
+
+class SpawnFailed(LimitReached):
+    """A job could not start because something the server needs ran out or is gone (file descriptors, memory,
+    processes, the spawner): the message says which; trying again later may work."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ..security.limits import limit_signal_reason
 from ..security.output_budget import OutputBudget
 from .errors import InvalidJobRequest
+from .log_outage import describe
 from .output_framer import Frame, OutputFramer
 from .output_log import OutputLog
 from .process import SpawnedProcess, signal_name, terminate_tree
@@ -59,6 +60,7 @@ class Job:
         cleanup_grace: float,
         output_cap: int | None = None,
         cancel_at_output_cap: bool = False,
+        stop_on_log_failure: bool = False,
     ) -> None:
         self.id = job_id
         self.spec = spec
@@ -109,6 +111,9 @@ class Job:
         self._paused_at: float | None = None
         self._stdin_fd: int | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
+        if stop_on_log_failure:  # CC_EXECUTOR_ON_LOG_FULL=stop
+            log.stop_on_write_failure = True
+            log.on_write_failure = self._log_write_failed
 
     @classmethod
     def restored(cls, summary: dict[str, Any], log: OutputLog) -> Job:
@@ -198,6 +203,8 @@ class Job:
             "cpu_time": self.proc.cpu_time if self.proc else self._restored_cpu_time,
             "output_bytes": self.log.output_bytes,
             "next_seq": self.log.next_seq,
+            "output_lost_bytes": self.log.lost_bytes,
+            "log_write_error": self.log.write_error,
             "labels": dict(self.spec.labels),
             "detach": self.spec.detach,
             "interactive": self.spec.interactive,
@@ -366,7 +373,7 @@ class Job:
                     continue
             self.log.append_output(stream, data, frame.truncated, frame.chunk_index, frame.total_chunks)
             for observer in self.observers:
-                self._add_events(observer.feed(stream, data))
+                self._add_events(observer.feed(stream, data), derived=True)
 
     def _within_output_cap(self, data: str) -> str:
         """The part of ``data`` the output cap still allows; at the crossing, tell the client once and, if so
@@ -386,9 +393,15 @@ class Job:
             return raw[: take.kept].decode("utf-8", "ignore")
         return data[: take.kept]
 
-    def _add_events(self, events: Notifications) -> None:
+    def _add_events(self, events: Notifications, derived: bool = False) -> None:
         for method, params in events:
-            self.log.append_event(method, params)
+            self.log.append_event(method, params, derived)
+
+    def _log_write_failed(self, error: OSError) -> None:
+        """The log could not be written and the server is set to stop such jobs (CC_EXECUTOR_ON_LOG_FULL)."""
+        if self.proc is not None and self.state.is_live:  # a job still queued is not started: nothing to stop
+            reason = f"its log could not be written ({describe(error)}); stopped (CC_EXECUTOR_ON_LOG_FULL=stop)"
+            self.stop(JobState.FAILED, reason)
 
     def _close_pipe(self, fd: int) -> None:
         if self._open_pipes.pop(fd, None) is None:

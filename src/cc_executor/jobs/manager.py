@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal as signals
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,14 +22,20 @@ from typing import Any
 
 from ..config import Settings
 from ..security.job_env import job_environ, job_uids, job_user_of
-from .errors import InvalidJobRequest, JobNotFound, LimitReached
+from .errors import InvalidJobRequest, JobError, JobNotFound, LimitReached, SpawnFailed
 from .instance_lock import instance_id
 from .job import Job
 from .output_log import OutputLog
 from .proc_table import rss_by_group
-from .process import spawn
-from .registry import JobRegistry
-from .spawner import Spawner, cleanup_recorded
+from .process import (
+    EXHAUSTION_ERRNOS,
+    SpawnExhausted,
+    exhaustion_message,
+    fd_limit,
+    spawn,
+)
+from .registry import JobRegistry, StoredJob, index_log
+from .spawner import Spawner, SpawnerUnavailable, cleanup_recorded
 from .spec import JobSpec
 from .state import JobState
 from .waits import wait_settled
@@ -36,6 +43,7 @@ from .waits import wait_settled
 log = logging.getLogger(__name__)
 
 REGISTRY_FLUSH_DELAY = 0.05
+REGISTRY_RETRY_MAX = 5.0  # the longest wait between attempts while the registry refuses writes (disk full)
 
 
 @dataclass(slots=True)
@@ -143,7 +151,13 @@ class JobManager:
         choice = TimeoutChoice(spec.timeout, "request") if spec.timeout is not None else await self._estimate(spec)
         job_id = uuid.uuid4().hex[:12]
         s = self.settings
-        out = OutputLog(job_id, s.jobs_dir / f"{job_id}.log", s.output_memory_tail)
+        try:
+            out = OutputLog(job_id, s.jobs_dir / f"{job_id}.log", s.output_memory_tail, s.log_full_buffer)
+        except OSError as exc:  # out of fds: answer with what ran out, not "Internal error" and a traceback
+            if exc.errno not in EXHAUSTION_ERRNOS:
+                raise
+            what = exhaustion_message(exc.errno, "the server", fd_limit(), "could not create the job's log")
+            raise SpawnFailed(f"could not start command: {what}", {"errno": exc.errno}) from exc
         job = Job(
             job_id,
             spec,
@@ -158,6 +172,7 @@ class JobManager:
             cleanup_grace=s.process_cleanup_timeout,
             output_cap=s.security.resource_limits.max_output_bytes,
             cancel_at_output_cap=s.security.resource_limits.output_limit_action == "cancel",
+            stop_on_log_failure=s.on_log_full == "stop",
         )
         if choice.detail:
             job.extra["estimate"] = choice.detail
@@ -228,11 +243,29 @@ class JobManager:
                     self.settings.shell, spec.command, cwd=spec.cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits,
                     user=user,
                 )
-        except OSError as exc:
+        except asyncio.CancelledError:  # the caller went away: the job must not stay queued in the registry
+            if not job.state.is_final:
+                job.finish_without_running(JobState.CANCELLED, job.reason or "cancelled while starting")
+            raise
+        except Exception as exc:
+            # Every spawn failure answers the request and ends the job failed, with what went wrong.
             job.finish_without_running(JobState.FAILED, f"could not start: {exc}")
-            raise InvalidJobRequest(f"could not start command: {exc}") from exc
+            if isinstance(exc, OSError):
+                if exc.errno in EXHAUSTION_ERRNOS or isinstance(exc, SpawnExhausted | SpawnerUnavailable):
+                    raise SpawnFailed(f"could not start command: {exc}", {"errno": exc.errno}) from exc
+                raise InvalidJobRequest(f"could not start command: {exc}") from exc  # cwd, user, limits...
+            log.exception("job %s: unexpected spawn failure", job.id)
+            raise JobError(f"could not start command: internal error ({type(exc).__name__})") from exc
         self.jobs_started += 1
         job.start(proc)
+
+        def note_end_reason(_: object) -> None:
+            # An end caused from outside the job (its spawner died) is its reason, unless a cancel or a timeout
+            # gave it one first.
+            if job.reason is None and proc.end_reason is not None:
+                job.reason = proc.end_reason
+
+        proc.exited.add_done_callback(note_end_reason)
         self._persist(job)
         if spec.stdin is not None:
             asyncio.create_task(self._feed_stdin(job, spec.stdin, eof=not spec.interactive))
@@ -418,15 +451,39 @@ class JobManager:
             self._flush_task = asyncio.create_task(self._flush_registry())
 
     async def _flush_registry(self) -> None:
+        """Write the queued rows. A failure (disk full, I/O error) keeps them queued and tries again, with a
+        growing pause, until the registry takes them: a finished job is never left recorded as running. The
+        registry is a record, never a reason to fail a job. One warning when writes start failing, one when
+        they work again."""
         assert self.registry is not None
+        delay = REGISTRY_FLUSH_DELAY
+        failing_since: float | None = None
         while self._dirty:
-            await asyncio.sleep(REGISTRY_FLUSH_DELAY)  # gather the writes of a burst into one transaction
+            await asyncio.sleep(delay)  # gather the writes of a burst into one transaction
             batch, self._dirty = self._dirty, {}
             rows = [(job.summary(), job.log.path, job.log.size_on_disk) for job in batch.values()]
             try:
                 await asyncio.to_thread(self.registry.save_many, rows)
-            except Exception:  # the registry is a record, never a reason to fail a job
-                log.warning("could not record %d job(s) in the registry", len(rows), exc_info=True)
+            except Exception as exc:
+                # Keep what is still known (a pruned job is gone); rows queued meanwhile are newer and win.
+                self._dirty = {job_id: job for job_id, job in batch.items() if job_id in self.jobs} | self._dirty
+                if self._closing:
+                    log.error(
+                        "could not record %d job(s) in the registry before stopping (%s); their logs hold their "
+                        "final events, which the next start reads", len(self._dirty), exc,
+                    )
+                    return
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("could not record %d job(s) in the registry (%s); trying again until it accepts"
+                                " writes", len(rows), exc)
+                delay = min(max(delay * 2, 0.5), REGISTRY_RETRY_MAX)
+                continue
+            if failing_since is not None:
+                log.warning("the job registry accepts writes again after %.1f s; recorded %d job(s)",
+                            time.monotonic() - failing_since, len(rows))
+                failing_since = None
+            delay = REGISTRY_FLUSH_DELAY
 
     async def restore(self) -> None:
         """At start, before any connection: bring back earlier jobs; those that were live are stopped
@@ -447,28 +504,58 @@ class JobManager:
         )
         if killed:
             log.warning("stopped %d leftover process(es) of jobs from an earlier run", len(killed))
+        live_ids = {j.job_id for j in was_live}
         for stored in stored_jobs:
             summary = stored.summary
             path = Path(stored.log_path) if stored.log_path else self.settings.jobs_dir / f"{stored.job_id}.log"
+            log_bytes = stored.log_bytes
+            if stored.job_id in live_ids:
+                log_bytes = self._settle_from_log(stored, path)
             out = OutputLog.reopen(
-                stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0, stored.log_bytes
+                stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0, log_bytes
             )
-            if stored in was_live:
-                summary |= {
-                    "state": "lost",
-                    "status": "lost",
-                    "ended_at": summary.get("ended_at") or time.time(),
-                    "reason": f"the server stopped while the job was {stored.state}",
-                }
-                if path.exists():
-                    out.append_to_file(
-                        "process.completed",
-                        {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
-                         "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
-                    )
-                self.registry.save(summary, path, out.size_on_disk)
+            if summary["state"] == "lost":
+                try:
+                    if path.exists():
+                        out.append_to_file(
+                            "process.completed",
+                            {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
+                             "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
+                        )
+                except OSError as exc:
+                    log.warning("job %s: could not add its end to its log: %s", stored.job_id, exc)
+            if stored.job_id in live_ids:
+                try:
+                    self.registry.save(summary, path, out.size_on_disk)
+                except sqlite3.Error as exc:  # the row says running: the next start settles it the same way
+                    log.warning("job %s: could not record it as %s: %s", stored.job_id, summary["state"], exc)
             self.jobs[stored.job_id] = Job.restored(summary, out)
         self.prune()
+
+    @staticmethod
+    def _settle_from_log(stored: StoredJob, path: Path) -> int:
+        """A job whose row says it was live: what its log says decides. A log that ends with the job's
+        ``process.completed`` is a job that finished and whose row could not be written (a full disk): it comes
+        back as it ended, never ``lost``. Otherwise it is ``lost``, its ``next_seq``/``output_bytes`` counted
+        from its log. Returns the log's size."""
+        summary = stored.summary
+        found = index_log(path) if path.exists() else None
+        if found is not None:
+            summary["next_seq"] = max(summary.get("next_seq") or 0, found.summary["next_seq"])
+            summary["output_bytes"] = max(summary.get("output_bytes") or 0, found.summary["output_bytes"])
+            if found.summary.get("ended_at") is not None:
+                ended = {k: found.summary[k] for k in ("state", "status", "exit_code", "signal", "reason", "duration")}
+                summary |= ended | {"ended_at": summary.get("ended_at") or found.summary["ended_at"]}
+                log.info("job %s had ended %s (its log says so) but was recorded %s; recorded it as it ended",
+                         stored.job_id, summary["state"], stored.state)
+                return found.log_bytes
+        summary |= {
+            "state": "lost",
+            "status": "lost",
+            "ended_at": summary.get("ended_at") or time.time(),
+            "reason": f"the server stopped while the job was {stored.state}",
+        }
+        return found.log_bytes if found is not None else stored.log_bytes
 
     def prune(self) -> None:
         """Forget old finished jobs and delete their logs: beyond the newest ``CC_EXECUTOR_JOB_RETENTION_COUNT``,

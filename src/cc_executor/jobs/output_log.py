@@ -12,6 +12,10 @@ N and later, plus the lifecycle events that happened after output N-1.
 On disk each entry is one line ``<next_seq>\\t<json>``; a sparse index (every ``INDEX_EVERY`` entries) maps
 positions to file offsets so a late reader can start anywhere without scanning the whole file.
 
+Writes go through the log's own buffer to the file descriptor, so the log always knows which entries are on
+disk. A write that fails (disk full, I/O error) never raises into the job: what is pending stays in memory and
+is retried, and the readers are told (``log_outage.py``). Entries not yet on disk are never dropped from memory.
+
 The file is not trusted on the way back: every entry read from it is checked (a whole line, UTF-8, a JSON-RPC
 notification) before it is handed out. A damaged entry, a file that ends early, a read error or a missing file
 is skipped and described as a ``LogProblem``, so a reader always gets valid frames and always reaches the end.
@@ -24,12 +28,25 @@ import bisect
 import json
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from .log_outage import (
+    OUTAGES,
+    RETRY_INTERVAL,
+    LostRun,
+    WriteOutages,
+    describe,
+    write_failed_notice,
+)
 
 INDEX_EVERY = 64
 TAIL_CHARS = 16384
+WRITE_CHUNK = 1 << 16  # bytes gathered before a write, when the loop turn has not ended yet
+LOG_FULL_BUFFER = 8 << 20  # default bytes of entries kept in memory while the log cannot be written
+REWRITE_EVERY = 0.1  # seconds between writes tried while output is being dropped
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -111,10 +128,22 @@ class _BadRun:
 class OutputLog:
     """Append-only, seq-numbered log of one job's notifications with cursor-based readers."""
 
-    def __init__(self, job_id: str, path: Path | None, memory_limit: int) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        path: Path | None,
+        memory_limit: int,
+        full_buffer: int = LOG_FULL_BUFFER,
+        outages: WriteOutages = OUTAGES,
+    ) -> None:
         self.job_id = job_id
         self.path = path
         self.memory_limit = memory_limit
+        self.full_buffer = full_buffer  # bytes kept while the file cannot be written; beyond, output is lost
+        self._outages = outages
+        # Called (on the next loop turn) with the error when a write first fails: the job may stop itself.
+        self.on_write_failure: Callable[[OSError], None] | None = None
+        self.stop_on_write_failure = False  # what the log_write_failed notice tells clients will happen
         self.next_seq = 0
         self.end = 0  # number of entries
         self.output_bytes = 0
@@ -126,9 +155,18 @@ class OutputLog:
         self._index_pos: list[int] = []
         self._index_seq: list[int] = []
         self._index_off: list[int] = []
-        self._file: TextIO | None = None
-        self._file_size = 0
+        self._fd: int | None = None
+        self._buf = bytearray()  # bytes appended but not yet written to the file
+        self._pending_lens: deque[int] = deque()  # bytes still to write of each entry not wholly on disk
+        self._on_disk = 0  # entries wholly written to the file
+        self._file_size = 0  # the file's size once everything appended is written
         self._dirty = False
+        self._write_error: OSError | None = None  # set while writes fail (an outage)
+        self._retry: asyncio.TimerHandle | None = None
+        self._last_attempt = 0.0  # loop time of the last write tried while over the budget
+        self._lost: LostRun | None = None  # the output being dropped now, while over the buffer
+        self.lost_bytes = 0  # output bytes dropped over the job's life
+        self._release_when_written = False
         self._waiters: list[asyncio.Future[None]] = []
         self._tail: deque[str] = deque()
         self._tail_chars = 0
@@ -136,8 +174,7 @@ class OutputLog:
         self.scan_problem: LogProblem | None = None  # why a reopened log's file could not be read to its end
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
 
     @classmethod
     def reopen(cls, job_id: str, path: Path, next_seq: int, output_bytes: int, size: int) -> OutputLog:
@@ -191,7 +228,7 @@ class OutputLog:
         self._ensure_scanned()
         line = f"{self.next_seq}\t{notification(method, {'job_id': self.job_id, **params})}\n".encode()
         with open(self.path, "ab") as handle:
-            handle.write(line)
+            handle.write(line)  # an OSError reaches the caller: the restore decides what a failed write means
         if self.end % INDEX_EVERY == 0:
             self._index_pos.append(self.end)
             self._index_seq.append(self.next_seq)
@@ -210,8 +247,16 @@ class OutputLog:
         chunk_index: int | None = None,
         total_chunks: int | None = None,
     ) -> int:
-        """Append a ``process.output`` event and return its seq."""
+        """Append a ``process.output`` event and return its seq.
+
+        While the log cannot be written and its memory budget is spent, the output is dropped instead: its seq
+        is used all the same, and counted in the ``output_lost`` notice that will stand for it."""
         seq = self.next_seq
+        if self._over_budget():
+            self._lose(seq, len(data))
+            self.output_bytes += len(data)
+            self.next_seq += 1
+            return seq
         params: dict[str, Any] = {
             "job_id": self.job_id,
             "seq": seq,
@@ -231,25 +276,56 @@ class OutputLog:
         self.next_seq += 1
         return seq
 
-    def append_event(self, method: str, params: dict[str, Any]) -> None:
-        """Append a lifecycle or agent notification (no seq of its own)."""
+    def append_event(self, method: str, params: dict[str, Any], derived: bool = False) -> None:
+        """Append a lifecycle or agent notification (no seq of its own). A ``derived`` event (one that agent
+        parsing made from output) that follows dropped output is dropped with it, and counted."""
+        if derived and self._lost is not None and self._over_budget():
+            self._lost.events += 1
+            return
         self._append(notification(method, {"job_id": self.job_id, **params}))
+
+    def _over_budget(self) -> bool:
+        if self._write_error is None or len(self._buf) < self.full_buffer:
+            return False
+        # Before dropping anything, try the disk again (at most every REWRITE_EVERY): space may be back.
+        now = asyncio.get_running_loop().time()
+        if now - self._last_attempt >= REWRITE_EVERY:
+            self._last_attempt = now
+            self.flush()
+        return self._write_error is not None and len(self._buf) >= self.full_buffer
+
+    def _lose(self, seq: int, nbytes: int) -> None:
+        if self._lost is None:
+            self._lost = LostRun(seq, seq)
+        self._lost.last_seq = seq
+        self._lost.bytes_lost += nbytes
+        self._lost.chunks += 1
+        self.lost_bytes += nbytes
+        self._outages.lost(nbytes)
+
+    def _end_lost_run(self, error: OSError | None = None) -> None:
+        """Put the ``output_lost`` notice where the dropped output was, before the next entry that is kept."""
+        run, self._lost = self._lost, None
+        error = error or self._write_error
+        if run is not None:
+            reason = describe(error) if error is not None else "the disk refused writes"
+            self._append(notification("process.error", {"job_id": self.job_id, **run.notice(reason)}))
 
     def _append(self, text: str) -> None:
         if self.closed:
             return
+        if self._lost is not None:
+            self._end_lost_run()
         pos = self.end
-        if self._file is not None:
+        if self._fd is not None:
             if pos % INDEX_EVERY == 0:
                 self._index_pos.append(pos)
                 self._index_seq.append(self.next_seq)
                 self._index_off.append(self._file_size)
-            line = f"{self.next_seq}\t{text}\n"
-            self._file.write(line)
-            self._file_size += len(line.encode("utf-8")) if not line.isascii() else len(line)
-            if not self._dirty:
-                self._dirty = True
-                asyncio.get_running_loop().call_soon(self.flush)
+            line = f"{self.next_seq}\t{text}\n".encode()
+            self._buf += line
+            self._pending_lens.append(len(line))
+            self._file_size += len(line)
         self._mem.append(text)
         self._mem_next_seq.append(self.next_seq)
         self._mem_bytes += len(text)
@@ -259,15 +335,23 @@ class OutputLog:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        if self._fd is not None and self._write_error is None:
+            if len(self._buf) >= WRITE_CHUNK:
+                self.flush()
+            elif not self._dirty:
+                self._dirty = True
+                asyncio.get_running_loop().call_soon(self.flush)
 
     def _trim_memory(self) -> None:
-        if self._file is None or self._mem_bytes <= self.memory_limit:
+        if self.path is None or self._mem_bytes <= self.memory_limit:
             return
         # Drop the oldest entries (keep at least the newest one) until back under a 3/4 budget, in one slice.
+        # Entries not yet on disk stay: memory is the only place they exist.
         target = self.memory_limit * 3 // 4
         drop = 0
         freed = 0
-        while drop < len(self._mem) - 1 and self._mem_bytes - freed > target:
+        droppable = min(len(self._mem) - 1, self._on_disk - self._mem_start)
+        while drop < droppable and self._mem_bytes - freed > target:
             freed += len(self._mem[drop])
             drop += 1
         if drop:
@@ -277,29 +361,99 @@ class OutputLog:
             self._mem_bytes -= freed
 
     def flush(self) -> None:
+        """Write what is pending. A failure is not raised: it starts (or continues) an outage, retried later."""
         self._dirty = False
-        if self._file is not None and not self._file.closed:
-            self._file.flush()
+        if self._fd is None or not self._buf:
+            return
+        try:
+            while self._buf:
+                written = os.write(self._fd, self._buf)
+                del self._buf[:written]
+                self._count_written(written)
+        except OSError as exc:
+            self._write_failed(exc)
+            return
+        if self._write_error is not None:
+            self._write_resumed()
+        if self.closed:
+            self._close_file()
+
+    def _count_written(self, written: int) -> None:
+        lens = self._pending_lens
+        while written and lens:
+            if written >= lens[0]:
+                written -= lens.popleft()
+                self._on_disk += 1
+            else:
+                lens[0] -= written
+                written = 0
+
+    def _write_failed(self, exc: OSError) -> None:
+        first = self._write_error is None
+        self._write_error = exc
+        if self._retry is None:
+            self._retry = asyncio.get_running_loop().call_later(RETRY_INTERVAL, self._retry_write)
+        if not first:
+            return
+        reason = describe(exc)
+        self._outages.failed(self.job_id, reason, str(self.path.parent) if self.path else "?")
+        if not self.closed:
+            notice = write_failed_notice(reason, self.next_seq, self.full_buffer, self.stop_on_write_failure)
+            self._append(notification("process.error", {"job_id": self.job_id, **notice}))
+            if self.on_write_failure is not None:
+                asyncio.get_running_loop().call_soon(self.on_write_failure, exc)
+
+    def _retry_write(self) -> None:
+        self._retry = None
+        self.flush()
+        if self._write_error is not None and not self.closed:
+            self._end_lost_run()  # readers hear of what is being dropped within a second, not only at its end
+
+    def _write_resumed(self) -> None:
+        error, self._write_error = self._write_error, None
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._end_lost_run(error)  # its notice is written on the next turn, like any entry
+        self._outages.resumed(self.job_id)
+
+    def _close_file(self) -> None:
+        if self._fd is not None and not self._buf:
+            os.close(self._fd)
+            self._fd = None
+            if self._release_when_written:
+                self.release_memory()
 
     @property
     def size_on_disk(self) -> int:
         return self._file_size
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the log cannot be written now (None while it can)."""
+        return describe(self._write_error) if self._write_error is not None else None
+
     def close(self) -> None:
-        """No more entries will come; wake every reader so it can finish."""
+        """No more entries will come; wake every reader so it can finish. Entries the disk has not taken yet
+        stay in memory and are written when it does."""
         if self.closed:
             return
-        self.flush()
+        self._end_lost_run()
+        # Closed before the last write: a failure now is not told in the stream (it would follow the job's
+        # process.completed); the entries stay in memory, readers get them from there, and writes are retried.
         self.closed = True
-        if self._file is not None:
-            self._file.close()
+        self.flush()
+        self._close_file()
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     def release_memory(self) -> None:
-        """Forget the in-memory tail of a finished job; readers fall back to the file."""
+        """Forget the in-memory tail of a finished job; readers fall back to the file (once it holds it all)."""
+        if self._fd is not None:
+            self._release_when_written = True
+            return
         if self.closed and self.path is not None:
             self._mem_start = self.end
             self._mem.clear()
@@ -315,6 +469,7 @@ class OutputLog:
     def discard(self) -> None:
         """Close and delete the log of a job that was refused before it ran."""
         self.close()
+        self._give_up()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 
@@ -357,12 +512,21 @@ class OutputLog:
         return self.closed and from_seq > self.next_seq
 
     def _flush_for_read(self) -> OSError | None:
-        """Flush what was written so the file holds it; an error (disk full) is returned, not raised."""
-        try:
+        """Flush what was written so the file holds it; the error that stops writes (disk full) is returned."""
+        if self._write_error is None:
             self.flush()
-        except OSError as exc:
-            return exc
-        return None
+        return self._write_error
+
+    def _give_up(self) -> None:
+        """Stop writing (the log is deleted, or the server stops): what is pending is dropped."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._write_error is not None:
+            self._outages.resumed(self.job_id)
+        self._buf.clear()
+        self._pending_lens.clear()
+        self._close_file()
 
     def read(
         self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20, problems: list[LogProblem] | None = None

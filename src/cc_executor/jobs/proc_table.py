@@ -44,15 +44,19 @@ def scan() -> Iterator[ProcEntry]:
 
 
 def live_group_members(pgid: int) -> list[int]:
-    """Pids of non-zombie processes in process group ``pgid``."""
+    """Pids of non-zombie processes in process group ``pgid``; raises OSError when /proc cannot be listed."""
     return [p.pid for p in scan() if p.pgid == pgid and not p.is_zombie]
 
 
 def rss_by_group(pgids: set[int]) -> dict[int, int]:
-    """Resident bytes of all live processes of each wanted process group."""
+    """Resident bytes of all live processes of each wanted process group; empty when /proc cannot be listed
+    (out of fds): a skipped sample only leaves a peak as it was."""
     totals: dict[int, int] = {}
     if pgids:
-        for p in scan():
-            if p.pgid in pgids:
-                totals[p.pgid] = totals.get(p.pgid, 0) + p.rss
+        try:
+            for p in scan():
+                if p.pgid in pgids:
+                    totals[p.pgid] = totals.get(p.pgid, 0) + p.rss
+        except OSError:
+            return {}
     return totals

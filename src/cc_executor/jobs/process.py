@@ -12,7 +12,10 @@ built by ``security.job_env.job_environ``; its identity, cwd and limits are appl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
+import resource
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -22,6 +25,47 @@ import psutil
 
 from .proc_table import live_group_members
 from .spawner_main import JobUser, start_job
+
+# What a spawn fails with when something ran out, rather than because the request was wrong.
+EXHAUSTION_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.ENOBUFS})
+
+
+def fd_limit() -> int:
+    """This process's soft RLIMIT_NOFILE (what EMFILE means here)."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def exhaustion_message(code: int, where: str, limit: int | None = None, detail: str = "") -> str:
+    """Say what ran out and where ("the server", "the spawner"), e.g. "too many open files in the server
+    (EMFILE); the limit is 128", so a client can tell a full machine from a bad request."""
+    name = errno.errorcode.get(code, str(code))
+    if code == errno.EMFILE:
+        text = f"too many open files in {where} ({name})"
+    elif code == errno.ENFILE:
+        text = f"too many open files on the system, seen by {where} ({name}): the kernel's file table is full"
+    elif code == errno.EAGAIN:
+        text = f"{where} could not create a process ({name}): a process or thread limit was reached"
+    elif code in (errno.ENOMEM, errno.ENOBUFS):
+        text = f"out of memory in {where} ({name})"
+    else:
+        text = f"{os.strerror(code)} in {where} ({name})"
+    if detail:
+        text += f": {detail}"
+    if code == errno.EMFILE and limit is not None:
+        text += f"; the limit is {limit}"
+    return text
+
+
+class SpawnExhausted(OSError):
+    """A job could not start because something ran out (fds, memory, processes); ``str()`` says what and
+    where. An OSError, so callers that handle spawn failures keep working."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(slots=True)
@@ -38,6 +82,8 @@ class SpawnedProcess:
     cpu_time: float | None = None
     _pidfd: int = -1
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Why the job ended, when something outside it ended it (its spawner died): becomes the job's reason.
+    end_reason: str | None = None
 
     @property
     def returncode(self) -> int | None:
@@ -85,7 +131,10 @@ class SpawnedProcess:
             os.killpg(self.pgid, 0)
         except (ProcessLookupError, PermissionError):
             return False
-        return bool(live_group_members(self.pgid))
+        try:
+            return bool(live_group_members(self.pgid))
+        except OSError:  # /proc unreadable (out of fds): the group answered the signal, so count it alive
+            return True
 
 
 def spawn(
@@ -101,19 +150,42 @@ def spawn(
     """Start ``shell -c command`` in a new session (as ``user``, with ``rlimits``, both applied in the child
     before exec); the caller reads the returned pipe fds. Raises OSError when it cannot start."""
     loop = asyncio.get_running_loop()
-    popen = start_job([shell, "-c", command], cwd=cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits, user=user)
+    try:
+        popen = start_job([shell, "-c", command], cwd=cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits,
+                          user=user)
+    except OSError as exc:
+        if exc.errno in EXHAUSTION_ERRNOS:
+            raise SpawnExhausted(exc.errno, exhaustion_message(exc.errno, "the server", fd_limit())) from exc
+        raise
     assert popen.stdout is not None and popen.stderr is not None
-    stdout_fd = os.dup(popen.stdout.fileno())
-    stderr_fd = os.dup(popen.stderr.fileno())
-    popen.stdout.close()
-    popen.stderr.close()
-    stdin_fd = None
-    if popen.stdin is not None:
-        stdin_fd = os.dup(popen.stdin.fileno())
-        popen.stdin.close()
+    taken: list[int] = []
+    try:  # each of these needs a new fd, which may be the one that is not there
+        stdout_fd = os.dup(popen.stdout.fileno())
+        taken.append(stdout_fd)
+        stderr_fd = os.dup(popen.stderr.fileno())
+        taken.append(stderr_fd)
+        stdin_fd = None
+        if popen.stdin is not None:
+            stdin_fd = os.dup(popen.stdin.fileno())
+            taken.append(stdin_fd)
+        pidfd = os.pidfd_open(popen.pid)
+    except OSError as exc:
+        # The child started but cannot be watched: end it now rather than leave it unsupervised.
+        with contextlib.suppress(OSError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        for fd in taken:
+            os.close(fd)
+        for stream in (popen.stdin, popen.stdout, popen.stderr):
+            if stream is not None:
+                stream.close()
+        popen.wait()
+        code = exc.errno or errno.EMFILE
+        raise SpawnExhausted(code, exhaustion_message(code, "the server", fd_limit())) from exc
+    for stream in (popen.stdin, popen.stdout, popen.stderr):
+        if stream is not None:
+            stream.close()
     exited: asyncio.Future[int] = loop.create_future()
     proc = SpawnedProcess(popen.pid, popen.pid, stdout_fd, stderr_fd, stdin_fd, exited, _popen=popen)
-    pidfd = os.pidfd_open(popen.pid)
     proc._pidfd = pidfd
 
     def on_exit() -> None:

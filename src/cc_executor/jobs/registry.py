@@ -167,7 +167,7 @@ class JobRegistry:
             paths = [p for p in self.jobs_dir.glob("*.log") if p.stem not in known and p.is_file()]
         except OSError:
             return []
-        found = [job for job in (_index_log(path) for path in sorted(paths)) if job is not None]
+        found = [job for job in (index_log(path) for path in sorted(paths)) if job is not None]
         if found:
             rows = [(j.summary, Path(j.log_path) if j.log_path else None, j.log_bytes) for j in found]
             try:
@@ -205,7 +205,7 @@ def _normal(path: Path) -> Path:
 FINAL_EVENTS = {"process.completed"}
 
 
-def _index_log(path: Path) -> StoredJob | None:
+def index_log(path: Path) -> StoredJob | None:
     """A job's row rebuilt from its log ``<job_id>.log`` (lines ``<next_seq>\t<notification>``), or None.
 
     What a log holds: the command (in ``process.started``), pid/pgid, every output event (so ``next_seq`` and

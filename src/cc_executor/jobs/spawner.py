@@ -32,7 +32,13 @@ import psutil
 
 from ..security.job_env import base_environ
 from .proc_table import live_group_members
-from .process import SpawnedProcess
+from .process import (
+    EXHAUSTION_ERRNOS,
+    SpawnedProcess,
+    SpawnExhausted,
+    exhaustion_message,
+    fd_limit,
+)
 from .spawner_main import (
     INLINE_LIMIT,
     JobUser,
@@ -40,6 +46,7 @@ from .spawner_main import (
     environ_token,
     instance_id,
     job_processes,
+    memfd_header,
     owned_by,
     parse_token,
     read_stat,
@@ -50,6 +57,22 @@ from .spawner_main import (
 log = logging.getLogger(__name__)
 
 Rlimits = Mapping[str, tuple[int, int]]
+
+# A spawn that meets a dying spawner is sent again to its successor, this many times in all.
+SPAWN_ATTEMPTS = 3
+# A spawn the spawner never answers (a lost request) fails after this long instead of waiting forever.
+REPLY_TIMEOUT = 30.0
+
+
+class SpawnerDied(BrokenPipeError):
+    """The spawner went away while a spawn was being sent or answered: worth trying its successor."""
+
+
+class SpawnerUnavailable(OSError):
+    """No spawner could take the job (it kept dying, could not be restarted, or did not answer)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 @dataclass(slots=True)
@@ -69,6 +92,14 @@ class SpawnerProcess(SpawnedProcess):
         return None
 
     def _escapees(self) -> tuple[list[int], list[int]]:
+        """(group members, escapees); when /proc cannot be read (out of fds), what signals alone can tell:
+        the group, if it answers, and no escapee."""
+        try:
+            return self._find_escapees()
+        except OSError:
+            return ([self.pgid] if self.signal_group(0) else []), []
+
+    def _find_escapees(self) -> tuple[list[int], list[int]]:
         """(group members, escapees), cheaply: a process that left the group is either still below the
         living leader, or was orphaned and adopted by the spawner, its sub-reaper, so it is one of the
         spawner's direct children (and carries this job's token). Only with the spawner gone is all of /proc
@@ -173,7 +204,7 @@ class Spawner:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self._popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [self.python, "-m", "cc_executor.jobs.spawner_main", "--fd", str(theirs.fileno()),
                  "--parent", str(os.getpid())],
                 stdin=subprocess.DEVNULL,
@@ -181,12 +212,22 @@ class Spawner:
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # a terminal's Ctrl-C is for the server to handle, not the spawner
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except OSError:  # out of fds: a spawner we cannot watch is of no use, and must not linger
+            ours.close()
+            popen.kill()
+            popen.wait()
+            raise
+        self._popen = popen
         ours.setblocking(False)
         self._sock = ours
-        popen = self._popen
-        self._pidfd = os.pidfd_open(popen.pid)
+        self._pidfd = pidfd
         self._hello = loop.create_future()
         loop.add_reader(ours.fileno(), self._on_readable)
         loop.add_reader(self._pidfd, self._on_spawner_exit, self._pidfd, popen)
@@ -226,6 +267,17 @@ class Spawner:
         if not self.alive:
             await self.start()
 
+    async def _ready(self) -> None:
+        """A live spawner, (re)started if need be; what failed, said in words, if none can be had."""
+        try:
+            await self._ensure_started()
+        except OSError as exc:
+            if exc.errno in EXHAUSTION_ERRNOS:
+                raise SpawnExhausted(
+                    exc.errno, exhaustion_message(exc.errno, "the server", fd_limit(), "could not start the spawner")
+                ) from exc
+            raise SpawnerUnavailable(errno.EAGAIN, f"the job spawner could not be (re)started: {exc}") from exc
+
     # -- spawning ---------------------------------------------------------------------------------
 
     async def spawn(
@@ -240,10 +292,36 @@ class Spawner:
         user: JobUser | None = None,
     ) -> SpawnedProcess:
         """Start ``shell -c command`` as a new session leader in the spawner (as ``user`` when given); raises
-        OSError when it cannot."""
-        if self._stopping:
-            raise BrokenPipeError(errno.EPIPE, "the spawner is stopped")
-        await self._ensure_started()
+        OSError when it cannot (``SpawnExhausted`` when something ran out, ``SpawnerUnavailable`` when no spawner
+        could take it). A spawn that meets a dying spawner is sent to the next one: the dead one's unanswered
+        jobs are killed first (``_lost``), so the command does not run twice."""
+        for attempt in range(1, SPAWN_ATTEMPTS + 1):
+            if self._stopping:
+                raise BrokenPipeError(errno.EPIPE, "the spawner is stopped")
+            await self._ready()
+            try:
+                return await self._spawn_once(shell, command, cwd=cwd, env=env, stdin_pipe=stdin_pipe,
+                                              rlimits=rlimits, user=user)
+            except SpawnerDied as exc:
+                if self._stopping:
+                    raise
+                log.info("the job spawner died during a spawn (attempt %d of %d)", attempt, SPAWN_ATTEMPTS)
+                last = exc
+        raise SpawnerUnavailable(
+            errno.EPIPE, f"the job spawner died {SPAWN_ATTEMPTS} times while this job was being started ({last})"
+        )
+
+    async def _spawn_once(
+        self,
+        shell: str,
+        command: str,
+        *,
+        cwd: str | None,
+        env: Mapping[str, str],
+        stdin_pipe: bool,
+        rlimits: Rlimits | None,
+        user: JobUser | None,
+    ) -> SpawnedProcess:
         loop = asyncio.get_running_loop()
         self._next_id += 1
         request_id = self._next_id
@@ -262,18 +340,24 @@ class Spawner:
         self._pending[request_id] = reply
         try:
             await self._send(request)
-            return await reply
+            try:
+                return await asyncio.wait_for(reply, REPLY_TIMEOUT)
+            except TimeoutError:  # a late answer finds no caller and its job is killed (``_dispatch``)
+                raise SpawnerUnavailable(
+                    errno.ETIMEDOUT, f"the job spawner did not answer within {REPLY_TIMEOUT:g} s"
+                ) from None
         finally:
             self._pending.pop(request_id, None)
 
     def _adopt(self, message: dict[str, Any], fds: list[int]) -> SpawnerProcess:
         """Track a job the moment it is reported: its exit may be the very next message."""
+        pid = int(message["pid"])  # everything that can fail comes before the fds change hands
+        token = str(message["token"])
+        uid = int(message.get("uid", os.getuid()))
         stdin_fd = fds[3] if len(fds) > 3 else None
-        pid = int(message["pid"])
         proc = SpawnerProcess(
             pid, pid, fds[0], fds[1], stdin_fd, asyncio.get_running_loop().create_future(),
-            _pidfd=fds[2], token=str(message["token"]), uid=int(message.get("uid", os.getuid())),
-            _instance=self.instance, _client=self,
+            _pidfd=fds[2], token=token, uid=uid, _instance=self.instance, _client=self,
         )
         self.running[pid] = proc
         return proc
@@ -282,23 +366,32 @@ class Spawner:
         data = json.dumps(message).encode()
         fds: list[int] = []
         if len(data) > INLINE_LIMIT:  # too big for one datagram: hand over a memfd holding it
-            memfd = os.memfd_create("cc-executor-spawn", os.MFD_CLOEXEC)
+            try:
+                memfd = os.memfd_create("cc-executor-spawn", os.MFD_CLOEXEC)
+            except OSError as exc:
+                code = exc.errno or errno.EMFILE
+                raise SpawnExhausted(code, exhaustion_message(code, "the server", fd_limit())) from exc
             with os.fdopen(memfd, "wb", closefd=False) as handle:
                 handle.write(data)
-            data, fds = b"memfd", [memfd]
+            data, fds = memfd_header(int(message["id"])), [memfd]
         loop = asyncio.get_running_loop()
         try:
             async with self._send_lock:
                 while True:
                     sock = self._sock
                     if sock is None:
-                        raise BrokenPipeError(errno.EPIPE, "the spawner exited")
+                        raise SpawnerDied(errno.EPIPE, "the spawner exited")
                     try:
                         if fds:
                             socket.send_fds(sock, [data], fds)
                         else:
                             sock.send(data)
                         return
+                    except (BrokenPipeError, ConnectionResetError) as exc:
+                        # The spawner is dead but its end has not been noticed yet: notice it now.
+                        if sock is self._sock:
+                            self._lost()
+                        raise SpawnerDied(errno.EPIPE, "the spawner exited") from exc
                     except BlockingIOError:
                         writable = loop.create_future()
                         loop.add_writer(sock.fileno(), lambda: writable.done() or writable.set_result(None))
@@ -314,40 +407,90 @@ class Spawner:
 
     def _on_readable(self) -> None:
         while self._sock is not None:
-            try:
-                data, fds, _ = recv_message(self._sock)
-            except BlockingIOError:
+            if not self._receive_one(self._sock):
                 return
-            except OSError:
-                data, fds = b"", []
-            if not data and not fds:
-                self._lost()
-                return
-            self._dispatch(json.loads(data), fds)
 
-    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
+    def _receive_one(self, sock: socket.socket) -> bool:
+        """Read and handle one message; False when none is waiting or the spawner is gone (then ``_lost``
+        has run). Nothing raised here may escape: a reply left unhandled is a request left unanswered."""
+        try:
+            data, fds, flags = recv_message(sock, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data, fds, flags = b"", [], 0
+        if not data and not fds:
+            if sock is self._sock:
+                self._lost()
+            return False
+        try:
+            message = json.loads(data)
+            if not isinstance(message, dict):
+                raise TypeError("not an object")
+        except (ValueError, TypeError):
+            self._close_fds(fds)
+            log.warning("ignored an unreadable message from the job spawner")
+            return True
+        try:
+            self._dispatch(message, fds, truncated=bool(flags & socket.MSG_CTRUNC))
+        except Exception as exc:  # a malformed message: fail its request, keep the connection
+            log.warning("could not handle a %r message from the job spawner: %r", message.get("op"), exc)
+            self._close_fds(fds)
+            reply = self._pending.get(message.get("id") or 0)
+            if reply is not None and not reply.done():
+                reply.set_exception(OSError(errno.EPROTO, f"unreadable reply from the job spawner: {exc!r}"))
+        return True
+
+    @staticmethod
+    def _close_fds(fds: Iterable[int]) -> None:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _dispatch(self, message: dict[str, Any], fds: list[int], truncated: bool = False) -> None:
+        """Handle one message. ``truncated``: the kernel could not give us every fd attached to it (our fd
+        table was full, MSG_CTRUNC); the ones that did arrive are in ``fds`` and are closed here."""
         op = message.get("op")
         if op == "hello" and self._hello is not None and not self._hello.done():
             self._hello.set_result(message)
         elif op in ("spawned", "error"):
             reply = self._pending.get(message.get("id") or 0)
-            if reply is None or reply.done():  # the caller gave up: nobody will watch this job, so end it
-                if op == "spawned":
-                    with contextlib.suppress(OSError):
-                        os.killpg(int(message["pid"]), signal.SIGKILL)
-                for fd in fds:
-                    os.close(fd)
+            expected = int(message.get("fds", 3))
+            complete = not truncated and len(fds) >= max(expected, 3)
+            if op == "spawned" and (reply is None or reply.done() or not complete):
+                # Nobody will watch this job (the caller gave up), or it cannot be watched (its pipes did not
+                # arrive): end it. Its exit report then finds no job, which is fine.
+                with contextlib.suppress(OSError, KeyError, ValueError, TypeError):
+                    os.killpg(int(message["pid"]), signal.SIGKILL)
+                self._close_fds(fds)
+                if reply is not None and not reply.done():
+                    reply.set_exception(SpawnExhausted(errno.EMFILE, exhaustion_message(
+                        errno.EMFILE, "the server", fd_limit(),
+                        f"the spawner's reply arrived with {len(fds)} of its {expected} fds",
+                    )))
             elif op == "spawned":
+                assert reply is not None
                 reply.set_result(self._adopt(message, fds))
             else:
-                filename = message.get("filename")
-                args = (filename,) if filename is not None else ()
-                reply.set_exception(OSError(int(message["errno"]), str(message["message"]), *args))
+                self._close_fds(fds)
+                if reply is not None and not reply.done():
+                    reply.set_exception(self._spawn_error(message))
         elif op == "exit":
             proc = self.running.pop(int(message["pid"]), None)
             if proc is not None:
                 proc.cpu_time = float(message["cpu"])
                 self._resolve(proc, os.waitstatus_to_exitcode(int(message["status"])))
+
+    @staticmethod
+    def _spawn_error(message: dict[str, Any]) -> OSError:
+        """The OSError for a spawner's ``error`` reply; when something ran out there, one that says so."""
+        code = int(message["errno"])
+        if code in EXHAUSTION_ERRNOS:
+            limit = message.get("limit")
+            return SpawnExhausted(code, exhaustion_message(code, "the spawner", int(limit) if limit else None))
+        filename = message.get("filename")
+        args = (filename,) if filename is not None else ()
+        return OSError(code, str(message["message"]), *args)
 
     @staticmethod
     def _resolve(proc: SpawnerProcess, code: int) -> None:
@@ -373,35 +516,88 @@ class Spawner:
         """The spawner is gone (or being stopped): kill what it held, fail waiting spawns, maybe restart."""
         loop = asyncio.get_running_loop()
         was_running = self.alive
-        if self._sock is not None:
-            loop.remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+        dead_instance = self.instance
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            loop.remove_reader(sock.fileno())
+            # Replies it sent before dying are still queued: a job it reported is adopted (and killed below
+            # with the rest), not started a second time by the retry of its spawn.
+            with contextlib.suppress(OSError):
+                while self._receive_one(sock):
+                    pass
+            sock.close()
         self.instance = None
         self.pid = None
+        unanswered = False
         for reply in self._pending.values():
             if not reply.done():
-                reply.set_exception(BrokenPipeError(errno.EPIPE, "the spawner exited"))
+                unanswered = True
+                reply.set_exception(SpawnerDied(errno.EPIPE, "the spawner exited"))
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(BrokenPipeError(errno.EPIPE, "the spawner exited before it was ready"))
+        reason = None if self._stopping or not self.running else self._death_reason()
         for proc in list(self.running.values()):
+            if reason is not None and proc.end_reason is None:
+                proc.end_reason = reason
             self._kill_orphaned(proc)
+        if unanswered and dead_instance is not None and not self._stopping:
+            # A spawn it may have started but not reported: nothing holds that job, and its retry is coming.
+            self._sweep_instance(dead_instance)
         if was_running and not self._stopping:
             log.warning("the job spawner exited; its jobs were killed, starting a new one")
             if self.restart:
                 self.restarts += 1
                 self._starting = asyncio.create_task(self._restart())
 
+    def _death_reason(self) -> str:
+        """Why jobs of a spawner that just died ended, with its exit status when known."""
+        popen = self._popen
+        code = popen.poll() if popen is not None else None
+        if code is None and popen is not None:
+            # EOF can come a moment before the process is reapable; a dying process does not take long.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = popen.wait(0.2)
+        if code is None:
+            how = ""
+        elif code < 0:
+            try:
+                how = f" (signal {-code}, {signal.Signals(-code).name})"
+            except ValueError:
+                how = f" (signal {-code})"
+        else:
+            how = f" (exit status {code})"
+        return f"the spawner process died{how}; the job's process tree was killed with it"
+
+    def _sweep_instance(self, instance: str) -> None:
+        """SIGKILL every process carrying a token of the (dead) spawner ``instance``."""
+        uids = {os.getuid()} | {proc.uid for proc in self.running.values()}
+        try:
+            table = scan_processes()
+        except OSError:
+            return
+        for stat in table.values():
+            if not stat.live or stat.pid == os.getpid() or not owned_by(stat.pid, uids):
+                continue
+            token = environ_token(stat.pid)
+            if token and parse_token(token)[1] == instance:
+                with contextlib.suppress(OSError):
+                    os.kill(stat.pid, signal.SIGKILL)
+
     async def _restart(self) -> None:
         try:
             await self.start()
+        except OSError as exc:  # e.g. out of fds: expected under load, no traceback
+            log.warning("could not restart the job spawner (%s); the next spawn will try again", exc)
         except Exception:
             log.exception("could not restart the job spawner; the next spawn will try again")
 
     def _kill_orphaned(self, proc: SpawnerProcess) -> None:
         """A job whose spawner died: SIGKILL its group and token carriers, resolve once its leader is gone."""
         self.running.pop(proc.pid, None)
-        proc.signal_tree(signal.SIGKILL)
+        try:
+            proc.signal_tree(signal.SIGKILL)
+        except OSError:  # /proc unreadable: the group at least
+            proc.signal_group(signal.SIGKILL)
         if proc._pidfd < 0:
             self._resolve(proc, -signal.SIGKILL)
             return

@@ -205,6 +205,13 @@ def _send(state: SpawnerState, message: dict[str, Any], fds: list[int] | None = 
         state.stopping = True  # the server is gone
 
 
+def _send_error(state: SpawnerState, request_id: Any, code: int, message: str | None, filename: Any) -> None:
+    """Answer a spawn request with a failure; ``limit`` (our fd limit) lets the server say what ran out."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    _send(state, {"op": "error", "id": request_id, "errno": code, "message": message, "filename": filename,
+                  "limit": limit})
+
+
 def rlimit_setter(rlimits: Mapping[str, Sequence[int]]) -> Callable[[], None]:
     """A ``preexec_fn`` applying ``{"RLIMIT_AS": (soft, hard)}`` in the forked child (names are checked here,
     so the child only makes system calls). The one place a job's limits are applied, spawner or not."""
@@ -348,33 +355,60 @@ def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
         )
     except (OSError, ValueError, TypeError, KeyError, subprocess.SubprocessError) as exc:
         if isinstance(exc, OSError) and exc.errno:
-            error = {"errno": exc.errno, "message": exc.strerror, "filename": exc.filename}
+            _send_error(state, request.get("id"), exc.errno, exc.strerror, exc.filename)
         else:
-            error = {"errno": errno.EINVAL, "message": str(exc), "filename": None}
-        _send(state, {"op": "error", "id": request.get("id"), **error})
+            _send_error(state, request.get("id"), errno.EINVAL, str(exc), None)
         return
     assert popen.stdout is not None and popen.stderr is not None
     # Opened before we can reap the leader, so it names this process and never a later one with its pid.
-    pidfd = os.pidfd_open(popen.pid)
+    try:
+        pidfd = os.pidfd_open(popen.pid)
+    except OSError as exc:  # out of fds after the fork: a leader we cannot hand over must not run on
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for stream in (popen.stdin, popen.stdout, popen.stderr):
+            if stream is not None:
+                stream.close()
+        popen.wait()
+        _send_error(state, request.get("id"), exc.errno or errno.EMFILE, exc.strerror or "pidfd_open failed", None)
+        return
     fds = [popen.stdout.fileno(), popen.stderr.fileno(), pidfd]
     if popen.stdin is not None:
         fds.append(popen.stdin.fileno())
     state.leaders[popen.pid] = popen
     uid = user.uid if user is not None else os.getuid()
-    _send(state, {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token, "uid": uid}, fds)
+    _send(state, {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token, "uid": uid,
+                  "fds": len(fds)}, fds)
     os.close(pidfd)
     for stream in (popen.stdin, popen.stdout, popen.stderr):
         if stream is not None:
             stream.close()
 
 
+def memfd_header(request_id: int) -> bytes:
+    """The datagram sent with a request that travels in a memfd: it names the request, so the request can
+    still be answered when its memfd does not arrive (the spawner was out of fds)."""
+    return json.dumps({"op": "memfd", "id": request_id}).encode()
+
+
+def _header_id(data: bytes) -> Any:
+    """The request id in a datagram, or None when it names none."""
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    return message.get("id") if isinstance(message, dict) else None
+
+
 def _read_request(data: bytes, fds: list[int]) -> dict[str, Any]:
     try:
-        if data == b"memfd" and fds:
+        request: dict[str, Any] = {"op": "memfd"} if data == b"memfd" else json.loads(data)
+        if request.get("op") == "memfd" and fds:
             with os.fdopen(fds[0], "rb", closefd=False) as handle:
                 handle.seek(0)
-                data = handle.read()
-        request: dict[str, Any] = json.loads(data)
+                request = json.loads(handle.read())
         return request
     finally:
         for fd in fds:
@@ -397,13 +431,21 @@ def _handle_control(state: SpawnerState) -> None:
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             for fd in fds:
                 os.close(fd)
+            # MSG_CTRUNC: a memfd did not fit in our fd table. Answer, or the server would wait for nothing.
+            if flags & socket.MSG_CTRUNC and not flags & socket.MSG_TRUNC:
+                request_id = _header_id(data)
+                if request_id is not None:
+                    _send_error(state, request_id, errno.EMFILE, "the request's memfd did not arrive", None)
             continue
         try:
             request = _read_request(data, fds)
         except (OSError, ValueError):
             continue  # a malformed request must not take every running job down with the spawner
         if request.get("op") == "spawn":
-            _spawn(state, request)
+            try:
+                _spawn(state, request)
+            except Exception as exc:  # a bug here must not take every running job down with the spawner
+                _send_error(state, request.get("id"), errno.EINVAL, f"{type(exc).__name__}: {exc}", None)
 
 
 def _reap(state: SpawnerState) -> None:
@@ -432,7 +474,14 @@ def kill_everything(state: SpawnerState) -> None:
     deadline = time.monotonic() + KILL_ALL_TIMEOUT
     me = os.getpid()
     while True:
-        table = scan_processes()
+        try:
+            table = scan_processes()
+        except OSError:  # out of fds: give back the control socket (we are exiting) and look once more
+            try:
+                state.sock.close()
+                table = scan_processes()
+            except OSError:
+                table = {}  # the leaders' groups were killed above; nothing more can be found
         live = [pid for pid in descendants(table, me) if table[pid].live]
         for pid in live:
             try:
@@ -462,10 +511,10 @@ def serve(sock: socket.socket, parent: int) -> None:
     if os.getppid() != parent:  # the server died before the death signal was armed
         return
     set_child_subreaper()
-    _send(state, {"op": "hello", "pid": os.getpid(), "instance": instance})
-    selector = selectors.DefaultSelector()
+    selector = selectors.DefaultSelector()  # before hello: once the server hears it, we need no new fd to serve
     selector.register(sock, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
+    _send(state, {"op": "hello", "pid": os.getpid(), "instance": instance})
     try:
         while not state.stopping:
             for key, _ in selector.select():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..jobs import errors as job_errors
+from ..timing.history import HistoryUnavailable
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -17,6 +18,7 @@ NOT_FOUND = -32003
 STREAM_TIMEOUT = -32004
 RATE_LIMITED = -32005
 BLOCKED_BY_HOOK = -32006
+HISTORY_UNAVAILABLE = -32007  # the history store is down: try again later (not "there is no history")
 
 
 class RpcError(Exception):
@@ -50,3 +52,12 @@ def from_job_error(exc: job_errors.JobError) -> RpcError:
         if isinstance(exc, kind):
             return RpcError(code, exc.message, exc.data)
     return RpcError(INTERNAL_ERROR, exc.message, exc.data)
+
+
+def from_history_unavailable(exc: HistoryUnavailable) -> RpcError:
+    """Which store, why, since when, and when it is tried again (``data``), so a client can tell and retry."""
+    return RpcError(
+        HISTORY_UNAVAILABLE,
+        str(exc),
+        {"store": exc.backend, "reason": exc.reason, "since": exc.since, "retry_in": exc.retry_in},
+    )

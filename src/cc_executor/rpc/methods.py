@@ -7,9 +7,11 @@ from typing import Any
 
 from ..jobs.errors import JobNotFound
 from ..jobs.spec import JobSpec
+from ..timing.history import HistoryUnavailable
 from . import params as p
 from .context import RpcContext
 from .dispatcher import Dispatcher, Method
+from .errors import from_history_unavailable
 
 CAPABILITIES = [
     "execute",
@@ -106,7 +108,10 @@ async def estimate(params: p.EstimateParams, ctx: RpcContext) -> dict[str, Any]:
 
 
 async def history(params: p.HistoryParams, ctx: RpcContext) -> list[dict[str, Any]]:
-    return await ctx.executor.history_records(params.limit, params.command, params.category)
+    try:
+        return await ctx.executor.history_records(params.limit, params.command, params.category)
+    except HistoryUnavailable as exc:
+        raise from_history_unavailable(exc) from None
 
 
 async def hook_status(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
@@ -24,6 +27,11 @@ from .auth import refusal, token_ok
 from .session import Session
 
 log = logging.getLogger(__name__)
+
+# At shutdown, how long attached clients get to receive the rest of their jobs' logs once the jobs have ended:
+# plenty for a client that reads, and a bound for one that does not.
+SHUTDOWN_DRAIN_SECONDS = 5.0
+GOING_AWAY = 1001  # the WebSocket close code for "the server is going down"
 
 
 class AccessCheck:
@@ -50,6 +58,20 @@ def create_app(settings: Settings) -> FastAPI:
     sessions: dict[str, Session] = {}
     mcp_http = create_mcp_http(executor)  # MCP over streamable HTTP, sharing this server's job core
 
+    closing = asyncio.Event()
+
+    async def close_sessions() -> None:
+        """Stop the jobs, let every connection drain to the end of its jobs' logs, then close it (once).
+
+        In this order so a client attached to a live job sees that job end; ``Server`` calls it before uvicorn
+        drops the connections, and the lifespan calls it again (a no-op then) for servers that do not."""
+        if closing.is_set():
+            return
+        closing.set()
+        log.info("shutting down: stopping %d live job(s)", len(executor.manager.live_jobs()))
+        await executor.stop_jobs()
+        await asyncio.gather(*(s.finish(SHUTDOWN_DRAIN_SECONDS, GOING_AWAY) for s in list(sessions.values())))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await executor.start()
@@ -57,8 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
             async with mcp_http.lifespan():  # a mounted app's own lifespan is not run by FastAPI
                 yield
         finally:
-            log.info("shutting down: stopping %d live job(s)", len(executor.manager.live_jobs()))
-            await executor.shutdown()
+            try:
+                await close_sessions()
+            finally:
+                await executor.shutdown()
 
     app = FastAPI(
         title="CC Executor",
@@ -68,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.executor = executor
     app.state.sessions = sessions
+    app.state.close_sessions = close_sessions
 
     def refused(conn: HTTPConnection) -> JSONResponse | None:
         found = refusal(
@@ -94,6 +119,9 @@ def create_app(settings: Settings) -> FastAPI:
             await websocket.send_denial_response(denial)  # an HTTP answer to the handshake: nothing ran
             return
         await websocket.accept()
+        if closing.is_set():  # a handshake that raced the shutdown: no session to start jobs in now
+            await websocket.close(code=GOING_AWAY, reason="server shutting down")
+            return
         if len(sessions) >= settings.max_sessions:
             limit = RpcError(
                 LIMIT_REACHED, f"session limit reached ({settings.max_sessions})", {"limit": settings.max_sessions}
@@ -113,3 +141,34 @@ def create_app(settings: Settings) -> FastAPI:
     app.websocket(WS_PATH_ALIAS)(websocket_endpoint)
     app.state.service = SERVICE_NAME
     return app
+
+
+class Server(uvicorn.Server):
+    """Uvicorn's server, letting the application close its own connections before uvicorn's shutdown runs.
+
+    Uvicorn's shutdown sends 1012 on every WebSocket and drops it, and only then runs the lifespan shutdown: the
+    jobs were stopped after their followers were gone, so a client attached to a live job never saw it end."""
+
+    def __init__(self, config: uvicorn.Config, before_shutdown: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._before_shutdown = before_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections while the old ones drain
+        first = asyncio.ensure_future(self._before_shutdown())
+        while not first.done() and not self.force_exit:  # a second Ctrl-C (uvicorn's force_exit) skips the rest
+            await asyncio.wait({first}, timeout=0.1)
+        if first.done() and not first.cancelled() and (exc := first.exception()) is not None:
+            log.error("closing the connections at shutdown failed: %r", exc)
+        await super().shutdown(sockets)
+
+
+def run_app(app: FastAPI, **config: Any) -> bool:
+    """Serve ``app`` with uvicorn (``config``: ``uvicorn.Config``'s arguments) until a signal stops it.
+
+    Returns False when the server never started (the port taken, the lifespan failed), as ``uvicorn.run`` then
+    exits with status 3."""
+    server = Server(uvicorn.Config(app, **config), app.state.close_sessions)
+    server.run()
+    return server.started

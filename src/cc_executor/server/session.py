@@ -287,6 +287,28 @@ class Session:
                     )
                 )
 
+    async def finish(self, within: float, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Server shutdown, once every job has ended: let each follow send the rest of its job's log (so the
+        client gets the job's ``process.cancelled`` and ``process.completed``) and each pending wait its answer,
+        then close the socket. ``within`` bounds the wait, so a client that stopped reading cannot hold the
+        shutdown; what is left then is dropped."""
+        self._start_follows()  # follows asked for by a request answered just before the shutdown
+        pending = [task for task in (*self._followers.values(), *self._tasks) if not task.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=within)
+            if late:
+                log.warning("session %s: %d stream(s) not drained within %.0f s of shutdown; closing anyway",
+                            self.id, len(late), within)
+                for task in late:
+                    task.cancel()
+                await asyncio.wait(late, timeout=1.0)  # they release the send lock on the way out
+        with contextlib.suppress(Exception):  # a client already gone, or one that does not read: nothing to do
+            await asyncio.wait_for(self._close(code, reason), 1.0)
+
+    async def _close(self, code: int, reason: str) -> None:
+        async with self._send_lock:  # after the last frame, never in the middle of a batch
+            await self.websocket.close(code=code, reason=reason)
+
     async def _teardown(self) -> None:
         self._closed = True
         for task in [*self._followers.values(), *self._tasks]:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import abc
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cc_executor.timing.settings import TimingSettings
+
+if TYPE_CHECKING:
+    from cc_executor.timing.resilient_store import ResilientStore
 
 RunStatus = Literal["completed", "failed", "cancelled", "timed_out", "lost"]
 TimeoutSource = Literal["request", "history", "default"]
@@ -65,6 +68,17 @@ def matches_level(key: str, level: str) -> bool:
     return key == level or key.startswith(level + LEVEL_SEPARATOR)
 
 
+class HistoryUnavailable(Exception):
+    """The history store cannot answer now: a reader that must not mistake an outage for "no history"."""
+
+    def __init__(self, backend: str, reason: str, since: float, retry_in: float) -> None:
+        super().__init__(f"history store ({backend}) unavailable: {reason}")
+        self.backend = backend
+        self.reason = reason
+        self.since = since  # wall-clock time the outage began
+        self.retry_in = retry_in  # seconds until the store is tried again
+
+
 class HistoryStore(abc.ABC):
     """Where finished runs are kept. Implementations never block the event loop."""
 
@@ -93,7 +107,7 @@ class HistoryStore(abc.ABC):
         """Release connections and threads."""
 
 
-def open_history_store(settings: TimingSettings, state_dir: Path) -> HistoryStore:
+def open_history_store(settings: TimingSettings, state_dir: Path) -> ResilientStore:
     """The configured backend (Redis when ``REDIS_URL`` is set, else SQLite), wrapped so it never raises.
 
     Nothing is opened here: connections are made on first use, off the event loop.

@@ -19,8 +19,16 @@ import time
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from cc_executor.timing.history import HistoryStore, RunRecord, category_levels, matches_level
+from cc_executor.timing.history import (
+    HistoryStore,
+    RunRecord,
+    category_levels,
+    matches_level,
+)
 from cc_executor.timing.settings import TimingSettings
 
 _BATCH_FLOOR = 100
@@ -41,6 +49,11 @@ class RedisHistoryStore(HistoryStore):
             decode_responses=True,
             socket_timeout=settings.history_op_timeout,
             socket_connect_timeout=settings.history_op_timeout,
+            # After Redis restarts, every pooled connection is stale and fails its next command once: retry
+            # once at once, on a fresh connection, so a store that is back reads as back (``from_url`` gives
+            # its pool no retry at all). A server still down fails the retry too, just as fast.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         self._since_prune = 0
 

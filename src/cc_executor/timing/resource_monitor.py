@@ -1,8 +1,13 @@
 """How busy the machine is (CPU, memory, load, GPU) and how much that should stretch a timeout.
 
-A background task samples every ``CC_EXECUTOR_MONITOR_INTERVAL`` seconds; ``psutil.cpu_percent`` is called
-with ``interval=None`` (it compares with the previous call, so it never sleeps) and NVML is queried in a
-worker thread, so the event loop never waits on either.
+A background task samples every ``CC_EXECUTOR_MONITOR_INTERVAL`` seconds: CPU busy share (the change in
+``/proc/stat`` since the previous sample, so it never sleeps), memory in use (``/proc/meminfo``) and the load
+average (``/proc/loadavg``); NVML is queried in a worker thread, so the event loop never waits on it.
+
+The three /proc files are opened once and re-read (``seek(0)`` + ``read``) at each sample, which needs no new
+file descriptor: a server at its ``ulimit -n`` (a burst of jobs) keeps its numbers. When a file cannot be read
+at all, the monitor keeps its last sample, says so once, and retries with a growing interval until it can
+(docs/reliability.md, "File descriptors and spawner restarts").
 """
 
 from __future__ import annotations
@@ -12,13 +17,78 @@ import contextlib
 import logging
 import os
 from collections import deque
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
 
 from cc_executor.timing.settings import TimingSettings
 
 log = logging.getLogger(__name__)
+
+PROC_STAT = "/proc/stat"
+PROC_MEMINFO = "/proc/meminfo"
+PROC_LOADAVG = "/proc/loadavg"
+# While /proc cannot be read, the retry interval doubles from the sampling interval up to this.
+MAX_BACKOFF = 60.0
+
+
+class ProcFiles:
+    """/proc files kept open between samples: re-reading one is ``seek(0)`` and ``read``, no new fd."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, BinaryIO] = {}
+
+    def read(self, path: str) -> bytes:
+        """The file's current content; raises OSError when it cannot be opened (e.g. EMFILE) or read."""
+        handle = self._handles.get(path)
+        if handle is None:
+            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open on purpose, closed by close()
+            self._handles[path] = handle
+        try:
+            handle.seek(0)
+            return handle.read()
+        except OSError:
+            self._handles.pop(path, None)
+            handle.close()
+            raise
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+def cpu_times(stat: bytes) -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat's ``cpu`` line, counted as psutil counts them: guest
+    time is already inside user and nice, and iowait is idle."""
+    for line in stat.splitlines():
+        if line.startswith(b"cpu "):
+            values = [int(v) for v in line.split()[1:]]
+            values += [0] * (10 - len(values))
+            total = sum(values[:8])  # user nice system idle iowait irq softirq steal (not guest, guest_nice)
+            idle = values[3] + values[4]
+            return total - idle, total
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def memory_percent(meminfo: bytes) -> float:
+    """Share of memory in use, as psutil's ``virtual_memory().percent``: (total - available) / total."""
+    fields: dict[bytes, int] = {}
+    for line in meminfo.splitlines():
+        name, _, rest = line.partition(b":")
+        parts = rest.split()
+        if parts:
+            fields[name] = int(parts[0])
+    total = fields[b"MemTotal"]
+    available = fields.get(b"MemAvailable")
+    if available is None:  # kernels before 3.14
+        available = fields.get(b"MemFree", 0) + fields.get(b"Buffers", 0) + fields.get(b"Cached", 0)
+    return round((total - available) / total * 100, 1) if total else 0.0
+
+
+def load_average(loadavg: bytes) -> tuple[float, float, float]:
+    one, five, fifteen = (float(v) for v in loadavg.split()[:3])
+    return one, five, fifteen
 
 
 def load_multiplier(cpu_percent: float | None, load_per_core: float | None, settings: TimingSettings) -> float:
@@ -48,13 +118,16 @@ class ResourceMonitor:
         self._gpu: list[dict[str, Any]] | None = None
         self._gpu_note = "not sampled yet"
         self._nvml = None  # the pynvml module once initialised
+        self._proc = ProcFiles()
+        self._cpu_last: tuple[int, int] | None = None  # (busy, total) jiffies at the previous sample
+        self._delay = settings.monitor_interval  # grows while /proc cannot be read
+        self._failures = 0  # samples failed in the current outage
 
     async def start(self) -> None:
         if self._task is not None:
             return
-        psutil.cpu_percent(interval=None)  # primes the counter; the first real value comes next tick
         await asyncio.to_thread(self._init_nvml)
-        await self._sample(first=True)
+        await self._sample_once(first=True)  # primes the CPU counter; the first real value comes next tick
         self._task = asyncio.create_task(self._loop(), name="resource-monitor")
 
     async def stop(self) -> None:
@@ -67,25 +140,47 @@ class ResourceMonitor:
             nvml, self._nvml = self._nvml, None
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(nvml.nvmlShutdown)
+        self._proc.close()
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._settings.monitor_interval)
-            try:
-                await self._sample()
-            except Exception:  # a failed sample must not end monitoring
-                log.warning("resource sample failed", exc_info=True)
+            await asyncio.sleep(self._delay)
+            await self._sample_once()
+
+    async def _sample_once(self, first: bool = False) -> None:
+        """One sample; a failure keeps the last values. An outage (/proc unreadable, e.g. no fd left) is
+        logged when it starts and when it ends, never per sample, and stretches the interval meanwhile."""
+        try:
+            await self._sample(first)
+        except OSError as exc:
+            self._failures += 1
+            if self._failures == 1:
+                log.warning(
+                    "resource monitor: cannot read /proc (%s); keeping the last sample and retrying, "
+                    "less often while it lasts (at most every %g s)", exc, self._max_backoff()
+                )
+            self._delay = min(max(self._delay, self._settings.monitor_interval) * 2, self._max_backoff())
+        except Exception:  # a failed sample must not end monitoring
+            log.warning("resource sample failed", exc_info=True)
+        else:
+            if self._failures:
+                log.warning("resource monitor: /proc readable again after %d failed sample(s)", self._failures)
+            self._failures = 0
+            self._delay = self._settings.monitor_interval
+
+    def _max_backoff(self) -> float:
+        return max(MAX_BACKOFF, self._settings.monitor_interval)
 
     async def _sample(self, first: bool = False) -> None:
-        if not first:
-            cpu = psutil.cpu_percent(interval=None)
+        busy, total = cpu_times(self._proc.read(PROC_STAT))
+        last, self._cpu_last = self._cpu_last, (busy, total)
+        if not first and last is not None:
+            elapsed = total - last[1]
+            cpu = min(100.0, max(0.0, (busy - last[0]) / elapsed * 100)) if elapsed > 0 else 0.0
             self._cpu_samples.append(cpu)
             self._cpu_percent = cpu
-        self._memory_percent = psutil.virtual_memory().percent
-        try:
-            self._load_avg = os.getloadavg()
-        except OSError:
-            self._load_avg = None
+        self._memory_percent = memory_percent(self._proc.read(PROC_MEMINFO))
+        self._load_avg = load_average(self._proc.read(PROC_LOADAVG))
         if self._nvml is not None:
             self._gpu = await asyncio.to_thread(self._read_gpus)
 

@@ -1,13 +1,15 @@
 """Run history in a local SQLite file (the default backend: nothing to install or run).
 
 Every SQLite call runs on one dedicated worker thread that owns the connection, so the event loop
-never waits on disk and the connection is never shared between threads.
+never waits on disk and the connection is never shared between threads. A database file replaced or removed
+under the open connection is noticed at the next call and reopened by name (see ``_connection``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -20,6 +22,7 @@ from cc_executor.jobs.sqlite_recovery import open_or_move_aside
 from cc_executor.timing.history import LEVEL_SEPARATOR, HistoryStore, RunRecord
 from cc_executor.timing.settings import TimingSettings
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 FILE_NAME = "history.sqlite3"
 # The byte right after ':' bounds the range of keys that continue a level, so the category index is used.
@@ -53,9 +56,15 @@ class SQLiteHistoryStore(HistoryStore):
         self._conn: sqlite3.Connection | None = None
         self._since_prune = 0
         self.moved_to: Path | None = None  # where a damaged history file was moved at open
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file the connection opened
 
     # --- worker-thread side ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and not self._still_ours():
+            # An open connection keeps the old inode: it would answer from, and write to, a file nobody can
+            # see any more. Reopen by name, so a replaced file is used (or fails, and counts as an outage).
+            log.warning("history database %s was replaced or removed; reopening it", self.path)
+            self._close()
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Create the file ourselves so it is user-only from its first byte; SQLite gives its WAL and
@@ -69,7 +78,15 @@ class SQLiteHistoryStore(HistoryStore):
                 self.path, _setup, "history database", timeout=5.0, isolation_level=None
             )
             self._conn = conn
+            self._identity = _identity(os.stat(self.path))
         return self._conn
+
+    def _still_ours(self) -> bool:
+        """True while the path still names the file the connection opened (one stat per call)."""
+        try:
+            return _identity(os.stat(self.path)) == self._identity
+        except OSError:
+            return False
 
     def _insert(self, rec: RunRecord) -> None:
         conn = self._connection()
@@ -95,9 +112,9 @@ class SQLiteHistoryStore(HistoryStore):
         return removed
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     # --- event-loop side ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -138,6 +155,10 @@ class SQLiteHistoryStore(HistoryStore):
             await self._run(self._close)
         finally:
             self._executor.shutdown(wait=False)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def _setup(conn: sqlite3.Connection) -> None:
