@@ -30,7 +30,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check in well under a minute")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
-    parser.add_argument("--only", choices=sorted(WORKLOADS), action="append", help="run only this workload (repeatable)")
+    parser.add_argument(
+        "--only", choices=sorted(WORKLOADS), action="append", help="run only this workload (repeatable)"
+    )
     return parser.parse_args(argv)
 
 

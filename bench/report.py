@@ -6,7 +6,9 @@ from typing import Any
 
 from .result import WorkloadResult
 
-HEADER = ("workload", "metric", "unit", "ours", "websocketd", "raw pipe", "ours/websocketd", "ours/raw", "target", "met")
+HEADER = (
+    "workload", "metric", "unit", "ours", "websocketd", "raw pipe", "ours/websocketd", "ours/raw", "target", "met"
+)
 
 
 def _number(value: float | None) -> str:

@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import websockets
 
+from cc_executor.rpc.framing import with_framing
+
 from . import commands, memory
 from .memory import MiB
 from .result import Row, WorkloadResult
@@ -35,7 +37,7 @@ async def _slow_connection(url: str) -> OurConnection:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)  # before connect, so the window stays small
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, (parsed.hostname, parsed.port))
-    ws = await websockets.connect(url, sock=sock, max_size=None, max_queue=1, open_timeout=OPEN_TIMEOUT)
+    ws = await websockets.connect(with_framing(url), sock=sock, max_size=None, max_queue=1, open_timeout=OPEN_TIMEOUT)
     conn = OurConnection(ws)
     await ws.recv()  # connected
     return conn

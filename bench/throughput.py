@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from cc_executor.rpc.framing import LINES
+
 from . import servers
 from .servers import Running
 from .sinks import LineCount
 from .transports import via_ours, via_pipe, via_websocketd
 
 TRANSPORTS = ("ours", "websocketd", "raw")
+OURS_LINES = "ours_lines"  # our server with the original's framing, one line per frame (as websocketd sends)
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,10 @@ class Delivery:
         return self.lines == lines and self.chars == chars
 
 
-async def deliver(command: str, ours: Running) -> dict[str, Delivery]:
+async def deliver(command: str, ours: Running, transports: tuple[str, ...] = TRANSPORTS) -> dict[str, Delivery]:
     """Time from connect (or spawn) until the last byte reached the client, for each transport."""
     out: dict[str, Delivery] = {}
-    for transport in TRANSPORTS:
+    for transport in transports:
         sink = LineCount()
         if transport == "websocketd":
             async with servers.websocketd(command) as wsd:
@@ -37,6 +40,8 @@ async def deliver(command: str, ours: Running) -> dict[str, Delivery]:
             start = time.perf_counter()
             if transport == "ours":
                 await via_ours(ours.url, command, sink)
+            elif transport == OURS_LINES:
+                await via_ours(ours.url, command, sink, LINES)
             else:
                 await via_pipe(command, sink)
             seconds = time.perf_counter() - start

@@ -16,6 +16,8 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from cc_executor.rpc.framing import COALESCED, with_framing
+
 from .sinks import Sink
 
 PIPE_READ = 64 * 1024
@@ -35,10 +37,10 @@ class OurConnection:
         self._backlog: list[dict[str, Any]] = []  # notifications that arrived before a response
 
     @classmethod
-    async def open(cls, url: str, **kwargs: Any) -> OurConnection:
+    async def open(cls, url: str, framing: str = COALESCED, **kwargs: Any) -> OurConnection:
         kwargs.setdefault("max_size", None)
         kwargs.setdefault("open_timeout", OPEN_TIMEOUT)
-        ws = await websockets.connect(url, **kwargs)
+        ws = await websockets.connect(with_framing(url, framing), **kwargs)
         connected = json.loads(await ws.recv())
         if connected.get("method") != "connected":
             await ws.close()
@@ -96,9 +98,9 @@ def _handle(message: dict[str, Any], job_id: str, sink: Sink) -> dict[str, Any] 
     return None
 
 
-async def via_ours(url: str, command: str, sink: Sink) -> dict[str, Any]:
-    """Connect, run ``command`` to completion feeding ``sink``, disconnect."""
-    conn = await OurConnection.open(url)
+async def via_ours(url: str, command: str, sink: Sink, framing: str = COALESCED) -> dict[str, Any]:
+    """Connect (asking for ``framing``), run ``command`` to completion feeding ``sink``, disconnect."""
+    conn = await OurConnection.open(url, framing)
     try:
         return await conn.run(command, sink)
     finally:

@@ -1,4 +1,5 @@
-"""Running the ``cc-executor`` CLI as a user does, ``python -m cc_executor ...`` in a subprocess, against a test server."""
+"""Running the ``cc-executor`` CLI as a user does, ``python -m cc_executor ...`` in a subprocess, against a test
+server."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def cli_env(server: ServerProcess | None, state_dir: Path, **extra: str) -> dict
     return env
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 30, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    env: dict[str, str], *args: str, timeout: float = 30, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI to its end and capture its output (stdout is a pipe: not a terminal)."""
     return subprocess.run([sys.executable, "-m", "cc_executor", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or os.getcwd())

@@ -61,7 +61,7 @@ def server_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str
 
 def serve_command(port: int, *, no_auth: bool = False) -> list[str]:
     command = [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return command + ["--no-auth"] if no_auth else command
+    return [*command, "--no-auth"] if no_auth else command
 
 
 class ServerProcess:

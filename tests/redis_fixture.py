@@ -2,7 +2,8 @@
 
 Use it with ``from redis_fixture import RedisServer, redis_server`` in a test module under ``tests/``
 (pytest puts that folder on ``sys.path``; ``tests.redis_fixture`` works too when run from the repository root
-with ``python -m pytest``), then ask for the ``redis_server`` fixture; ``.url`` is the URL, ``.stop()`` / ``.start()`` kill and bring back the server on the same port.
+with ``python -m pytest``), then ask for the ``redis_server`` fixture; ``.url`` is the URL, ``.stop()`` /
+``.start()`` kill and bring back the server on the same port.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from cc_executor.rpc.framing import COALESCED, with_framing
+
 
 class RpcCallError(Exception):
     """The server answered a call with a JSON-RPC error object."""
@@ -44,10 +46,12 @@ class RpcClient:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str, **kwargs: Any) -> RpcClient:
+    async def connect(cls, url: str, framing: str | None = COALESCED, **kwargs: Any) -> RpcClient:
+        """A connection as our own clients make it (``framing=coalesced``); ``framing=None`` connects as the
+        original's clients do, asking for nothing (one line per ``process.output``)."""
         kwargs.setdefault("max_size", None)
         kwargs.setdefault("open_timeout", 10)
-        ws = await websockets.connect(url, **kwargs)
+        ws = await websockets.connect(with_framing(url, framing) if framing else url, **kwargs)
         return cls(ws)
 
     async def __aenter__(self) -> RpcClient:
@@ -148,7 +152,9 @@ class RpcClient:
         """The next notification about ``job_id``."""
         return await asyncio.wait_for(self._jobs[job_id].get(), timeout)
 
-    async def wait_event(self, job_id: str, method: str, timeout: float = 10.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    async def wait_event(
+        self, job_id: str, method: str, timeout: float = 10.0
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Read ``job_id``'s notifications until one named ``method``; returns it and those before it."""
         seen: list[dict[str, Any]] = []
         loop = asyncio.get_running_loop()

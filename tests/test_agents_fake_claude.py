@@ -114,7 +114,9 @@ async def test_token_limit_reported_once() -> None:
     params = seen.notes[0][1]
     assert params["limit"] == 32000 and params["recoverable"] is True
     assert "CLAUDE_CODE_MAX_OUTPUT_TOKENS" in params["suggestion"]
-    assert set(params) == {"limit", "message", "suggestion", "recoverable"}
+    # The original's fields too: the session that started the job, the error type, and the text it was seen in.
+    assert set(params) == {"session_id", "error_type", "limit", "message", "suggestion", "recoverable", "error_text"}
+    assert params["error_type"] == "token_limit" and "32000 output token maximum" in params["error_text"]
     reason = seen.observer.failure_reason()
     assert reason is not None and "32000 output token maximum" in reason
 
@@ -124,7 +126,9 @@ async def test_usage_limit_with_epoch() -> None:
     seen = await run_fake("usage_limit", env={"FAKE_CLAUDE_RESET_EPOCH": str(epoch)})
     assert seen.methods() == ["error.rate_limit_exceeded"]
     params = seen.notes[0][1]
-    assert set(params) == {"error_type", "message", "reset_timestamp", "retry_after", "recoverable"}
+    assert set(params) == {
+        "session_id", "error_type", "message", "reset_timestamp", "retry_after", "recoverable", "error_text"
+    }
     assert params["error_type"] == "usage_limit" and params["reset_timestamp"] == epoch
     assert 7100 <= params["retry_after"] <= 7200
     assert seen.observer.failure_reason() is not None

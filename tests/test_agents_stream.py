@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import settings as hyp_settings
@@ -141,7 +142,8 @@ def test_api_retry_and_rejected_rate_limit_event() -> None:
     notes = obs.feed("stdout", line(rejected))
     assert notes == [("error.rate_limit_exceeded", {
         "error_type": "usage_limit", "message": "Claude usage limit reached (five_hour)",
-        "reset_timestamp": 1751572800, "retry_after": 3600, "recoverable": True})]
+        "reset_timestamp": 1751572800, "retry_after": 3600, "recoverable": True, "session_id": None,
+        "error_text": line(rejected).strip()})]
 
 
 def test_result_api_error_status_without_text() -> None:
@@ -181,7 +183,7 @@ SAMPLE = (
 def test_any_split_gives_the_same_outcome(cuts: list[int]) -> None:
     obs = observer()
     bounds = [0, *sorted(cuts), len(SAMPLE)]
-    notes = [n for a, b in zip(bounds, bounds[1:]) for n in obs.feed("stdout", SAMPLE[a:b])] + obs.finish()
+    notes = [n for a, b in pairwise(bounds) for n in obs.feed("stdout", SAMPLE[a:b])] + obs.finish()
     assert [(m, p.get("limit") or p.get("error_type")) for m, p in notes] == [
         ("error.rate_limit_exceeded", "rate_limit"),
         ("error.token_limit_exceeded", 32000),

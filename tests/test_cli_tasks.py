@@ -52,7 +52,8 @@ def test_stop_on_failure_and_keep_going(env: dict[str, str], tmp_path: Path) -> 
     stopped = cli(env, "tasks", "run", str(file))
     assert stopped.returncode == 1 and not (tmp_path / "after").exists()
     assert "not run" in stopped.stdout
-    results = [json.loads(line) for line in cli(env, "tasks", "run", str(file), "--keep-going", "--json").stdout.splitlines()]
+    run = cli(env, "tasks", "run", str(file), "--keep-going", "--json")
+    results = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r.get("exit_code") for r in results[:3]] == [0, 3, 0] and (tmp_path / "after").exists()
     assert results[-1]["summary"]["failed"] == 1 and results[-1]["summary"]["ok"] is False
 

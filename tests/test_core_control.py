@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from proc_scan import eventually, group_members, proc_state, survivors
 from rpc_client import RpcCallError, RpcClient, completed, outputs, text_of
 
@@ -155,7 +154,9 @@ async def test_background_child_holding_the_pipe_is_stopped_when_leader_exits(cl
 
 
 async def test_signal_control_delivers_the_named_signal(client: RpcClient) -> None:
-    job = await client.call("execute", command="trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.05; done")
+    job = await client.call(
+        "execute", command="trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.05; done"
+    )
     await output_until(client, job["job_id"], 1)
     result = await client.call("control", type="SIGNAL", signal="USR1", job_id=job["job_id"])
     assert result == {"status": "signalled", "job_id": job["job_id"]}
@@ -171,3 +172,16 @@ async def test_resume_of_a_running_job_is_refused(client: RpcClient) -> None:
     assert err.value.code == -32602
     await client.call("control", type="CANCEL", job_id=job["job_id"])
     await client.collect_until_completed(job["job_id"])
+
+
+async def test_paused_resumed_cancelled_carry_pid_and_pgid(client: RpcClient) -> None:
+    """The original's fields: its clients read ``pid``/``pgid`` from these events."""
+    job = await client.call("execute", command="sleep 30")
+    job_id = job["job_id"]
+    for verb in ("PAUSE", "RESUME", "CANCEL"):
+        await client.call("control", type=verb, job_id=job_id)
+    events = await client.collect_until_completed(job_id)
+    lifecycle = [e for e in events if e["method"] in ("process.paused", "process.resumed", "process.cancelled")]
+    assert [e["method"] for e in lifecycle] == ["process.paused", "process.resumed", "process.cancelled"]
+    for event in lifecycle:
+        assert (event["params"]["pid"], event["params"]["pgid"]) == (job["pid"], job["pgid"])

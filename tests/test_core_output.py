@@ -64,7 +64,8 @@ async def test_three_megabyte_line_arrives_whole_in_numbered_chunks(client: RpcC
     _, events = await run(client, f"cat {source}")
     frames = outputs(events, "stdout")
     assert text_of(events, "stdout") == line + "\n"
-    assert not any(f["truncated"] for f in frames)
+    # As the original: every chunk but the last says the line goes on; the last, whole line, is not truncated.
+    assert [f["truncated"] for f in frames] == [True] * (len(frames) - 1) + [False]
     chunked = [f for f in frames if "total_chunks" in f]
     assert len(chunked) == len(frames) > 1
     total = chunked[0]["total_chunks"]
@@ -80,7 +81,9 @@ async def test_line_over_max_buffer_size_is_truncated_and_marked(make_server: Se
         _, events = await run(rpc, command)
     frames = outputs(events, "stdout")
     text = text_of(events, "stdout")
-    assert any(f["truncated"] for f in frames), "an over-long line must be marked truncated"
+    long_line = [f for f in frames if "total_chunks" in f]
+    assert long_line and all(f["truncated"] for f in long_line), "an over-long line must be marked truncated"
+    assert not any(f["truncated"] for f in frames if "total_chunks" not in f)
     assert text.count("x") == 65536
     assert text.startswith("x" * 65536)
     assert text.endswith("\nafter\n"), "the lines after a truncated one must still arrive"
@@ -103,7 +106,9 @@ async def test_invalid_utf8_becomes_replacement_characters(client: RpcClient) ->
 
 async def test_multibyte_character_split_across_writes_arrives_intact(client: RpcClient) -> None:
     # The euro sign is e2 82 ac: two bytes, a pause long enough for a partial-line flush, then the last one.
-    _, events = await run(client, r"printf '\xe2\x82'; sleep 0.3; printf '\xac\n'; printf 'x\xf0\x9f'; sleep 0.3; printf '\x98\x80\n'")
+    _, events = await run(
+        client, r"printf '\xe2\x82'; sleep 0.3; printf '\xac\n'; printf 'x\xf0\x9f'; sleep 0.3; printf '\x98\x80\n'"
+    )
     text = text_of(events, "stdout")
     assert "\ufffd" not in text
     assert text == "\u20ac\nx\U0001f600\n"

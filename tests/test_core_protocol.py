@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
 from conftest import ServerFactory
 from rpc_client import RpcCallError, RpcClient, completed, text_of
 
@@ -83,8 +82,8 @@ async def test_invalid_params_name_the_field(busy: RpcClient) -> None:
     assert "command" in fields(await invalid_params(busy, "execute"))
     assert "timeout" in fields(await invalid_params(busy, "execute", command="true", timeout=-1))
     assert "timeout" in fields(await invalid_params(busy, "execute", command="true", timeout="soon"))
-    assert "bogus" in fields(await invalid_params(busy, "execute", command="true", bogus=1))
-    assert "env" in {f.split(".")[0] for f in fields(await invalid_params(busy, "execute", command="true", env={"A": 1}))}
+    refused = await invalid_params(busy, "execute", command="true", env={"A": 1})
+    assert "env" in {f.split(".")[0] for f in fields(refused)}
     assert "type" in fields(await invalid_params(busy, "control", type="EXPLODE"))
     assert "from_seq" in fields(await invalid_params(busy, "attach", job_id="x", from_seq=-1))
 
@@ -145,3 +144,14 @@ async def test_oversized_frame_closes_1009_and_job_survives(make_server: ServerF
         events = await again.collect_until_completed(job["job_id"])
     assert text_of(events) == EXPECTED
     assert completed(events)["status"] == "completed"
+
+
+async def test_unknown_params_are_ignored_and_listed(busy: RpcClient) -> None:
+    """As the original: its CLI sends ``model`` and ``temperature`` with execute, its health script ``id``."""
+    result = await busy.call("execute", command="echo hi", model="opus", temperature=0.2, id=7)
+    assert result["ignored_params"] == ["id", "model", "temperature"]
+    await busy.call("jobs.wait", job_id=result["job_id"])
+    plain = await busy.call("execute", command="true")
+    assert "ignored_params" not in plain  # nothing ignored, nothing listed
+    await busy.call("jobs.wait", job_id=plain["job_id"])
+    assert (await busy.call("jobs.get", job_id=result["job_id"], bogus=[1]))["ignored_params"] == ["bogus"]

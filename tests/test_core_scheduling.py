@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from rpc_client import RpcCallError, RpcClient, completed, text_of
 
 from cc_executor.config import load_settings

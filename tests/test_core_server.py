@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-
 from conftest import ServerFactory, serve_command, server_env
 from proc_scan import eventually, survivors
 from rpc_client import RpcClient, text_of

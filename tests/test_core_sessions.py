@@ -4,9 +4,9 @@ the session limit and heartbeats."""
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
-
 from conftest import ServerFactory, ServerProcess
 from proc_scan import survivors
 from rpc_client import RpcCallError, RpcClient, completed, outputs, text_of
@@ -61,7 +61,10 @@ async def test_attach_replays_from_disk_beyond_memory_tail(make_server: ServerFa
     srv = make_server(CC_EXECUTOR_OUTPUT_MEMORY_TAIL="4096")
     # Non-ASCII text so that the log's byte offsets differ from its character counts.
     expected = "".join(f"{i} \u00e9\u20ac\U0001f600\n" for i in range(1, 30001))
-    command = "for i in 1 2 3; do seq $(( (i-1)*10000 + 1 )) $(( i*10000 )) | sed 's/$/ \u00e9\u20ac\U0001f600/'; sleep 0.1; done"
+    command = (
+        "for i in 1 2 3; do seq $(( (i-1)*10000 + 1 )) $(( i*10000 ))"
+        " | sed 's/$/ \u00e9\u20ac\U0001f600/'; sleep 0.1; done"
+    )
     async with await RpcClient.connect(srv.url) as rpc:
         job = await rpc.call("execute", command=command)
         live = await rpc.collect_until_completed(job["job_id"])
@@ -210,7 +213,7 @@ async def test_heartbeats_arrive_at_configured_interval(make_server: ServerFacto
             assert message["method"] == "heartbeat"
             beats.append(message["params"])
         await rpc.call("control", type="CANCEL", job_id=job["job_id"])
-    gaps = [b["timestamp"] - a["timestamp"] for a, b in zip(beats, beats[1:])]
+    gaps = [b["timestamp"] - a["timestamp"] for a, b in pairwise(beats)]
     assert all(0.2 < gap < 2.5 for gap in gaps), gaps
     assert beats[-1]["running_jobs"] >= 1
 

@@ -59,7 +59,7 @@ async def test_completed_carries_the_agent_summary(rpc: RpcClient) -> None:
     done = completed(events)
     assert (done["status"], done["exit_code"]) == ("completed", 0)
     agent = done["agent"]
-    assert AGENT_FIELDS <= set(agent)
+    assert set(agent) >= AGENT_FIELDS
     assert agent["session_id"] == session
     assert agent["model"] == "claude-opus-4-e2e"
     assert agent["num_turns"] == 3
@@ -95,12 +95,16 @@ async def test_error_max_turns_with_exit_0_fails_the_job(rpc: RpcClient) -> None
 
 
 async def test_token_limit_is_reported_once(rpc: RpcClient) -> None:
-    _, events = await run_agent(rpc, claude("token_limit"))
+    job_id, events = await run_agent(rpc, claude("token_limit"))
     [limit] = named(events, "error.token_limit_exceeded")
     assert limit["limit"] == 32000
     assert limit["recoverable"] is True
     assert "32000 output token maximum" in limit["message"]
     assert "CLAUDE_CODE_MAX_OUTPUT_TOKENS" in limit["suggestion"]
+    # The original's fields: the session that started the job (this connection's), the type, the text.
+    owner = (await rpc.call("jobs.get", job_id=job_id))["owner_session"]
+    assert owner is not None and limit["session_id"] == owner and limit["error_type"] == "token_limit"
+    assert "32000 output token maximum" in limit["error_text"]
     assert not named(events, "error.rate_limit_exceeded")
     done = completed(events)
     assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
@@ -122,7 +126,8 @@ async def test_five_megabyte_event_arrives_intact_and_is_parsed(rpc: RpcClient) 
     chunks = [p for p in outputs(events, "stdout") if p.get("total_chunks")]
     assert len(chunks) > 1, "a 5 MB line should come in several chunks"
     assert [c["chunk_index"] for c in chunks] == list(range(chunks[0]["total_chunks"]))
-    assert not any(p["truncated"] for p in outputs(events))
+    assert not any(p["truncated"] for p in outputs(events) if not p.get("total_chunks"))
+    assert [c["truncated"] for c in chunks] == [True] * (len(chunks) - 1) + [False]  # the line goes on, then ends
 
     lines = text_of(events, "stdout").splitlines()
     parsed = [json.loads(line) for line in lines]

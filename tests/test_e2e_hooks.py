@@ -154,7 +154,10 @@ async def test_post_execute_gets_status_exit_code_and_output_tail(make_server: S
             job_ids.append(result["job_id"])
             events = await rpc.collect_until_completed(result["job_id"])
             assert not warnings_in(events)
-        assert await eventually(lambda: post_record.exists() and post_record.read_text().endswith("\n"))
+            # Completion is sent before the post-run steps: a job is settled once its post_execute hooks have
+            # run (and been counted in hook_status), which is what jobs.wait waits for.
+            settled = await rpc.call("jobs.wait", job_id=result["job_id"], timeout=10)
+            assert settled["wait_timed_out"] is False
 
         [line] = post_record.read_text().splitlines()
         event = json.loads(line)

@@ -30,7 +30,8 @@ def write_script(path: Path, text: str) -> Path:
 
 def engine_for(tmp_path: Path, command: str) -> HookEngine:
     hooks_file = tmp_path / "hooks.json"
-    hooks_file.write_text(json.dumps({"hooks": {"pre_execute": [{"hooks": [{"type": "command", "command": command}]}]}}))
+    hook = {"type": "command", "command": command}
+    hooks_file.write_text(json.dumps({"hooks": {"pre_execute": [{"hooks": [hook]}]}}))
     return HookEngine(HooksSettings(hooks_file=hooks_file), state_dir=tmp_path)
 
 
@@ -60,7 +61,8 @@ def test_event_and_warning_and_status_examples_have_the_real_keys(tmp_path: Path
     assert real == event_doc
     assert set(warning_doc) == set(make_warning("pre_execute", "x", "y"))
     engine = HookEngine(HooksSettings(hooks_file=tmp_path / "h.json"), state_dir=tmp_path)
-    (tmp_path / "h.json").write_text(json.dumps({"hooks": {"pre_execute": [{"hooks": [{"type": "builtin", "name": "venv"}]}]}}))
+    hook = {"type": "builtin", "name": "venv"}
+    (tmp_path / "h.json").write_text(json.dumps({"hooks": {"pre_execute": [{"hooks": [hook]}]}}))
     real_status = engine.status()
     assert set(real_status) == set(status_doc)
     assert set(real_status["hooks"][0]) == set(status_doc["hooks"][0])

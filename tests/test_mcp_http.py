@@ -44,7 +44,8 @@ def build_app(state_dir: Path) -> FastAPI:
 @pytest.fixture
 def mcp_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(tmp_path / "state"), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(build_app(tmp_path / "state"), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,8 @@ async def test_long_job_wait_with_progress_and_resource(server: ServerProcess) -
         progress.append((value, total, message))
 
     async with stdio_session(server.url, server.state_dir) as client:
-        first = data(await client.call_tool("execute", {"command": "echo begin; sleep 3; echo end", "wait_seconds": 0.5}))
+        request = {"command": "echo begin; sleep 3; echo end", "wait_seconds": 0.5}
+        first = data(await client.call_tool("execute", request))
         assert first["still_running"] is True and first["status"] == "running"
         job_id = first["job_id"]
         assert "wait_job" in first["hint"]
@@ -74,7 +76,8 @@ async def test_read_output_pages_without_gap(server: ServerProcess) -> None:
         assert job["status"] == "completed"
         seq, stdout, stderr, pages = 0, "", "", 0
         while True:
-            page = data(await client.call_tool("read_output", {"job_id": job["job_id"], "from_seq": seq, "max_chars": 8192}))
+            request = {"job_id": job["job_id"], "from_seq": seq, "max_chars": 8192}
+            page = data(await client.call_tool("read_output", request))
             assert page["from_seq"] == seq and page["next_seq"] >= seq
             assert len(page["stdout"]) + len(page["stderr"]) <= 8192 or page["next_seq"] == seq + 1
             stdout += page["stdout"]
@@ -114,7 +117,7 @@ async def test_task_list_runs_in_order(server: ServerProcess) -> None:
         results = run["tasks"]
         assert [r["stdout_tail"] for r in results] == ["a\n", "b\n", "c\n"]
         assert results[1]["name"] == "second"
-        for earlier, later in zip(results, results[1:]):
+        for earlier, later in pairwise(results):
             assert later["started_at"] >= earlier["ended_at"]
 
         failing = data(await client.call_tool("run_tasks", {"tasks": ["exit 1", "echo never"], "wait_seconds": 30}))

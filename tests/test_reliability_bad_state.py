@@ -90,7 +90,7 @@ async def test_damaged_registry_is_moved_aside_and_rebuilt_from_the_logs(
     assert "Traceback" not in server.log_text()
     async with await RpcClient.connect(server.url) as client:
         listed = {j["job_id"]: j for j in await client.call("jobs.list")}
-        for job_id, before, events in jobs:
+        for job_id, before, _events in jobs:
             after = listed[job_id]
             for key in ("state", "exit_code", "next_seq", "output_bytes", "command"):
                 assert after[key] == before[key], (job_id, key)
@@ -191,7 +191,8 @@ def test_state_dir_of_another_user_is_refused_for_that_user(tmp_path: Path) -> N
     state_dir.mkdir(mode=0o755)
     try:
         code = (
-            "import sys; from pathlib import Path; from cc_executor.jobs.state_dir import prepare_state_dir, StateDirError\n"
+            "import sys; from pathlib import Path\n"
+            "from cc_executor.jobs.state_dir import prepare_state_dir, StateDirError\n"
             f"try: prepare_state_dir(Path({str(state_dir)!r}))\n"
             "except StateDirError as e: print(e); sys.exit(2)\n"
         )
@@ -201,7 +202,7 @@ def test_state_dir_of_another_user_is_refused_for_that_user(tmp_path: Path) -> N
             capture_output=True, text=True, env={"PYTHONPATH": src, "PATH": os.environ.get("PATH", "")},
             timeout=30, check=False,
         )
-        if "No module named" in done.stderr or "Permission denied" in done.stderr and "python" in done.stderr:
+        if "No module named" in done.stderr or ("Permission denied" in done.stderr and "python" in done.stderr):
             pytest.skip(f"user nobody cannot run this interpreter: {done.stderr.strip()[-200:]}")
         assert done.returncode == 2, done.stdout + done.stderr
         assert str(state_dir) in done.stdout and "Permission denied" in done.stdout

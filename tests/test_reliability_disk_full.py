@@ -224,8 +224,8 @@ async def test_a_state_dir_that_fills_mid_job_loses_nothing_silently(
 
     delivered, lost = _check_accounted(events, final["next_seq"])
     assert lost, "the job wrote 15 MB into 3 MB: some output must have been dropped (and said so)"
-    assert final["output_lost_bytes"] == sum(e["params"]["bytes_lost"] for e in events
-                                             if e["method"] == "process.error" and e["params"]["error"] == "output_lost")
+    lost_events = [e for e in events if e["method"] == "process.error" and e["params"]["error"] == "output_lost"]
+    assert final["output_lost_bytes"] == sum(e["params"]["bytes_lost"] for e in lost_events)
     # The lines delivered are the job's lines in order; a jump in the numbers happens only across a lost range.
     by_seq = {e["params"]["seq"]: _numbers(e["params"]["data"]) for e in events if e["method"] == "process.output"}
     lost_after = {first - 1 for first, _last in lost}

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from cc_executor.rpc.framing import with_framing
+
 CONNECTIONS = 4
 EXAMPLES = 150
 FRAMES_PER_EXAMPLE = (20, 60)
@@ -323,9 +325,11 @@ def test_fuzzed_frames_are_answered_and_do_not_disturb_a_streaming_job(make_serv
     totals = Counter[str]()
     with contextlib.ExitStack() as stack:
         # No keepalive pings: their random payloads would be drawn while hypothesis generates data.
+        # The watcher asks for coalesced frames (it checks that seq runs without gaps, frame by frame); the
+        # fuzzers connect as the original's clients do.
+        urls = [with_framing(server.url), *[server.url] * CONNECTIONS]
         sockets = [
-            stack.enter_context(connect(server.url, max_size=None, open_timeout=10, ping_interval=None))
-            for _ in range(CONNECTIONS + 1)
+            stack.enter_context(connect(url, max_size=None, open_timeout=10, ping_interval=None)) for url in urls
         ]
         watcher = StreamWatcher(sockets[0])
         fuzzers = [FuzzConnection(ws) for ws in sockets[1:]]
@@ -345,7 +349,7 @@ def test_fuzzed_frames_are_answered_and_do_not_disturb_a_streaming_job(make_serv
                 sent_ever.update(frame.sent_ids)
                 totals["frames"] += 1
                 totals["owed"] += len(frame.owed)
-            for connection, frames_for_it in zip(fuzzers, per_connection):
+            for connection, frames_for_it in zip(fuzzers, per_connection, strict=True):
                 connection.exchange(frames_for_it, sent_ever)
 
         fuzz_round()

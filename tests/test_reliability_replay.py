@@ -31,7 +31,9 @@ async def finished_job(server: ServerProcess) -> tuple[str, Path, int]:
     return job_id, server.state_dir / "jobs" / f"{job_id}.log", next_seq
 
 
-async def raw_replay(server: ServerProcess, job_id: str, from_seq: int = 0, within: float = 5.0) -> list[dict[str, Any]]:
+async def raw_replay(
+    server: ServerProcess, job_id: str, from_seq: int = 0, within: float = 5.0
+) -> list[dict[str, Any]]:
     """Attach over a plain socket; every frame must be JSON; stop at the job's process.completed."""
     events: list[dict[str, Any]] = []
     async with websockets.connect(server.url, max_size=None, open_timeout=10) as ws:

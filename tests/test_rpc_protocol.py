@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from cc_executor.jobs.waits import wait_settled, waiter_count
 from cc_executor.rpc.dispatcher import Dispatcher, Method
 from cc_executor.rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from cc_executor.rpc.methods import build_dispatcher
 from cc_executor.rpc.params import AnyParams
 from cc_executor.rpc.protocol import Request, parse_text
-from cc_executor.jobs.waits import wait_settled, waiter_count
 
 
 def batch(size: int, method: str = "ping", **params: Any) -> str:
@@ -121,7 +121,7 @@ async def test_a_partly_refused_batch_runs_only_what_was_admitted() -> None:
     recorder = Recorder()
     dispatcher = recorder.dispatcher()
     items, is_batch = dispatcher.parse(batch(5, "slow"))
-    kept, admitted = dispatcher.admit_long_running(items, 2, REFUSAL)
+    kept, _admitted = dispatcher.admit_long_running(items, 2, REFUSAL)
     answer = await dispatcher.run(kept, is_batch, ctx=None)
     assert recorder.calls == ["slow", "slow"]
     assert [(a["id"], "result" in a) for a in answer] == [(0, True), (1, True), (2, False), (3, False), (4, False)]

@@ -16,7 +16,7 @@ from cc_executor.security.settings import AllowlistSettings
 
 ALLOWED = ["echo", "ls", "cat", "grep", "wc", "sort", "head", "git", "python", "pytest", "env", "timeout", "xargs"]
 # Shells, eval and name-taking builtins, for the cases that need them allowed to show the inner check.
-WIDE = ALLOWED + ["bash", "sh", "zsh", "eval", "test", "[", "printf", "read", "nohup", "sudo", "command", "exec"]
+WIDE = [*ALLOWED, "bash", "sh", "zsh", "eval", "test", "[", "printf", "read", "nohup", "sudo", "command", "exec"]
 
 BYPASSES: list[tuple[str, str]] = [
     ("echo ok; rm -rf ~", "rm"),

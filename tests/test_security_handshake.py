@@ -144,7 +144,7 @@ async def test_the_same_handshake_without_the_duplicate_is_accepted(guarded: Ser
 @pytest.mark.parametrize("case", CASES)
 async def test_http_request_with_a_duplicate_is_refused(guarded: ServerProcess, case: str) -> None:
     target, lines, named = duplicate_case(guarded, case)
-    answer = await fetch(guarded, f"/openapi.json{target}", lines + ["Connection: close"])
+    answer = await fetch(guarded, f"/openapi.json{target}", [*lines, "Connection: close"])
     assert answer.status == 400
     assert json.loads(answer.body) == {"error": f"bad request: more than one {named}"}  # not the API schema
 

@@ -100,7 +100,7 @@ def test_settings_validate_both_new_variables(monkeypatch: pytest.MonkeyPatch) -
     assert settings.job_env_exclude == ["AWS_*", "X"]
     assert settings.job_user == pwd.getpwuid(65534).pw_name
     monkeypatch.setenv("CC_EXECUTOR_JOB_USER", "no-such-user-x")
-    with pytest.raises(ConfigError, match="CC_EXECUTOR_JOB_USER='no-such-user-x'.*no such user"):
+    with pytest.raises(ConfigError, match=r"CC_EXECUTOR_JOB_USER='no-such-user-x'.*no such user"):
         load_settings()
 
 

@@ -170,7 +170,8 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC_EXECUTOR_MAX_OUTPUT_BYTES", "100M")
     monkeypatch.setenv("CC_EXECUTOR_OUTPUT_LIMIT_ACTION", "Cancel")
     limits = ResourceLimits()
-    assert (limits.address_space, limits.cpu_seconds, limits.open_files, limits.processes) == (32 << 30, 600, 4096, None)
+    got = (limits.address_space, limits.cpu_seconds, limits.open_files, limits.processes)
+    assert got == (32 << 30, 600, 4096, None)
     assert (limits.max_output_bytes, limits.output_limit_action) == (100 * MiB, "cancel")
     monkeypatch.setenv("CC_EXECUTOR_OUTPUT_LIMIT_ACTION", "explode")
     with pytest.raises(ValueError):

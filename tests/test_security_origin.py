@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cc_executor.security.origin import host_allowed, is_loopback, normalize_origin, origin_allowed
 from cc_executor.security.settings import SecuritySettings
 from cc_executor.server.bind_policy import UnsafeBindError, check_auth_bind
-from cc_executor.security.origin import host_allowed, is_loopback, normalize_origin, origin_allowed
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,8 @@ def plant_kit(d: Path, marker: Path, libs: PayloadLibs | None) -> None:
     rewrite = {"type": "command", "command": "echo " + shlex.quote(json.dumps({"command": f"touch {marker}"}))}
     _hooks_json(d / "hooky-rewrite/.cc-executor/hooks.json", {"pre_execute": [{"hooks": [rewrite]}]})
     answer = json.dumps({"env": {"BASH_ENV": f"$(touch {marker})"}})
-    env = {"type": "command", "command": "echo " + shlex.quote(answer)}  # single quotes: the hook's sh must not expand it
+    # single quotes: the hook's sh must not expand it
+    env = {"type": "command", "command": "echo " + shlex.quote(answer)}
     _hooks_json(d / "hooky-env/.cc-executor/hooks.json", {"pre_execute": [{"hooks": [env]}]})
     _hooks_json(d / "hooky-post/.cc-executor/hooks.json", {"post_execute": [{"hooks": [hook]}]})
     (d / "hooky-write/.cc-executor").mkdir(parents=True)
@@ -356,7 +357,8 @@ def corpus_run(
 
 def refusal_codes(attack: Attack) -> set[int]:
     """The refusals that count as holding: policy, or invalid params where the env or cwd is malformed."""
-    return {COMMAND_NOT_ALLOWED, INVALID_PARAMS} if attack.env or attack.cwd is not None or "\x00" in attack.command else {COMMAND_NOT_ALLOWED}
+    malformed = attack.env or attack.cwd is not None or "\x00" in attack.command
+    return {COMMAND_NOT_ALLOWED, INVALID_PARAMS} if malformed else {COMMAND_NOT_ALLOWED}
 
 
 def attack_verdict(attack: Attack, prepared: Prepared, outcome: Outcome) -> str | None:
@@ -503,14 +505,14 @@ def hook_server(tmp_path_factory: pytest.TempPathFactory, payload_libs: PayloadL
         d.mkdir()
         plant_kit(d, d / "marker", payload_libs)
         filled = json.loads(fill(json.dumps(answer), d, d / "marker"))
-        hook = {"type": "command", "command": shlex.join([sys.executable, str(HOOK_SCRIPTS / "answer.py"), str(record), json.dumps(filled)])}
+        answer_command = shlex.join([sys.executable, str(HOOK_SCRIPTS / "answer.py"), str(record), json.dumps(filled)])
+        hook = {"type": "command", "command": answer_command}
         groups.append({"matcher": f"^echo hook-{name}$", "hooks": [hook]})
         dirs[name] = d
     proof = base / "proof.txt"
     control = {"command": f"echo rewritten > {proof}"}
-    groups.append({"matcher": "^echo hook-control$", "hooks": [
-        {"type": "command", "command": shlex.join([sys.executable, str(HOOK_SCRIPTS / "answer.py"), str(record), json.dumps(control)])}
-    ]})
+    control_command = shlex.join([sys.executable, str(HOOK_SCRIPTS / "answer.py"), str(record), json.dumps(control)])
+    groups.append({"matcher": "^echo hook-control$", "hooks": [{"type": "command", "command": control_command}]})
     config = base / "hooks.json"
     config.write_text(json.dumps({"hooks": {"pre_execute": groups}}))
     srv = policy_server(base / "server", "bash", CC_EXECUTOR_HOOKS_FILE=str(config))

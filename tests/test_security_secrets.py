@@ -104,7 +104,7 @@ async def test_without_job_user_neither_the_job_nor_its_parent_holds_a_secret(ma
     # The positive controls of the wider searches, and what is documented as still readable to a job of the
     # server's user: as root it reads every process's environment, the server's (token and URL) included.
     if os.geteuid() == 0:
-        readable, token, password, marker = found["all"]
+        _readable, token, password, marker = found["all"]
         assert token >= 1 and password >= 1 and marker >= 2, out
     assert found["state"][3] >= 1 and found["statedir"] == "listed", out
     # A Redis that does not answer does not stop the server: the history reports it unhealthy, as it does today.
@@ -200,7 +200,7 @@ async def test_operator_exclusions_reach_neither_job_nor_spawner(make_server: Se
     )
     command = "env | cut -d= -f1 | sort; echo --; tr '\\0' '\\n' < /proc/$PPID/environ | cut -d= -f1 | sort"
     async with await RpcClient.connect(server.url) as rpc:
-        out, end = await run_job(rpc, command)
+        out, _end = await run_job(rpc, command)
     own, _, parent = out.partition("--\n")
     for names in (own.split(), parent.split()):
         assert "KEEP_ME" in names  # the positive control: a name not excluded is passed on

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-
 from conftest import ServerFactory, ServerProcess, free_port, server_env
 from rpc_client import RpcCallError, RpcClient
 

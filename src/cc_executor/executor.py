@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from . import __version__
 from .agents import observer_for
@@ -27,6 +27,7 @@ from .jobs.state_dir import prepare_state_dir
 from .security.policy import CommandPolicy
 from .security.refusal import CommandNotAllowed
 from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
+from .timing.history import RunStatus, TimeoutSource
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +139,12 @@ class Executor:
             started_at=job.started_at,
             duration=job.duration or 0.0,
             exit_code=job.exit_code,
-            status=job.state.value,
+            status=cast(RunStatus, job.state.value),  # a final state here (after_end); RunRecord checks it
             stalled=job.stall_count > 0,
             peak_rss=job.peak_rss,
             cpu_time=job.proc.cpu_time if job.proc else None,
             timeout=job.timeout,
-            timeout_source=job.timeout_source,
+            timeout_source=cast(TimeoutSource, job.timeout_source),
             agent=job.extra.get("agent"),
         )
         await self.estimator.record(record)
@@ -207,7 +208,7 @@ class Executor:
     # -- agents ---------------------------------------------------------------------------------
 
     def _watch_agent(self, job: Job) -> None:
-        observer = observer_for(job.spec.command, self.settings.agents)
+        observer = observer_for(job.spec.command, self.settings.agents, session_id=job.owner)
         if observer is not None:
             job.observers.append(observer)
 

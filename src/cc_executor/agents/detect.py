@@ -26,14 +26,17 @@ def is_agent_command(command: str) -> bool:
         return False
     try:
         reading = read_shell(command)
-    except Exception:  # a command line must never break job submission
+    except Exception:  # noqa: BLE001 - a command line must never break job submission
         return False
     return any(not i.wrapper and not i.implied and _is_claude(i.program) for i in reading.invocations)
 
 
-def observer_for(command: str, settings: AgentSettings | None = None) -> AgentObserver | None:
-    """An observer for a Claude job (limit detection and summary), None for any other command."""
+def observer_for(
+    command: str, settings: AgentSettings | None = None, session_id: str | None = None
+) -> AgentObserver | None:
+    """An observer for a Claude job (limit detection and summary), None for any other command. ``session_id``
+    (the session that started the job) goes into its limit notifications, as the original sent it."""
     settings = settings or AgentSettings()
     if not settings.enabled or not is_agent_command(command):
         return None
-    return AgentObserver(settings)
+    return AgentObserver(settings, session_id=session_id)

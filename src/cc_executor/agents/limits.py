@@ -41,6 +41,7 @@ _RETRY_AFTER = re.compile(
     re.IGNORECASE,
 )
 _MESSAGE_MAX = 500
+ERROR_TEXT_MAX = 2000  # the line a limit was found in, as ``error_text``: enough to read, never a multi-MB line
 _MAX_ANCHORS = 64  # occurrences of an anchor word examined per text
 
 
@@ -67,7 +68,13 @@ def _excerpt(text: str, start: int, end: int) -> str:
 def token_limit_event(limit: int, message: str) -> LimitEvent:
     return LimitEvent(
         TOKEN_LIMIT_METHOD,
-        {"limit": limit, "message": message, "suggestion": TOKEN_LIMIT_SUGGESTION, "recoverable": True},
+        {
+            "error_type": "token_limit",
+            "limit": limit,
+            "message": message,
+            "suggestion": TOKEN_LIMIT_SUGGESTION,
+            "recoverable": True,
+        },
         (TOKEN_LIMIT_METHOD, limit),
     )
 
@@ -77,7 +84,7 @@ def rate_limit_event(
 ) -> LimitEvent:
     """``key`` leaves out the message and the wait, so repeats and retries of one limit collapse."""
     if retry_after is not None:
-        retry_after = max(0, int(round(retry_after)))
+        retry_after = max(0, round(retry_after))
     return LimitEvent(
         RATE_LIMIT_METHOD,
         {

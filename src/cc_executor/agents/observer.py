@@ -18,6 +18,7 @@ from typing import Any
 
 from .claude_stream import ClaudeStreamParser, content_blocks, is_failed_result
 from .limits import (
+    ERROR_TEXT_MAX,
     LimitEvent,
     default_retry,
     detect_limits,
@@ -42,8 +43,15 @@ def _error_like(text: str) -> bool:
 class AgentObserver:
     """Watches one agent job's output; one instance per job, fed from a single task."""
 
-    def __init__(self, settings: AgentSettings | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        session_id: str | None = None,
+    ) -> None:
         self.settings = settings or AgentSettings()
+        self.session_id = session_id
         self._clock = clock
         self._lines = {
             "stdout": LineAssembler(self.settings.line_cap),
@@ -85,7 +93,9 @@ class AgentObserver:
             if limit.key in self._seen:
                 continue
             self._seen.add(limit.key)
-            notification = (limit.method, dict(limit.params))
+            # The original's fields too: the session that started the job, and the text the limit was found in.
+            params = {"session_id": self.session_id, **limit.params, "error_text": line.strip()[:ERROR_TEXT_MAX]}
+            notification = (limit.method, params)
             self.limits.append(notification)
             out.append(notification)
         return out

@@ -161,7 +161,7 @@ async def ping_redis(url: str) -> str | None:
     try:
         await client.ping()
         return None
-    except Exception as exc:  # any failure to talk to Redis is what this check reports
+    except Exception as exc:  # noqa: BLE001 - any failure to talk to Redis is what this check reports
         return f"{type(exc).__name__}: {exc}"
     finally:
         await client.aclose()
@@ -244,7 +244,7 @@ async def run_check(ctx: DoctorContext, component: str, description: str, fn: Ch
         result.ok, result.summary, result.shown = False, str(exc), exc.shown
     except ClientError as exc:
         result.ok, result.summary = False, describe(exc)
-    except Exception as exc:  # a check that blows up is a broken component, reported as such
+    except Exception as exc:  # noqa: BLE001 - a check that blows up is a broken component, reported as such
         result.ok, result.summary = False, f"{type(exc).__name__}: {exc}"
     result.seconds = time.monotonic() - started
     return result

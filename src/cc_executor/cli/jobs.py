@@ -1,4 +1,5 @@
-"""Commands on jobs that already exist: ``jobs``, ``logs``, ``wait``, ``pause``, ``resume``, ``cancel``, and ``health``."""
+"""Commands on jobs that already exist: ``jobs``, ``logs``, ``wait``, ``pause``, ``resume``, ``cancel``,
+and ``health``."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from ..client import (
+    BlockedByHook,
     Client,
     ClientError,
     CommandNotAllowed,
-    BlockedByHook,
     JobNotFound,
     ReconnectPolicy,
     ServerError,

@@ -64,10 +64,7 @@ def _task(index: int, item: Any) -> TaskSpec:
         raise TaskFileError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(KEYS)}")
     if ("command" in item) == ("prompt" in item):
         raise TaskFileError(f"{where}: needs exactly one of 'command' or 'prompt'")
-    if "prompt" in item:
-        command = prompt_command(str(item["prompt"]))
-    else:
-        command = str(item["command"])
+    command = prompt_command(str(item["prompt"])) if "prompt" in item else str(item["command"])
     if not command.strip():
         raise TaskFileError(f"{where}: empty command")
     timeout = item.get("timeout")

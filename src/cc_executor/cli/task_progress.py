@@ -23,7 +23,7 @@ def seconds(value: float | None) -> str:
     value = max(0.0, value)
     if value < 60:
         return f"{value:.1f}s"
-    minutes, secs = divmod(int(round(value)), 60)
+    minutes, secs = divmod(round(value), 60)
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 

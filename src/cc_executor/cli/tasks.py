@@ -14,6 +14,7 @@ import json
 import sys
 import uuid
 from collections import deque
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ from .task_state import TaskRecord, TaskRunState, load_state, save_state, state_
 
 TAIL_LINES = 20
 FINAL_STATES = {"completed", "failed", "cancelled", "timed_out", "lost"}
+# Requests sent from a SIGINT handler, held here until done: the loop keeps only weak references to tasks.
+_background: set[asyncio.Future[Any]] = set()
+
+
+def _in_background(request: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(request)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 async def refresh(client: Client, state: TaskRunState) -> None:
@@ -69,9 +78,9 @@ async def run_one(client: Client, spec: TaskSpec, record: TaskRecord, progress: 
 
     def cancel() -> None:
         print(f"\ncc-executor: cancelling task {spec.name} (job {job.id}); the list stops", file=sys.stderr)
-        asyncio.ensure_future(job.cancel())
+        _in_background(job.cancel())
 
-    with InterruptHandler(cancel, lambda: asyncio.ensure_future(job.detach())) as interrupt:
+    with InterruptHandler(cancel, lambda: _in_background(job.detach())) as interrupt:
         async for event in job:
             if isinstance(event, Output):
                 tail.extend(event.data.splitlines(keepends=True))

@@ -18,6 +18,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from ..rpc.framing import with_framing
 from .errors import ConnectionLost, ServerUnavailable, Unauthorized, error_from_response
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ class Connection:
         """Connect, authenticate and wait for the server's ``connected`` greeting."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
-            ws = await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=open_timeout)
+            ws = await websockets.connect(  # several lines per output event: fewer frames (docs/protocol.md)
+                with_framing(url), additional_headers=headers, max_size=None, open_timeout=open_timeout
+            )
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
@@ -142,7 +145,8 @@ class Connection:
             params = item.get("params")
             self._on_notification(str(item["method"]), params if isinstance(params, dict) else {})
             return
-        entry = self._pending.get(item.get("id")) if isinstance(item.get("id"), int) else None
+        request_id = item.get("id")
+        entry = self._pending.get(request_id) if isinstance(request_id, int) else None
         if entry is None:
             if "error" in item:
                 log.warning("server error without a request: %s", item["error"])
@@ -157,7 +161,7 @@ class Connection:
         if on_result is not None:
             try:
                 on_result(result)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failing result hook fails its own request only
                 future.set_exception(exc)
                 return
         future.set_result(result)

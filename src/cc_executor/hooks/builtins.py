@@ -18,7 +18,7 @@ async def run_builtin(
     if hook.name == "venv":
         return await asyncio.to_thread(venv_answer, event.get("cwd") or ".", env)
     if hook.name == "metrics":
-        directory = Path(hook.dir).expanduser() if hook.dir else state_dir
+        directory = Path(hook.dir).expanduser() if hook.dir else state_dir  # noqa: ASYNC240 - $HOME or a passwd lookup
         await asyncio.to_thread(append_metrics, directory, event)
         return {}
     raise ValueError(f"unknown builtin {hook.name!r}")

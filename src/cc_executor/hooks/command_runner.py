@@ -130,11 +130,11 @@ async def run_command(
     try:
         # Background children that keep the pipes open are not waited for: they are ended with the group.
         out, err = await asyncio.wait_for(asyncio.shield(readers), PIPE_DRAIN_GRACE)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await kill_group(pgid, kill_grace)
         try:
             out, err = await asyncio.wait_for(readers, kill_grace + 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             out, err = b"", b""
     feeder.cancel()
     return CommandRun(

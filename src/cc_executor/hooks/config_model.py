@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,7 +47,7 @@ class BuiltinHook(BaseModel):
         return f"builtin:{self.name}"
 
 
-HookSpec = Annotated[Union[CommandHook, BuiltinHook], Field(discriminator="type")]
+HookSpec = Annotated[CommandHook | BuiltinHook, Field(discriminator="type")]
 
 
 class MatcherGroup(BaseModel):

@@ -167,7 +167,10 @@ class HookEngine:
         decision = "block" if verdict.blocked else ("error" if verdict.output is None else "allow")
         self._stats.record(
             self._key(path, event_name, group, hook),
-            exit_code=exit_code, duration=duration, decision=decision, failed=verdict.output is None and not verdict.blocked,
+            exit_code=exit_code,
+            duration=duration,
+            decision=decision,
+            failed=verdict.output is None and not verdict.blocked,
         )
         return verdict
 
@@ -178,12 +181,14 @@ class HookEngine:
         started = loop.time()
         try:
             answer = await asyncio.wait_for(run_builtin(hook, payload, env, self._state_dir), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             message = f"builtin {hook.name!r} did not finish within {timeout:g}s"
-            return _Verdict(warnings=[make_warning(event_name, "timeout", message, hook=hook.label)]), None, loop.time() - started
-        except Exception as exc:  # a builtin's failure must never stop the job
+            warning = make_warning(event_name, "timeout", message, hook=hook.label)
+            return _Verdict(warnings=[warning]), None, loop.time() - started
+        except Exception as exc:  # noqa: BLE001 - a builtin's failure must never stop the job
             message = f"builtin {hook.name!r} failed: {exc}"
-            return _Verdict(warnings=[make_warning(event_name, "builtin_failed", message, hook=hook.label)]), 1, loop.time() - started
+            warning = make_warning(event_name, "builtin_failed", message, hook=hook.label)
+            return _Verdict(warnings=[warning]), 1, loop.time() - started
         return self._judge(event_name, hook.label, read_answer(answer), 0, ""), 0, loop.time() - started
 
     async def _run_command(
@@ -209,7 +214,8 @@ class HookEngine:
             return _Verdict(warnings=[warning]), None, run.duration
         if run.timed_out:
             message = f"hook timed out after {timeout:g}s and was killed with its process group"
-            return _Verdict(warnings=[make_warning(event_name, "timeout", message, hook=label, stderr=run.stderr)]), None, run.duration
+            warning = make_warning(event_name, "timeout", message, hook=label, stderr=run.stderr)
+            return _Verdict(warnings=[warning]), None, run.duration
         code = run.exit_code
         if code == 0:
             return self._judge(event_name, label, parse_hook_output(run.stdout), 0, run.stderr), 0, run.duration

@@ -71,7 +71,8 @@ class PreExecuteOutcome:
 
     def record_changes(self, command: str, env: dict[str, str], cwd: str, timeout: float | None) -> None:
         """Fill ``rewritten`` by comparing with the job as it was asked for."""
-        for name, before, after in (("command", command, self.command), ("cwd", cwd, self.cwd), ("timeout", timeout, self.timeout)):
+        changes = (("command", command, self.command), ("cwd", cwd, self.cwd), ("timeout", timeout, self.timeout))
+        for name, before, after in changes:
             if before != after:
                 self.rewritten[name] = {"from": before, "to": after}
         changed = sorted(

@@ -23,6 +23,7 @@ from .output_log import OutputLog
 from .process import SpawnedProcess, signal_name, terminate_tree
 from .spec import JobSpec
 from .state import JobState, can_move
+from .waits import wake
 
 READ_SIZE = 256 * 1024
 
@@ -467,7 +468,7 @@ class Job:
         self.proc.signal_tree(signals.SIGSTOP)
         self._paused_at = time.time()
         self._disarm_timeout()
-        self.log.append_event("process.paused", {"status": "paused"})
+        self.log.append_event("process.paused", {"status": "paused", "pid": self.pid, "pgid": self.pgid})
 
     def resume(self) -> None:
         if self.proc is None or not (self.state is JobState.PAUSED and self._move(JobState.RUNNING)):
@@ -476,7 +477,7 @@ class Job:
         self._paused_at = None
         self._last_output = asyncio.get_running_loop().time()
         self._arm_timeout()
-        self.log.append_event("process.resumed", {"status": "resumed"})
+        self.log.append_event("process.resumed", {"status": "resumed", "pid": self.pid, "pgid": self.pgid})
 
     def send_signal(self, sig: int) -> None:
         if self.proc is None or self.state.is_final:
@@ -490,7 +491,9 @@ class Job:
         self._final = final
         self.reason = reason
         if final is JobState.CANCELLED:
-            self.log.append_event("process.cancelled", {"status": "cancelled", "reason": reason})
+            self.log.append_event(
+                "process.cancelled", {"status": "cancelled", "reason": reason, "pid": self.pid, "pgid": self.pgid}
+            )
         if self.proc is None:
             return
         self._disarm_timeout()
@@ -513,7 +516,7 @@ class Job:
                 view = view[written:]
             except BlockingIOError:
                 ready = loop.create_future()
-                loop.add_writer(self._stdin_fd, lambda: ready.done() or ready.set_result(None))
+                loop.add_writer(self._stdin_fd, wake, ready)
                 try:
                     await ready
                 finally:

@@ -128,4 +128,6 @@ class OutputFramer:
         if len(line) <= size:
             return [Frame(line, truncated)]
         total = -(-len(line) // size)
-        return [Frame(line[i * size : (i + 1) * size], truncated, i, total) for i in range(total)]
+        # As the original: every chunk but the last is ``truncated`` (the line goes on in the next one); the last
+        # is truncated only when part of the line was dropped.
+        return [Frame(line[i * size : (i + 1) * size], truncated or i < total - 1, i, total) for i in range(total)]

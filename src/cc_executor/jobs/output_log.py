@@ -615,7 +615,8 @@ class OutputLog:
         if not full and at < limit:
             # The file ends before the entries the log counted (lost writes, a truncated file).
             if flush_error is not None:
-                kind, reason = "unreadable", f"could not be written to the log file: {flush_error.strerror or flush_error}"
+                kind = "unreadable"
+                reason = f"could not be written to the log file: {flush_error.strerror or flush_error}"
             else:
                 kind, reason = "corrupt", "not in the log file (it ends early)"
             if bad is None:

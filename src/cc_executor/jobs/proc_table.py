@@ -40,7 +40,8 @@ def scan() -> Iterator[ProcEntry]:
         # After "(comm)", which may hold spaces: state ppid pgrp session tty tpgid flags minflt cminflt majflt
         # cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss ...
         fields = stat[stat.rindex(b")") + 2 :].split(b" ")
-        yield ProcEntry(int(entry.name), fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[21]) * PAGE_SIZE)
+        rss = int(fields[21]) * PAGE_SIZE
+        yield ProcEntry(int(entry.name), fields[0].decode(), int(fields[1]), int(fields[2]), rss)
 
 
 def live_group_members(pgid: int) -> list[int]:

@@ -88,7 +88,7 @@ class JobRegistry:
         except ValueError:
             return str(full)
 
-    def _resolve(self, stored: str | None) -> str | None | bool:
+    def _resolve(self, stored: str | None) -> str | bool | None:
         """The stored path as a path in this state dir; False when it points outside (never to be used)."""
         if not stored:
             return None

@@ -53,6 +53,7 @@ from .spawner_main import (
     recv_message,
     scan_processes,
 )
+from .waits import wake
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,8 @@ class Spawner:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            # Popen, not asyncio's subprocess: the spawner must outlive this loop, and stop() polls its exit.
+            popen = subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter and module
                 [self.python, "-m", "cc_executor.jobs.spawner_main", "--fd", str(theirs.fileno()),
                  "--parent", str(os.getpid())],
                 stdin=subprocess.DEVNULL,
@@ -251,7 +253,7 @@ class Spawner:
         if popen is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while popen.poll() is None and loop.time() < deadline:
+            while popen.poll() is None and loop.time() < deadline:  # noqa: ASYNC110 - a Popen has no exit event
                 await asyncio.sleep(0.02)
             if popen.poll() is None:
                 popen.kill()
@@ -394,7 +396,7 @@ class Spawner:
                         raise SpawnerDied(errno.EPIPE, "the spawner exited") from exc
                     except BlockingIOError:
                         writable = loop.create_future()
-                        loop.add_writer(sock.fileno(), lambda: writable.done() or writable.set_result(None))
+                        loop.add_writer(sock.fileno(), wake, writable)
                         try:
                             await writable
                         finally:
@@ -433,7 +435,7 @@ class Spawner:
             return True
         try:
             self._dispatch(message, fds, truncated=bool(flags & socket.MSG_CTRUNC))
-        except Exception as exc:  # a malformed message: fail its request, keep the connection
+        except Exception as exc:  # noqa: BLE001 - a malformed message: fail its request, keep the connection
             log.warning("could not handle a %r message from the job spawner: %r", message.get("op"), exc)
             self._close_fds(fds)
             reply = self._pending.get(message.get("id") or 0)

@@ -140,11 +140,9 @@ def job_processes(
         stat = table.get(pid)
         if stat is None or not stat.live or stat.pgrp == pgid or pid == os.getpid():
             continue
-        if pid in under_leader:
+        # A descendant of the leader, or a process we may judge that carries the job's token.
+        if pid in under_leader or ((root is not None or owned_by(pid, owners)) and environ_token(pid) == token):
             escapees.append(pid)
-        elif root is not None or owned_by(pid, owners):
-            if environ_token(pid) == token:
-                escapees.append(pid)
     return members, escapees
 
 
@@ -444,7 +442,7 @@ def _handle_control(state: SpawnerState) -> None:
         if request.get("op") == "spawn":
             try:
                 _spawn(state, request)
-            except Exception as exc:  # a bug here must not take every running job down with the spawner
+            except Exception as exc:  # noqa: BLE001 - a bug here must not take every running job down with the spawner
                 _send_error(state, request.get("id"), errno.EINVAL, f"{type(exc).__name__}: {exc}", None)
 
 

@@ -49,6 +49,13 @@ def _release(settled: asyncio.Future[Any]) -> None:
             waiter.set_result(None)
 
 
+def wake(future: asyncio.Future[None]) -> None:
+    """Resolve ``future`` unless it already is: a reader/writer callback (``loop.add_writer(fd, wake, fut)``),
+    which may fire again before the waiter removes it."""
+    if not future.done():
+        future.set_result(None)
+
+
 def waiter_count(settled: asyncio.Future[Any]) -> int:
     """How many waits are pending on ``settled`` (for tests and health reports)."""
     return len(_waiters.get(settled, ()))

@@ -86,13 +86,13 @@ class Backend(ABC):
 
     mode: str = "?"
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional: a no-op unless a backend needs it
         """Connect or start the job core."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional, as start
         """Disconnect or stop the job core."""
 
-    def forget_caller(self, caller: str) -> None:
+    def forget_caller(self, caller: str) -> None:  # noqa: B027 - optional, as start
         """The caller's MCP session ended: drop what is kept per caller (nothing, unless jobs run here)."""
 
     @abstractmethod

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..jobs.errors import JobError
 from .errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, from_job_error
+from .params import Params
 from .protocol import Request, error_response, parse_text, result_response
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class Dispatcher:
             raise RpcError(METHOD_NOT_FOUND, f"Method not found: {name}", {"available": self.names})
         params = validate_params(method.params, raw_params)
         try:
-            return await method.handler(params, ctx)
+            result = await method.handler(params, ctx)
         except RpcError:
             raise
         except JobError as exc:
@@ -102,6 +103,10 @@ class Dispatcher:
         except Exception as exc:
             log.exception("method %s failed", name)
             raise RpcError(INTERNAL_ERROR, "Internal error", {"detail": type(exc).__name__}) from None
+        ignored = params.ignored() if isinstance(params, Params) else []
+        if ignored and isinstance(result, dict):
+            result = {**result, "ignored_params": ignored}
+        return result
 
 
 def validate_params(model: type[BaseModel], raw: Any) -> Any:

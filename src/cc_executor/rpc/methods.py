@@ -32,7 +32,7 @@ CAPABILITIES = [
 
 async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
     ctx.admit_execute()
-    spec = JobSpec(**params.model_dump())
+    spec = JobSpec(**params.known())
     manager = ctx.executor.manager
     job = await manager.submit(spec, owner=ctx.session_id)
     ctx.note_job(job.id)

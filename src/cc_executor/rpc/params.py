@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A method's named params. Names it does not know are ignored, as the original server did (its clients send
+    ``model``, ``temperature``, ``id`` ...), and listed back in a dict result as ``ignored_params``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def ignored(self) -> list[str]:
+        """The names of the params this method does not take (at most ``IGNORED_LISTED``, each cut short)."""
+        return sorted(name[:IGNORED_NAME_MAX] for name in (self.model_extra or {}))[:IGNORED_LISTED]
+
+    def known(self) -> dict[str, Any]:
+        """The params this method takes, as a dict (the ignored ones left out)."""
+        return self.model_dump(exclude=set(self.model_extra or {}))
+
+
+IGNORED_LISTED = 50  # a request full of unknown names gets a bounded list back
+IGNORED_NAME_MAX = 100
 
 
 class NoParams(Params):

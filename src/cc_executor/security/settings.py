@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .origin import normalize_origin
 from .limits import ResourceLimits
+from .origin import normalize_origin
 from .rate_limit import RateLimiter, make_rate_limiter
 
 DENIED_PATTERNS_ENV = "CC_EXECUTOR_DENIED_PATTERNS"

@@ -15,7 +15,7 @@ a problem instead of guessing, so a drift can only ever refuse, never hide.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from cc_executor.security.refusal import CommandNotAllowed
 from cc_executor.security.shell_words import check_parameter
@@ -29,7 +29,7 @@ _WORD_BREAK = " \t\n;&|()<>"
 _ZSH_DOLLAR_FLAGS = "~=^+"
 
 
-class SiteKind(str, Enum):
+class SiteKind(StrEnum):
     COMMAND = "command substitution"
     BACKQUOTE = "backquote substitution"
     PROCESS = "process substitution"

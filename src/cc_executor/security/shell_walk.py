@@ -87,7 +87,7 @@ def walk(script: str, *, zsh: bool = False, strict: bool = True) -> Reading:
         if strict:
             raise problem from None
         reading.problems.append(problem)
-    except Exception as exc:  # a bashlex or walker surprise: refuse rather than guess
+    except Exception as exc:  # noqa: BLE001 - a bashlex or walker surprise: refuse rather than guess
         problem = refuse(f"command could not be analysed ({type(exc).__name__})", script[:60])
         if strict:
             raise problem from None
@@ -113,7 +113,7 @@ def _parse(script: str) -> list[Any]:
         raise refuse("shell construct not supported by the checker", name) from None
     except RecursionError:
         raise
-    except Exception as exc:  # bashlex fails on some malformed text with its own internal errors
+    except Exception as exc:  # noqa: BLE001 - bashlex fails on some malformed text with its own internal errors
         raise refuse(f"shell text could not be parsed ({type(exc).__name__})", script[:60]) from None
 
 

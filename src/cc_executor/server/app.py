@@ -20,6 +20,7 @@ from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
 from ..executor import Executor
 from ..mcp.http import MCP_PATH, create_mcp_http
+from ..rpc import framing
 from ..rpc.errors import LIMIT_REACHED, RpcError
 from ..rpc.methods import build_dispatcher
 from ..rpc.protocol import dumps, error_response
@@ -115,6 +116,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         denial = refused(websocket)
+        if denial is None:
+            try:
+                chosen = framing.choose(websocket.query_params.get(framing.FRAMING_PARAM))
+            except framing.UnknownFraming as exc:
+                denial = JSONResponse({"error": str(exc)}, status_code=400)
         if denial is not None:
             await websocket.send_denial_response(denial)  # an HTTP answer to the handshake: nothing ran
             return
@@ -129,14 +135,15 @@ def create_app(settings: Settings) -> FastAPI:
             await websocket.send_text(dumps(error_response(None, limit)))
             await websocket.close(code=1008, reason="session limit reached")
             return
-        session = Session(websocket, executor, dispatcher)
+        session = Session(websocket, executor, dispatcher, chosen)
         sessions[session.id] = session
         try:
             await session.run()
         finally:
             sessions.pop(session.id, None)
 
-    app.add_route(MCP_PATH, mcp_http.app, methods=["GET", "POST", "DELETE"])
+    # A raw ASGI app as the endpoint: Route runs one as is; add_route's annotation names request handlers only.
+    app.add_route(MCP_PATH, mcp_http.app, methods=["GET", "POST", "DELETE"])  # type: ignore[arg-type]
     app.websocket(WS_PATH)(websocket_endpoint)
     app.websocket(WS_PATH_ALIAS)(websocket_endpoint)
     app.state.service = SERVICE_NAME

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
 
-from ..security.token_file import tokens_equal
 from ..security.origin import host_allowed, origin_allowed
+from ..security.token_file import tokens_equal
 
 OPEN_PATHS = frozenset({"/health", "/healthz"})
 SINGLE_HEADERS = ("host", "origin", "authorization")  # each judged below by one value, so it must have only one

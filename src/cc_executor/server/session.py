@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
+from ..rpc import framing as framings
 from ..rpc import replay
 from ..rpc.dispatcher import Dispatcher
 from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
@@ -52,8 +54,12 @@ def _is_completed(text: str) -> bool:
 class Session:
     """Implements ``RpcContext`` for one connection."""
 
-    def __init__(self, websocket: WebSocket, executor: Executor, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, websocket: WebSocket, executor: Executor, dispatcher: Dispatcher, framing: str = framings.LINES
+    ) -> None:
         self.id = uuid.uuid4().hex
+        # The original's one line per process.output, unless the client connected with ?framing=coalesced.
+        self._framed = framings.one_line_per_frame if framing == framings.LINES else None
         self.session_id = self.id
         self.websocket = websocket
         self.executor = executor
@@ -118,7 +124,7 @@ class Session:
             self.unfollow(job_id)
             task = asyncio.create_task(self._stream(job_id, pos, from_seq), name=f"follow-{job_id}-{self.id[:8]}")
             self._followers[job_id] = task
-            task.add_done_callback(lambda t, j=job_id: self._follower_done(j, t))
+            task.add_done_callback(functools.partial(self._follower_done, job_id))
 
     def _follower_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self._followers.get(job_id) is task:
@@ -168,7 +174,7 @@ class Session:
                         frames.insert(problem.index, dumps(replay.log_problem(job.id, problem)))
                 if not sent_completed[0] and any(_is_completed(text) for text in items):
                     sent_completed[0] = True
-                await self._send_frames(frames)
+                await self._send_frames(self._framed(frames) if self._framed is not None else frames)
             if items or pos != before:
                 continue
             if job_log.closed:
@@ -250,7 +256,7 @@ class Session:
                 self._pending_waits += admitted
                 task = asyncio.create_task(self._answer(items, is_batch))
                 self._tasks.add(task)
-                task.add_done_callback(lambda t, n=admitted: self._waits_done(t, n))
+                task.add_done_callback(functools.partial(self._waits_done, admitted=admitted))
                 return
         await self._answer(items, is_batch)
 

@@ -81,7 +81,7 @@ class TimeoutEstimator:
             return 1.0
         try:
             return max(1.0, float(self.monitor.multiplier()))
-        except Exception:  # a broken monitor must not stop a job from starting
+        except Exception:  # noqa: BLE001 - a broken monitor must not stop a job from starting
             return 1.0
 
     async def _samples(self, level: str) -> list[RunRecord]:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from cc_executor.timing.resilient_store import ResilientStore
 
 RunStatus = Literal["completed", "failed", "cancelled", "timed_out", "lost"]
-TimeoutSource = Literal["request", "history", "default"]
+# "hook": a pre_execute hook set the timeout (see docs/protocol.md).
+TimeoutSource = Literal["request", "history", "default", "hook"]
 RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "timed_out", "lost"})
 LEVEL_SEPARATOR = ":"
 

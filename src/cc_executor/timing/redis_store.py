@@ -17,6 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -32,6 +33,11 @@ from cc_executor.timing.history import (
 from cc_executor.timing.settings import TimingSettings
 
 _BATCH_FLOOR = 100
+
+
+def _members(reply: object) -> list[str]:
+    """A sorted-set range asked without scores, from a client that decodes replies: a list of str."""
+    return list(cast("list[str]", reply))
 
 
 class RedisHistoryStore(HistoryStore):
@@ -91,7 +97,7 @@ class RedisHistoryStore(HistoryStore):
         batch = max(limit, _BATCH_FLOOR)
         start = 0
         while len(found) < limit:
-            ids: list[str] = await self._redis.zrevrange(index, start, start + batch - 1)
+            ids = _members(await self._redis.zrevrange(index, start, start + batch - 1))
             if not ids:
                 break
             start += len(ids)
@@ -136,12 +142,12 @@ class RedisHistoryStore(HistoryStore):
 
     async def prune(self) -> int:
         cutoff = time.time() - self._settings.history_max_age_days * 86400.0
-        doomed: list[str] = list(await self._redis.zrangebyscore(self._all_key, "-inf", f"({cutoff}"))
+        doomed = _members(await self._redis.zrangebyscore(self._all_key, "-inf", f"({cutoff}"))
         total = await self._redis.zcard(self._all_key)
         excess = total - len(doomed) - self._settings.history_max_records
         if excess > 0:
             # The oldest survivors of the age cut, beyond the count limit.
-            doomed += await self._redis.zrange(self._all_key, len(doomed), len(doomed) + excess - 1)
+            doomed += _members(await self._redis.zrange(self._all_key, len(doomed), len(doomed) + excess - 1))
         if not doomed:
             return 0
         raw = await self._redis.mget([self._rec_key(rid) for rid in doomed])

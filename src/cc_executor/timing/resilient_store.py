@@ -123,7 +123,7 @@ class ResilientStore(HistoryStore):
             return await self._call(op, call)
         except asyncio.CancelledError:
             raise
-        except Exception:  # already recorded: history is optional
+        except Exception:  # noqa: BLE001 - already recorded: history is optional
             return fallback
 
     # -- background reconnection ----------------------------------------------------------------
@@ -187,7 +187,7 @@ class ResilientStore(HistoryStore):
             return await self._call("history", self.inner.recent(limit, command=command, category=category))
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - any backend failure reads as an outage
             raise self.unavailable() from None
 
     async def samples(self, category_prefix_or_key: str, limit: int) -> list[RunRecord]:
@@ -208,5 +208,5 @@ class ResilientStore(HistoryStore):
                 await self._prober
         try:
             await asyncio.wait_for(self.inner.close(), self._timeout)
-        except Exception as exc:  # closing a dead backend must not fail shutdown
+        except Exception as exc:  # noqa: BLE001 - closing a dead backend must not fail shutdown
             log.debug("closing history store: %s", exc)

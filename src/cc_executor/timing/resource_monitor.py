@@ -189,13 +189,13 @@ class ResourceMonitor:
             import pynvml
 
             pynvml.nvmlInit()
-        except Exception as exc:  # no library, no driver: both mean no GPU we can see
+        except Exception as exc:  # noqa: BLE001 - no library, no driver: both mean no GPU we can see
             self._gpu, self._gpu_note = None, f"no GPU: NVML unavailable ({type(exc).__name__}: {exc})"
             return
         try:
             count = pynvml.nvmlDeviceGetCount()
             note = "no GPU: no NVML devices"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - an NVML error means no GPU we can see
             count, note = 0, f"no GPU: {type(exc).__name__}: {exc}"
         if count == 0:
             with contextlib.suppress(Exception):
@@ -225,7 +225,7 @@ class ResourceMonitor:
                         "mem_total": int(mem.total),
                     }
                 )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed GPU read must not stop sampling
             self._gpu_note = f"GPU read failed: {type(exc).__name__}: {exc}"
             return None
         return gpus
