@@ -21,6 +21,8 @@ import websockets
 from conftest import ServerFactory, ServerProcess
 from rpc_client import RpcClient, completed, outputs
 
+from cc_executor.rpc.framing import with_framing
+
 CLIENTS = 200
 LINES_PER_JOB = 10_000
 # Each client's socket, plus per job two pipes, a log file and a little slack, on each side.
@@ -133,8 +135,8 @@ async def connect_stalled(server: ServerProcess) -> websockets.ClientConnection:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.port))
-    return await websockets.connect(
-        server.url, sock=sock, max_queue=1, max_size=None, ping_interval=None, open_timeout=10
+    return await websockets.connect(  # coalesced frames: it checks that seq runs without gaps, frame by frame
+        with_framing(server.url), sock=sock, max_queue=1, max_size=None, ping_interval=None, open_timeout=10
     )
 
 
