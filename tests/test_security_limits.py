@@ -1,4 +1,5 @@
-"""Per-job resource limits, applied through ``make_preexec`` to real child processes, and their settings."""
+"""Per-job resource limits, applied to real child processes as the spawner applies them (``rlimit_setter`` of
+``named_rlimits()``), and their settings."""
 
 from __future__ import annotations
 
@@ -13,15 +14,21 @@ from collections.abc import Callable
 import psutil
 import pytest
 
+from cc_executor.jobs.spawner_main import rlimit_setter
 from cc_executor.security.limits import (
     CPU_KILL_GRACE,
     ResourceLimits,
     limit_signal_reason,
-    make_preexec,
     parse_size,
 )
 
 MiB = 1 << 20
+
+
+def make_preexec(limits: ResourceLimits) -> Callable[[], None] | None:
+    """What the spawner runs in the child before exec, for ``Popen(preexec_fn=...)``; None when no limit is set."""
+    named = limits.named_rlimits()
+    return rlimit_setter(named) if named else None
 
 
 def run(argv: list[str], preexec: Callable[[], None] | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

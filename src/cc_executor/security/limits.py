@@ -12,13 +12,10 @@ from __future__ import annotations
 import re
 import resource
 import signal
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from ..jobs.spawner_main import rlimit_setter
 
 OutputLimitAction = Literal["stop_logging", "cancel"]
 
@@ -110,12 +107,6 @@ def _clamp(res: int, soft: int, hard: int) -> tuple[int, int]:
         hard = min(hard, current_hard)
         soft = min(soft, hard)
     return soft, hard
-
-
-def make_preexec(limits: ResourceLimits) -> Callable[[], None] | None:
-    """A function for ``Popen(preexec_fn=...)`` that applies the limits; None when none is configured."""
-    named = limits.named_rlimits()
-    return rlimit_setter(named) if named else None
 
 
 def limit_signal_reason(returncode: int | None) -> str | None:
