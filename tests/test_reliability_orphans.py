@@ -98,3 +98,14 @@ async def test_server_sigkill_leaves_nothing_and_restart_marks_lost(make_server:
         await client.call("attach", job_id=job_id, from_seq=0)
         events = await client.collect_until_completed(job_id)
         assert events[-1]["params"]["status"] == "lost"
+
+    # A later start finds it already lost: its log keeps the one end it got, however often the server restarts.
+    for _ in range(2):
+        assert server.terminate() == 0
+        server.start()
+    log_lines = (server.state_dir / "jobs" / f"{job_id}.log").read_text().splitlines()
+    assert sum('"method":"process.completed"' in line for line in log_lines) == 1
+    async with await RpcClient.connect(server.url) as client:
+        await client.call("attach", job_id=job_id, from_seq=0)
+        replay = await client.collect_until_completed(job_id)
+    assert [e["method"] for e in replay].count("process.completed") == 1

@@ -512,23 +512,23 @@ class JobManager:
         for stored in stored_jobs:
             summary = stored.summary
             path = Path(stored.log_path) if stored.log_path else self.settings.jobs_dir / f"{stored.job_id}.log"
-            log_bytes = stored.log_bytes
-            if stored.job_id in live_ids:
-                log_bytes = self._settle_from_log(stored, path)
+            found_live = stored.job_id in live_ids
+            log_bytes = self._settle_from_log(stored, path) if found_live else stored.log_bytes
             out = OutputLog.reopen(
                 stored.job_id, path, summary.get("next_seq") or 0, summary.get("output_bytes") or 0, log_bytes
             )
-            if summary["state"] == "lost":
-                try:
-                    if path.exists():
-                        out.append_to_file(
-                            "process.completed",
-                            {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
-                             "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
-                        )
-                except OSError as exc:
-                    log.warning("job %s: could not add its end to its log: %s", stored.job_id, exc)
-            if stored.job_id in live_ids:
+            if found_live:
+                # Only now is it found lost: its log gets that end once (a job lost at an earlier start has it).
+                if summary["state"] == "lost":
+                    try:
+                        if path.exists():
+                            out.append_to_file(
+                                "process.completed",
+                                {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
+                                 "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
+                            )
+                    except OSError as exc:
+                        log.warning("job %s: could not add its end to its log: %s", stored.job_id, exc)
                 try:
                     self.registry.save(summary, path, out.size_on_disk)
                 except sqlite3.Error as exc:  # the row says running: the next start settles it the same way
