@@ -21,6 +21,7 @@ from conftest import ServerProcess, _stop_checked
 from rpc_client import RpcClient
 
 from cc_executor.jobs.log_outage import WriteOutages
+from cc_executor.jobs.manager import REGISTRY_RETRY_MAX
 from cc_executor.jobs.output_log import OutputLog
 
 # -- the log itself, through /dev/full ------------------------------------------------------------
@@ -280,7 +281,7 @@ async def test_a_job_that_ends_while_the_disk_is_full_is_never_reported_lost(
             await asyncio.sleep(0.05)
         print(f"7 MB job: {final['output_lost_bytes']} of {final['output_bytes']} bytes lost; log caught up "
               f"{time.monotonic() - freed:.2f} s after space returned")
-        await asyncio.sleep(REGISTRY_CATCH_UP)  # the registry retries every few seconds at most
+        await asyncio.sleep(REGISTRY_RETRY_MAX + 1)  # the registry's retries are at most this far apart
     assert server.terminate() == 0
     server.start()
     async with await RpcClient.connect(server.url) as client:
@@ -290,8 +291,6 @@ async def test_a_job_that_ends_while_the_disk_is_full_is_never_reported_lost(
     assert live[-1]["method"] == "process.completed"
     assert "accepts writes again" in server.log_text()
 
-
-REGISTRY_CATCH_UP = 6.0
 
 
 async def test_on_log_full_stop_ends_the_job_failed_with_the_reason(tmpfs_server: ServerOnFullDisk) -> None:

@@ -113,7 +113,6 @@ class Job:
         self._stdin_fd: int | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
         if stop_on_log_failure:  # CC_EXECUTOR_ON_LOG_FULL=stop
-            log.stop_on_write_failure = True
             log.on_write_failure = self._log_write_failed
 
     @classmethod

@@ -141,9 +141,9 @@ class OutputLog:
         self.memory_limit = memory_limit
         self.full_buffer = full_buffer  # bytes kept while the file cannot be written; beyond, output is lost
         self._outages = outages
-        # Called (on the next loop turn) with the error when a write first fails: the job may stop itself.
+        # Called (on the next loop turn) with the error when a write first fails: set by a job that then stops
+        # itself (CC_EXECUTOR_ON_LOG_FULL=stop), which the log_write_failed notice tells its clients.
         self.on_write_failure: Callable[[OSError], None] | None = None
-        self.stop_on_write_failure = False  # what the log_write_failed notice tells clients will happen
         self.next_seq = 0
         self.end = 0  # number of entries
         self.output_bytes = 0
@@ -158,7 +158,6 @@ class OutputLog:
         self._fd: int | None = None
         self._buf = bytearray()  # bytes appended but not yet written to the file
         self._pending_lens: deque[int] = deque()  # bytes still to write of each entry not wholly on disk
-        self._on_disk = 0  # entries wholly written to the file
         self._file_size = 0  # the file's size once everything appended is written
         self._dirty = False
         self._write_error: OSError | None = None  # set while writes fail (an outage)
@@ -350,7 +349,8 @@ class OutputLog:
         target = self.memory_limit * 3 // 4
         drop = 0
         freed = 0
-        droppable = min(len(self._mem) - 1, self._on_disk - self._mem_start)
+        on_disk = self.end - len(self._pending_lens)  # every entry goes to the file; these are wholly there
+        droppable = min(len(self._mem) - 1, on_disk - self._mem_start)
         while drop < droppable and self._mem_bytes - freed > target:
             freed += len(self._mem[drop])
             drop += 1
@@ -383,7 +383,6 @@ class OutputLog:
         while written and lens:
             if written >= lens[0]:
                 written -= lens.popleft()
-                self._on_disk += 1
             else:
                 lens[0] -= written
                 written = 0
@@ -398,7 +397,8 @@ class OutputLog:
         reason = describe(exc)
         self._outages.failed(self.job_id, reason, str(self.path.parent) if self.path else "?")
         if not self.closed:
-            notice = write_failed_notice(reason, self.next_seq, self.full_buffer, self.stop_on_write_failure)
+            stop = self.on_write_failure is not None
+            notice = write_failed_notice(reason, self.next_seq, self.full_buffer, stop)
             self._append(notification("process.error", {"job_id": self.job_id, **notice}))
             if self.on_write_failure is not None:
                 asyncio.get_running_loop().call_soon(self.on_write_failure, exc)
@@ -411,9 +411,7 @@ class OutputLog:
 
     def _write_resumed(self) -> None:
         error, self._write_error = self._write_error, None
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+        self._cancel_retry()
         self._end_lost_run(error)  # its notice is written on the next turn, like any entry
         self._outages.resumed(self.job_id)
 
@@ -517,11 +515,14 @@ class OutputLog:
             self.flush()
         return self._write_error
 
-    def _give_up(self) -> None:
-        """Stop writing (the log is deleted, or the server stops): what is pending is dropped."""
+    def _cancel_retry(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+
+    def _give_up(self) -> None:
+        """Stop writing, for a log that is being deleted: what is pending is dropped."""
+        self._cancel_retry()
         if self._write_error is not None:
             self._outages.resumed(self.job_id)
         self._buf.clear()

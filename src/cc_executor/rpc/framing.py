@@ -63,8 +63,6 @@ def split_lines(data: str) -> list[str]:
 def one_line_per_frame(frames: list[str]) -> list[str]:
     """``frames`` (serialised notifications) with every ``process.output`` holding several lines split into one
     frame per line; every other frame, and an output of one line (or one chunk of a long line), as it is."""
-    if not any(_may_hold_lines(text) for text in frames):
-        return frames  # the common case (no output, or output without a newline): nothing to parse
     out: list[str] = []
     for text in frames:
         if _may_hold_lines(text):
