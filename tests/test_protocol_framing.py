@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cc_executor.jobs.output_log import notification
+from cc_executor.protocol.events import encode_notification as notification
 from cc_executor.rpc.framing import COALESCED, LINES, UnknownFraming, choose, one_line_per_frame, split_lines
 
 

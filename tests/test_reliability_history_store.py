@@ -21,7 +21,8 @@ from conftest import ServerFactory, ServerProcess
 from redis_fixture import RedisServer, redis_server  # noqa: F401  (fixture)
 from rpc_client import RpcCallError, RpcClient, completed
 
-from cc_executor.timing.history import HistoryStore, HistoryUnavailable, RunRecord
+from cc_executor.protocol.errors import HistoryUnavailable
+from cc_executor.timing.history import HistoryStore, RunRecord
 from cc_executor.timing.resilient_store import ResilientStore
 from cc_executor.timing.settings import TimingSettings
 
@@ -181,7 +182,7 @@ async def test_outage_errors_for_history_readers_and_backs_off(caplog: pytest.Lo
         for _ in range(5):
             with pytest.raises(HistoryUnavailable) as caught:
                 await store.recent_or_raise(limit=1)
-            assert caught.value.backend == "switch" and "switched off" in caught.value.reason
+            assert caught.value.store == "switch" and "switched off" in caught.value.reason
             assert await store.recent() == []  # the estimator's reads still degrade to nothing
         await asyncio.sleep(1.6)  # the background probe keeps trying, further apart each time
     assert sum("unavailable" in r.getMessage() for r in caplog.records) == 1

@@ -17,7 +17,7 @@ from rpc_client import RpcClient
 
 from cc_executor.jobs.job import Job
 from cc_executor.jobs.output_log import OutputLog
-from cc_executor.jobs.state import JobState
+from cc_executor.protocol.state import JobState
 from cc_executor.server.session import Session
 
 COMMAND = 'for i in $(seq 1 20); do echo "<$i>"; sleep 0.01; done; exit 3'

@@ -15,10 +15,10 @@ import pytest
 from pydantic import BaseModel
 
 from cc_executor.jobs.waits import wait_settled, waiter_count
+from cc_executor.protocol.errors import INVALID_REQUEST, LIMIT_REACHED, LimitReached, ProtocolError
+from cc_executor.protocol.params import AnyParams
 from cc_executor.rpc.dispatcher import Dispatcher, Method
-from cc_executor.rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from cc_executor.rpc.methods import build_dispatcher
-from cc_executor.rpc.params import AnyParams
 from cc_executor.rpc.protocol import Request, parse_text
 
 
@@ -56,7 +56,7 @@ def test_a_batch_at_the_limit_is_parsed() -> None:
 
 def test_a_batch_over_the_limit_is_refused_whole_without_looking_at_its_entries() -> None:
     # Entries that are not even objects would each get their own -32600 if they were looked at.
-    with pytest.raises(RpcError) as caught:
+    with pytest.raises(ProtocolError) as caught:
         parse_text(json.dumps([1] * 6), max_batch=5)
     assert caught.value.code == INVALID_REQUEST
     assert caught.value.data == {"limit": 5, "size": 6}
@@ -73,7 +73,7 @@ def test_no_limit_by_default_and_single_requests_are_never_counted() -> None:
 async def test_the_dispatcher_refuses_an_oversized_batch_before_dispatching_anything() -> None:
     recorder = Recorder()
     dispatcher = recorder.dispatcher(max_batch_size=3)
-    with pytest.raises(RpcError) as caught:
+    with pytest.raises(ProtocolError) as caught:
         dispatcher.parse(batch(4, "quick"))
     assert caught.value.code == INVALID_REQUEST and caught.value.data["limit"] == 3
     assert recorder.calls == []
@@ -90,7 +90,7 @@ def test_build_dispatcher_takes_the_limit() -> None:
 # -- pending waits count requests ---------------------------------------------------------------
 
 
-REFUSAL = RpcError(LIMIT_REACHED, "too many pending waits", {"limit": 3})
+REFUSAL = LimitReached("too many pending waits", {"limit": 3})
 
 
 def test_waits_past_the_room_are_refused_under_their_own_ids() -> None:

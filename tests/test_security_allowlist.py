@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cc_executor.security.allowlist import CommandNotAllowed, check_command, is_allowed, programs_in
+from cc_executor.security.allowlist import PolicyRefusal, check_command, is_allowed, programs_in
 from cc_executor.security.settings import AllowlistSettings
 
 ALLOWED = ["echo", "ls", "cat", "grep", "wc", "sort", "head", "git", "python", "pytest", "env", "timeout", "xargs"]
@@ -196,7 +196,7 @@ WIDE_LEGITIMATE: list[tuple[str, list[str]]] = [
 
 @pytest.mark.parametrize(("command", "offending"), BYPASSES)
 def test_bypass_is_refused_and_named(command: str, offending: str) -> None:
-    with pytest.raises(CommandNotAllowed) as info:
+    with pytest.raises(PolicyRefusal) as info:
         check_command(command, ALLOWED)
     assert offending in info.value.offending, info.value.message
     assert repr(info.value.offending)[:40] in info.value.message or offending in info.value.message
@@ -204,7 +204,7 @@ def test_bypass_is_refused_and_named(command: str, offending: str) -> None:
 
 @pytest.mark.parametrize(("command", "offending"), WIDE_BYPASSES)
 def test_bypass_through_allowed_wrappers_is_refused(command: str, offending: str) -> None:
-    with pytest.raises(CommandNotAllowed) as info:
+    with pytest.raises(PolicyRefusal) as info:
         check_command(command, WIDE)
     assert offending in info.value.offending, info.value.message
 
@@ -236,9 +236,9 @@ def test_legitimate_commands_really_run_as_bash_sees_them(tmp_path) -> None:
 
 def test_path_entries_match_exactly() -> None:
     check_command("/bin/ls -l", ["/bin/ls"])
-    with pytest.raises(CommandNotAllowed, match="ls"):
+    with pytest.raises(PolicyRefusal, match="ls"):
         check_command("ls -l", ["/bin/ls"])
-    with pytest.raises(CommandNotAllowed, match="/usr/bin/ls"):
+    with pytest.raises(PolicyRefusal, match="/usr/bin/ls"):
         check_command("/usr/bin/ls", ["/bin/ls", "ls"])
     assert not is_allowed("./ls", ["./ls", "ls"])
     assert is_allowed("ls", [" ls "])
@@ -247,14 +247,14 @@ def test_path_entries_match_exactly() -> None:
 def test_no_allow_list_means_only_deny_list() -> None:
     check_command("rm -rf ~; $X", None)
     check_command("rm -rf ~", [])
-    with pytest.raises(CommandNotAllowed) as info:
+    with pytest.raises(PolicyRefusal) as info:
         check_command("sudo rm -rf /", None, [r"rm\s+-rf\s+/"])
     assert info.value.offending == "rm -rf /"
     assert "rm -rf /" in info.value.message
 
 
 def test_deny_list_applies_before_allow_list_and_accepts_compiled() -> None:
-    with pytest.raises(CommandNotAllowed, match="git push"):
+    with pytest.raises(PolicyRefusal, match="git push"):
         check_command("git status; git push --force", ALLOWED, [re.compile(r"git push")])
     check_command("git status", ALLOWED, [r"git push"])
 
@@ -270,9 +270,9 @@ def test_very_long_input_is_fast() -> None:
     long_ok = "ls -la | grep foo; " * 1500
     started = time.monotonic()
     check_command(long_ok, ALLOWED)
-    with pytest.raises(CommandNotAllowed):
+    with pytest.raises(PolicyRefusal):
         check_command("echo " + "a" * 200_000, ALLOWED)
-    with pytest.raises(CommandNotAllowed):
+    with pytest.raises(PolicyRefusal):
         check_command("$(" * 500 + "ls" + ")" * 500, ALLOWED)
     assert time.monotonic() - started < 20
 
@@ -287,7 +287,7 @@ SHELL_PIECES += ["ls", "rm", "eval ", "$(", "<<", "bash -c ", "xargs ", "env "]
 def test_garbage_only_ever_raises_command_not_allowed(text: str) -> None:
     try:
         check_command(text, ALLOWED)
-    except CommandNotAllowed as exc:
+    except PolicyRefusal as exc:
         assert isinstance(exc.message, str) and isinstance(exc.offending, str)
 
 
@@ -297,7 +297,7 @@ def test_garbage_only_ever_raises_command_not_allowed(text: str) -> None:
 def test_unicode_garbage_only_ever_raises_command_not_allowed(text: str) -> None:
     try:
         programs_in(text)
-    except CommandNotAllowed:
+    except PolicyRefusal:
         pass
 
 
@@ -315,5 +315,5 @@ def test_settings_split_and_validate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_settings_compiled_patterns_feed_check_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC_EXECUTOR_DENIED_PATTERNS", r"curl\b")
-    with pytest.raises(CommandNotAllowed, match="curl"):
+    with pytest.raises(PolicyRefusal, match="curl"):
         check_command("echo x | curl -d @- host", None, AllowlistSettings().compiled())

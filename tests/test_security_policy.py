@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cc_executor.security.policy import CommandPolicy
-from cc_executor.security.refusal import CommandNotAllowed
+from cc_executor.security.refusal import PolicyRefusal
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 POLICY = CommandPolicy(["echo", "ls"], shell="bash", inherited_path=SYSTEM_PATH)
@@ -40,7 +40,7 @@ REFUSED_ENV: list[tuple[dict[str, str], str]] = [
 
 @pytest.mark.parametrize(("env", "offending"), REFUSED_ENV)
 def test_env_that_steers_what_runs_is_refused(env: dict[str, str], offending: str) -> None:
-    with pytest.raises(CommandNotAllowed) as info:
+    with pytest.raises(PolicyRefusal) as info:
         POLICY.check("ls", env)
     assert info.value.offending == offending
     assert offending in info.value.message
@@ -57,19 +57,19 @@ def test_without_an_allow_list_env_is_not_policed() -> None:
 
 def test_a_relative_inherited_path_refuses_every_job() -> None:
     policy = CommandPolicy(["ls"], inherited_path="/usr/bin:.")
-    with pytest.raises(CommandNotAllowed, match="absolute"):
+    with pytest.raises(PolicyRefusal, match="absolute"):
         policy.check("ls")
 
 
 def test_unset_path_is_refused_because_bash_then_searches_the_cwd() -> None:
-    with pytest.raises(CommandNotAllowed, match="PATH"):
+    with pytest.raises(PolicyRefusal, match="PATH"):
         POLICY.check("ls", env_unset=["PATH"])
-    with pytest.raises(CommandNotAllowed, match="PATH"):
+    with pytest.raises(PolicyRefusal, match="PATH"):
         CommandPolicy(["ls"], inherited_path=None).check("ls")
 
 
 def test_cwd_with_nul_is_refused() -> None:
-    with pytest.raises(CommandNotAllowed, match="NUL"):
+    with pytest.raises(PolicyRefusal, match="NUL"):
         POLICY.check("ls", cwd="/tmp\0x")
 
 
@@ -89,7 +89,7 @@ def test_the_refused_envs_really_run_code_without_the_policy(tmp_path: Path) -> 
     ]
     for extra in cases:
         marker.unlink(missing_ok=True)
-        with pytest.raises(CommandNotAllowed):
+        with pytest.raises(PolicyRefusal):
             POLICY.check("ls", extra)
         subprocess.run(["bash", "-c", "ls >/dev/null"], env={**os.environ, **extra}, cwd=tmp_path, check=False)
         assert marker.exists(), extra

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cc_executor.agents.detect import is_agent_command
-from cc_executor.security.allowlist import CommandNotAllowed, check_command, programs_in
+from cc_executor.security.allowlist import PolicyRefusal, check_command, programs_in
 from cc_executor.security.shell_reader import read_shell
 from cc_executor.security.shell_scan import SiteKind, scan
 from cc_executor.timing.classify import classify
@@ -60,7 +60,7 @@ def test_what_the_policy_accepts_never_runs_another_program(shell: str, tmp_path
     command = "echo " + text
     try:
         check_command(command, ["echo"], shell=shell)
-    except CommandNotAllowed:
+    except PolicyRefusal:
         return
     marker = tmp_path / "M"
     marker.unlink(missing_ok=True)

@@ -17,17 +17,18 @@ from . import __version__
 from .agents import observer_for
 from .config import SERVICE_NAME, Settings
 from .hooks import HookEngine
-from .jobs.errors import BlockedByHook, CommandRejected
 from .jobs.job import Job
 from .jobs.manager import Extensions, JobManager, TimeoutChoice
 from .jobs.registry import JobRegistry
 from .jobs.spawner import Spawner
 from .jobs.spec import JobSpec
 from .jobs.state_dir import prepare_state_dir
+from .protocol import events
+from .protocol.errors import BlockedByHook
+from .protocol.state import FinalState
 from .security.policy import CommandPolicy
-from .security.refusal import CommandNotAllowed
 from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
-from .timing.history import RunStatus, TimeoutSource
+from .timing.history import TimeoutSource
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,7 @@ class Executor:
 
     def _check_request(self, spec: JobSpec) -> None:
         """Command text, env and cwd alike: everything of the request that reaches the shell."""
-        try:
-            self.policy.check(spec.command, spec.env, spec.cwd, spec.env_unset)
-        except CommandNotAllowed as exc:
-            raise CommandRejected(exc.message, {"offending": exc.offending}) from None
+        self.policy.check(spec.command, spec.env, spec.cwd, spec.env_unset)  # raises CommandNotAllowed
 
     # -- timing ---------------------------------------------------------------------------------
 
@@ -139,7 +137,7 @@ class Executor:
             started_at=job.started_at,
             duration=job.duration or 0.0,
             exit_code=job.exit_code,
-            status=cast(RunStatus, job.state.value),  # a final state here (after_end); RunRecord checks it
+            status=cast(FinalState, job.state.value),  # a final state here (after_end); RunRecord checks it
             stalled=job.stall_count > 0,
             peak_rss=job.peak_rss,
             cpu_time=job.proc.cpu_time if job.proc else None,
@@ -164,7 +162,7 @@ class Executor:
         spec = job.spec
         outcome = await self.hooks.pre_execute(self._hook_event(job), env=dict(spec.env))
         for warning in outcome.warnings:
-            job.log.append_event("hook.warning", warning)
+            job.log.append_event(events.HOOK_WARNING, warning)
         if outcome.blocked:
             reason = outcome.reason or "blocked by a pre_execute hook"
             raise BlockedByHook(f"blocked by pre_execute hook: {reason}", {"reason": reason})
@@ -188,7 +186,7 @@ class Executor:
         else:
             warnings = await self.hooks.on_stall(payload | {"idle_seconds": job.idle_timeout})
         for warning in warnings:
-            job.log.append_event("hook.warning", warning)
+            job.log.append_event(events.HOOK_WARNING, warning)
 
     async def _post_execute(self, job: Job) -> None:
         payload = self._hook_event(job) | {
@@ -200,7 +198,7 @@ class Executor:
             "agent": job.extra.get("agent"),
         }
         for warning in await self.hooks.post_execute(payload):
-            job.log.append_event("hook.warning", warning)
+            job.log.append_event(events.HOOK_WARNING, warning)
 
     def hook_status(self) -> dict[str, Any]:
         return self.hooks.status()

@@ -9,12 +9,11 @@ import sys
 from typing import Any
 
 from ..client import Client, Completed, Job, Output
+from ..protocol.state import STATE_FILTERS
 from .exit_status import EXIT_TIMED_OUT, summary_exit_code
 from .remote import connection_options, run_remote
 from .run import follow_interruptibly, write_output
 from .table import clock, print_table
-
-JOB_STATES = ("live", "queued", "running", "paused", "completed", "failed", "cancelled", "timed_out", "lost")
 
 
 async def list_jobs(client: Client, args: argparse.Namespace) -> int:
@@ -68,8 +67,7 @@ async def control(client: Client, args: argparse.Namespace) -> int:
     handle = Job(client, args.job)
     verb = {"pause": handle.pause, "resume": handle.resume, "cancel": handle.cancel}[args.verb]
     result: dict[str, Any] = await verb()
-    state = result.get("state") or result.get("status") or "ok"
-    print(f"{args.job} {state}")
+    print(f"{args.job} {result.get('status') or 'ok'}")
     return 0
 
 
@@ -110,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         return parser
 
     parser = command("jobs", "list jobs, newest first", list_jobs)
-    parser.add_argument("--state", choices=JOB_STATES, default=None, help="only jobs in this state")
+    parser.add_argument("--state", choices=STATE_FILTERS, default=None, help="only jobs in this state")
     parser.add_argument("--limit", type=int, default=None, help="at most N jobs")
     parser.add_argument("--json", action="store_true", help="print the summaries as one JSON array")
 

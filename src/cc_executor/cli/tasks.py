@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client, ClientError, Completed, JobNotFound, Output
+from ..protocol.state import is_final
 from .exit_status import EXIT_INTERRUPTED
 from .interrupt import InterruptHandler
 from .remote import EXIT_USAGE, connection_options, describe, fail, run_remote
@@ -28,7 +29,6 @@ from .task_progress import LineProgress, Remaining, make_progress, seconds
 from .task_state import TaskRecord, TaskRunState, load_state, save_state, state_path
 
 TAIL_LINES = 20
-FINAL_STATES = {"completed", "failed", "cancelled", "timed_out", "lost"}
 # Requests sent from a SIGINT handler, held here until done: the loop keeps only weak references to tasks.
 _background: set[asyncio.Future[Any]] = set()
 
@@ -42,7 +42,7 @@ def _in_background(request: Awaitable[Any]) -> None:
 async def refresh(client: Client, state: TaskRunState) -> None:
     """Bring each recorded job's status up to date from the server (a detached list moves on without us)."""
     for record in state.tasks:
-        if record.job_id is None or record.status in FINAL_STATES:
+        if record.job_id is None or is_final(record.status):
             continue
         try:
             summary = await client.get(record.job_id)

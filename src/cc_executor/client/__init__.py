@@ -1,24 +1,6 @@
 """Python client for CC Executor: an async ``Client`` with typed events and reconnects, and sync ``run``."""
 
-from .client import Client
-from .discovery import Endpoint, discover, health_url, token_file
-from .errors import (
-    BlockedByHook,
-    ClientError,
-    CommandNotAllowed,
-    ConnectionLost,
-    InvalidParams,
-    JobDetached,
-    JobNotFound,
-    LimitReached,
-    MethodNotFound,
-    RateLimited,
-    ServerError,
-    ServerUnavailable,
-    StreamTimeout,
-    Unauthorized,
-)
-from .events import (
+from ..protocol.events import (
     Cancelled,
     Completed,
     Event,
@@ -34,6 +16,25 @@ from .events import (
     Started,
     TokenLimit,
 )
+from .client import Client
+from .discovery import Endpoint, discover, health_url, token_file
+from .errors import (
+    BlockedByHook,
+    ClientError,
+    CommandNotAllowed,
+    ConnectionLost,
+    HistoryUnavailable,
+    InvalidParams,
+    JobDetached,
+    JobNotFound,
+    LimitReached,
+    MethodNotFound,
+    RateLimited,
+    ServerError,
+    ServerUnavailable,
+    StreamTimeout,
+    Unauthorized,
+)
 from .job import Job
 from .reconnect import ReconnectPolicy
 from .settings import ClientSettings
@@ -41,9 +42,9 @@ from .sync import Result, run, run_tasks
 
 __all__ = [
     "BlockedByHook", "Cancelled", "Client", "ClientError", "ClientSettings", "CommandNotAllowed", "Completed",
-    "ConnectionLost", "Endpoint", "Event", "HookWarning", "InvalidParams", "Job", "JobDetached", "JobNotFound",
-    "LimitReached", "MethodNotFound", "Notification", "Output", "Paused", "ProcessError", "Queued", "RateLimit",
-    "RateLimited", "ReconnectPolicy", "Result", "Resumed", "ServerError", "ServerUnavailable", "Stalled",
-    "Started", "StreamTimeout", "TokenLimit", "Unauthorized", "discover", "health_url", "run", "run_tasks",
-    "token_file",
+    "ConnectionLost", "Endpoint", "Event", "HistoryUnavailable", "HookWarning", "InvalidParams", "Job",
+    "JobDetached", "JobNotFound", "LimitReached", "MethodNotFound", "Notification", "Output", "Paused",
+    "ProcessError", "Queued", "RateLimit", "RateLimited", "ReconnectPolicy", "Result", "Resumed", "ServerError",
+    "ServerUnavailable", "Stalled", "Started", "StreamTimeout", "TokenLimit", "Unauthorized", "discover",
+    "health_url", "run", "run_tasks", "token_file",
 ]

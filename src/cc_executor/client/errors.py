@@ -1,104 +1,65 @@
-"""The client's exceptions: JSON-RPC error codes (PROTOCOL.md) become typed errors callers can catch."""
+"""The client's exceptions: an error answer becomes the protocol's typed error for its code (PROTOCOL.md),
+raised as a ``ServerError``; the rest are what can go wrong on the client's side (no server, no access, ...)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from ..protocol.errors import (
+    BlockedByHook,
+    CommandNotAllowed,
+    HistoryUnavailable,
+    InvalidParams,
+    JobNotFound,
+    LimitReached,
+    MethodNotFound,
+    ProtocolError,
+    RateLimited,
+    StreamTimeout,
+    error_from_object,
+)
+
+# The protocol's typed errors, importable from the client as before (they are the same classes).
+__all__ = [
+    "BlockedByHook", "ClientError", "CommandNotAllowed", "ConnectionLost", "HistoryUnavailable", "InvalidParams",
+    "JobDetached", "JobNotFound", "LimitReached", "MethodNotFound", "RateLimited", "ServerError",
+    "ServerUnavailable", "StreamTimeout", "Unauthorized", "error_from_response",
+]
 
 
 class ClientError(Exception):
     """Base of every error the client raises."""
 
 
-class ServerError(ClientError):
-    """The server answered a request with a JSON-RPC error object."""
+class ServerError(ClientError, ProtocolError):
+    """The server answered a request with a JSON-RPC error object (``code``, ``message``, ``data``).
 
-    code: int = 0
-
-    def __init__(self, message: str, *, code: int | None = None, data: Any = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.message = message
-        self.data = data
+    Every one raised is also the protocol's typed error for its code (``JobNotFound``, ``RateLimited``, ...;
+    ``cc_executor.protocol.errors``), the very class the server raised, so ``except JobNotFound`` works the same
+    in-process and over the wire, and ``except ClientError`` still catches every error of the client.
+    """
 
     def __str__(self) -> str:
         return f"{self.message} (code {self.code})"
 
 
-class LimitReached(ServerError):
-    """A session or job limit was reached (-32001)."""
-
-    code = -32001
+_RAISED: dict[type[ProtocolError], type[ServerError]] = {ProtocolError: ServerError}
 
 
-class CommandNotAllowed(ServerError):
-    """The server's policy refuses the command (-32002)."""
-
-    code = -32002
-
-
-class JobNotFound(ServerError):
-    """No such job or process (-32003)."""
-
-    code = -32003
-
-
-class StreamTimeout(ServerError):
-    """The server gave up on a stream (-32004)."""
-
-    code = -32004
-
-
-class RateLimited(ServerError):
-    """Too many requests (-32005); ``retry_after`` says how many seconds to wait, when known."""
-
-    code = -32005
-
-    @property
-    def retry_after(self) -> float | None:
-        value = self.data.get("retry_after") if isinstance(self.data, dict) else None
-        return float(value) if isinstance(value, int | float) else None
-
-
-class BlockedByHook(ServerError):
-    """A pre_execute hook refused the job (-32006); ``reason`` is what the hook said."""
-
-    code = -32006
-
-    @property
-    def reason(self) -> str | None:
-        value = self.data.get("reason") if isinstance(self.data, dict) else None
-        return str(value) if value is not None else None
-
-
-class InvalidParams(ServerError):
-    """The request's params were refused (-32602); ``data`` says which and why."""
-
-    code = -32602
-
-
-class MethodNotFound(ServerError):
-    """The server does not know the method (-32601): an older server, most likely."""
-
-    code = -32601
-
-
-_BY_CODE: dict[int, type[ServerError]] = {
-    kind.code: kind
-    for kind in (
-        LimitReached, CommandNotAllowed, JobNotFound, StreamTimeout, RateLimited, BlockedByHook, InvalidParams,
-        MethodNotFound,
-    )
-}
+def _raised_class(kind: type[ProtocolError]) -> type[ServerError]:
+    """``ServerError`` joined with the protocol's class for a code, made once per class."""
+    raised = _RAISED.get(kind)
+    if raised is None:
+        made = type(kind.__name__, (ServerError, kind), {"__module__": __name__, "__doc__": kind.__doc__})
+        raised = _RAISED[kind] = cast("type[ServerError]", made)
+    return raised
 
 
 def error_from_response(error: dict[str, Any]) -> ServerError:
-    """The typed exception for a JSON-RPC error object (``ServerError`` itself for codes without a type)."""
-    code = error.get("code")
-    code = code if isinstance(code, int) else -32603
-    message = str(error.get("message") or "server error")
-    kind = _BY_CODE.get(code, ServerError)
-    return kind(message, code=code, data=error.get("data"))
+    """The exception for a JSON-RPC error object: a ``ServerError`` and the protocol's class for its code
+    (``ServerError`` alone for a code the protocol does not name)."""
+    typed = error_from_object(error)
+    return _raised_class(type(typed))(typed.message, typed.data, code=typed.code)
 
 
 class ConnectionLost(ClientError, ConnectionError):

@@ -12,7 +12,8 @@ import signal as signals
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from .events import Completed, Event, Output, event_from_notification
+from ..protocol import events
+from ..protocol.events import Completed, Event, Output, event_from_notification
 
 if TYPE_CHECKING:
     from .client import Client
@@ -50,7 +51,7 @@ class Job:
     def _feed(self, method: str, params: dict[str, Any]) -> None:
         if self.done:
             return
-        if method == "process.output":
+        if method == events.OUTPUT:
             seq = params.get("seq")
             if not isinstance(seq, int) or seq < self.next_seq:
                 return

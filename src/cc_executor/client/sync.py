@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..protocol.events import Output
 from .client import Client
-from .events import Output
 
 T = TypeVar("T")
 

@@ -14,15 +14,17 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..protocol import events
+from ..protocol.errors import InvalidParams
+from ..protocol.state import JobState
 from ..security.limits import limit_signal_reason
 from ..security.output_budget import OutputBudget
-from .errors import InvalidJobRequest
 from .log_outage import describe
 from .output_framer import Frame, OutputFramer
 from .output_log import OutputLog
 from .process import SpawnedProcess, signal_name, terminate_tree
 from .spec import JobSpec
-from .state import JobState, can_move
+from .state import can_move
 from .waits import wake
 
 READ_SIZE = 256 * 1024
@@ -150,7 +152,7 @@ class Job:
         job.stall_count = summary.get("stall_count") or 0
         job.peak_rss = summary.get("peak_rss")
         job._restored_cpu_time = summary.get("cpu_time")
-        known = set(job.summary())
+        known = set(job.summary()) | {"status"}  # rows written before 2026-12 also said "status"
         job.extra = {k: v for k, v in summary.items() if k not in known}
         job.done.set_result(None)
         job.settled.set_result(None)
@@ -183,7 +185,6 @@ class Job:
             "job_id": self.id,
             "command": self.spec.command,
             "state": self.state.value,
-            "status": self.state.value,
             "pid": self.pid,
             "pgid": self.pgid,
             "cwd": self.spec.cwd,
@@ -239,7 +240,7 @@ class Job:
         if self._stdin_fd is not None:
             os.set_blocking(self._stdin_fd, False)
         self.log.append_event(
-            "process.started",
+            events.STARTED,
             {
                 "status": "started",
                 "pid": proc.pid,
@@ -303,7 +304,7 @@ class Job:
             final = JobState.FAILED
             self.reason = failure
         self.state = final
-        self.log.append_event("process.completed", self.completed_params())
+        self.log.append_event(events.COMPLETED, self.completed_params())
         # The manager closes the log once the post-run steps (history, post hooks) had their say.
         if not self.done.done():
             self.done.set_result(None)
@@ -331,7 +332,7 @@ class Job:
         self._final = state
         self.reason = reason
         if state is JobState.FAILED:
-            self.log.append_event("process.error", {"error": reason})
+            self.log.append_event(events.ERROR, {"error": reason})
         self._finish(None)
 
     # -- output ---------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ class Job:
             cap = self._output_budget.max_bytes
             action = "stopping the job" if self._cancel_at_output_cap else "further output is not logged"
             self.extra["output_capped"] = True
-            self.log.append_event("process.error", {"error": f"output limit of {cap} bytes reached; {action}",
+            self.log.append_event(events.ERROR, {"error": f"output limit of {cap} bytes reached; {action}",
                                                     "limit": cap})
             if self._cancel_at_output_cap:
                 self.stop(JobState.CANCELLED, f"output limit of {cap} bytes reached")
@@ -451,7 +452,7 @@ class Job:
         if self.state is JobState.RUNNING and idle >= self.idle_timeout:
             self.stalled = True
             self.stall_count += 1
-            self.log.append_event("process.stalled", {"idle_seconds": round(idle, 3)})
+            self.log.append_event(events.STALLED, {"idle_seconds": round(idle, 3)})
             if self.on_event is not None:
                 self.on_event(self, "stall")
             delay = self.idle_timeout
@@ -463,24 +464,24 @@ class Job:
 
     def pause(self) -> None:
         if self.proc is None or not self._move(JobState.PAUSED):
-            raise InvalidJobRequest(f"job {self.id} is {self.state.value}, not running", {"state": self.state.value})
+            raise InvalidParams(f"job {self.id} is {self.state.value}, not running", {"state": self.state.value})
         self.proc.signal_tree(signals.SIGSTOP)
         self._paused_at = time.time()
         self._disarm_timeout()
-        self.log.append_event("process.paused", {"status": "paused", "pid": self.pid, "pgid": self.pgid})
+        self.log.append_event(events.PAUSED, {"status": "paused", "pid": self.pid, "pgid": self.pgid})
 
     def resume(self) -> None:
         if self.proc is None or not (self.state is JobState.PAUSED and self._move(JobState.RUNNING)):
-            raise InvalidJobRequest(f"job {self.id} is {self.state.value}, not paused", {"state": self.state.value})
+            raise InvalidParams(f"job {self.id} is {self.state.value}, not paused", {"state": self.state.value})
         self.proc.signal_tree(signals.SIGCONT)
         self._paused_at = None
         self._last_output = asyncio.get_running_loop().time()
         self._arm_timeout()
-        self.log.append_event("process.resumed", {"status": "resumed", "pid": self.pid, "pgid": self.pgid})
+        self.log.append_event(events.RESUMED, {"status": "resumed", "pid": self.pid, "pgid": self.pgid})
 
     def send_signal(self, sig: int) -> None:
         if self.proc is None or self.state.is_final:
-            raise InvalidJobRequest(f"job {self.id} is {self.state.value}", {"state": self.state.value})
+            raise InvalidParams(f"job {self.id} is {self.state.value}", {"state": self.state.value})
         self.proc.signal_tree(sig)
 
     def stop(self, final: JobState, reason: str, grace: float | None = None) -> None:
@@ -491,7 +492,7 @@ class Job:
         self.reason = reason
         if final is JobState.CANCELLED:
             self.log.append_event(
-                "process.cancelled", {"status": "cancelled", "reason": reason, "pid": self.pid, "pgid": self.pgid}
+                events.CANCELLED, {"status": "cancelled", "reason": reason, "pid": self.pid, "pgid": self.pgid}
             )
         if self.proc is None:
             return
@@ -503,7 +504,7 @@ class Job:
 
     async def write_stdin(self, data: str, eof: bool) -> int:
         if self._stdin_fd is None:
-            raise InvalidJobRequest(
+            raise InvalidParams(
                 f"job {self.id} has no open stdin (start it with interactive: true)", {"job_id": self.id}
             )
         payload = data.encode("utf-8")
@@ -522,7 +523,7 @@ class Job:
                     loop.remove_writer(self._stdin_fd)
             except BrokenPipeError:
                 self._close_stdin()
-                raise InvalidJobRequest(f"job {self.id} closed its stdin", {"job_id": self.id}) from None
+                raise InvalidParams(f"job {self.id} closed its stdin", {"job_id": self.id}) from None
         if eof:
             self._close_stdin()
         return len(payload)

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..protocol import events
+from ..protocol.errors import InternalError, InvalidParams, JobNotFound, LimitReached, SpawnFailed
+from ..protocol.state import JobState, matches
 from ..security.job_env import job_environ, job_uids, job_user_of
-from .errors import InvalidJobRequest, JobError, JobNotFound, LimitReached, SpawnFailed
 from .instance_lock import instance_id
 from .job import Job
 from .output_log import OutputLog
@@ -38,7 +40,6 @@ from .process import (
 from .registry import JobRegistry, StoredJob, index_log
 from .spawner import Spawner, SpawnerUnavailable, cleanup_recorded
 from .spec import JobSpec
-from .state import JobState
 from .waits import wait_settled
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class TimeoutChoice:
 class Extensions:
     """What other packages plug into the job core; every one is optional."""
 
-    # Refuse a request (command, env, cwd) before anything else (raises a JobError).
+    # Refuse a request (command, env, cwd) before anything else (raises a ProtocolError).
     check_request: Callable[[JobSpec], None] | None = None
     # Estimate a timeout for a command that came without one.
     estimate_timeout: Callable[[str], Awaitable[TimeoutChoice]] | None = None
@@ -111,10 +112,7 @@ class JobManager:
 
     def list(self, state: str | None = None, limit: int | None = None) -> list[Job]:
         jobs = sorted(self.jobs.values(), key=lambda j: j.created_at, reverse=True)
-        if state == "live":
-            jobs = [j for j in jobs if j.state.is_live]
-        elif state:
-            jobs = [j for j in jobs if j.state.value == state]
+        jobs = [j for j in jobs if matches(j.state, state)]
         return jobs[:limit] if limit else jobs
 
     # ``builtins.list``: inside the class, ``list`` is the method above.
@@ -128,13 +126,13 @@ class JobManager:
     # -- submission -----------------------------------------------------------------------------
 
     async def submit(self, spec: JobSpec, owner: str | None = None) -> Job:
-        """Validate, create and start (or queue) a job. Raises a JobError when it cannot run."""
+        """Validate, create and start (or queue) a job. Raises a ProtocolError when it cannot run."""
         if self._closing:
             raise LimitReached("server is shutting down")
         if not spec.command.strip():
-            raise InvalidJobRequest("command cannot be empty", {"field": "command"})
+            raise InvalidParams("command cannot be empty", {"field": "command"})
         if spec.cwd is not None and not os.path.isdir(spec.cwd):  # noqa: ASYNC240 - one stat, no thread hop
-            raise InvalidJobRequest(f"cwd {spec.cwd!r} is not a directory", {"field": "cwd"})
+            raise InvalidParams(f"cwd {spec.cwd!r} is not a directory", {"field": "cwd"})
         for dep in spec.depends_on:
             self.get(dep)
         live = self.live_jobs()
@@ -186,7 +184,7 @@ class JobManager:
                 raise
             if job.spec.cwd is not None and not os.path.isdir(job.spec.cwd):  # noqa: ASYNC240 - as in submit
                 out.discard()
-                raise InvalidJobRequest(f"cwd {job.spec.cwd!r} (set by a hook) is not a directory", {"field": "cwd"})
+                raise InvalidParams(f"cwd {job.spec.cwd!r} (set by a hook) is not a directory", {"field": "cwd"})
         if self.ext.prepare_job is not None:
             self.ext.prepare_job(job)
         if self.ext.on_job_event is not None:
@@ -198,7 +196,7 @@ class JobManager:
             self._watchers.setdefault(job_id, set()).add(owner)
         must_wait = bool(spec.depends_on) or (spec.queue is not None and self._queue(spec.queue).locked())
         if must_wait:
-            job.log.append_event("process.queued", {"status": "queued", "queue": spec.queue})
+            job.log.append_event(events.QUEUED, {"status": "queued", "queue": spec.queue})
             self._tasks[job_id] = asyncio.create_task(self._run(job), name=f"job-{job_id}")
         else:
             # Spawn now, so the caller's response already carries pid and pgid.
@@ -255,9 +253,9 @@ class JobManager:
             if isinstance(exc, OSError):
                 if exc.errno in EXHAUSTION_ERRNOS or isinstance(exc, SpawnExhausted | SpawnerUnavailable):
                     raise SpawnFailed(f"could not start command: {exc}", {"errno": exc.errno}) from exc
-                raise InvalidJobRequest(f"could not start command: {exc}") from exc  # cwd, user, limits...
+                raise InvalidParams(f"could not start command: {exc}") from exc  # cwd, user, limits...
             log.exception("job %s: unexpected spawn failure", job.id)
-            raise JobError(f"could not start command: internal error ({type(exc).__name__})") from exc
+            raise InternalError(f"could not start command: internal error ({type(exc).__name__})") from exc
         self.jobs_started += 1
         job.start(proc)
 
@@ -301,7 +299,7 @@ class JobManager:
             if not job.state.is_final:
                 try:
                     await self._spawn(job)
-                except InvalidJobRequest:
+                except InvalidParams:
                     pass  # the job has ended failed, with the reason in its log
         except asyncio.CancelledError:
             if not job.state.is_final:
@@ -371,7 +369,7 @@ class JobManager:
     def cancel(self, job_id: str, reason: str = "cancelled by request") -> Job:
         job = self.get(job_id)
         if job.state.is_final:
-            raise InvalidJobRequest(f"job {job_id} already ended ({job.state.value})", {"state": job.state.value})
+            raise InvalidParams(f"job {job_id} already ended ({job.state.value})", {"state": job.state.value})
         if job.proc is None:
             job.reason = reason
             task = self._tasks.get(job_id)
@@ -523,7 +521,7 @@ class JobManager:
                     try:
                         if path.exists():
                             out.append_to_file(
-                                "process.completed",
+                                events.COMPLETED,
                                 {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
                                  "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
                             )
@@ -548,14 +546,13 @@ class JobManager:
             summary["next_seq"] = max(summary.get("next_seq") or 0, found.summary["next_seq"])
             summary["output_bytes"] = max(summary.get("output_bytes") or 0, found.summary["output_bytes"])
             if found.summary.get("ended_at") is not None:
-                ended = {k: found.summary[k] for k in ("state", "status", "exit_code", "signal", "reason", "duration")}
+                ended = {k: found.summary[k] for k in ("state", "exit_code", "signal", "reason", "duration")}
                 summary |= ended | {"ended_at": summary.get("ended_at") or found.summary["ended_at"]}
                 log.info("job %s had ended %s (its log says so) but was recorded %s; recorded it as it ended",
                          stored.job_id, summary["state"], stored.state)
                 return found.log_bytes
         summary |= {
             "state": "lost",
-            "status": "lost",
             "ended_at": summary.get("ended_at") or time.time(),
             "reason": f"the server stopped while the job was {stored.state}",
         }
@@ -618,17 +615,17 @@ class JobManager:
 
 
 def parse_signal(sig: int | str) -> int:
-    """``15``, ``"15"``, ``"TERM"`` or ``"SIGTERM"`` -> 15; anything else is an InvalidJobRequest."""
+    """``15``, ``"15"``, ``"TERM"`` or ``"SIGTERM"`` -> 15; anything else is an InvalidParams."""
     if isinstance(sig, int) or (isinstance(sig, str) and sig.isdigit()):
         number = int(sig)
         try:
             return signals.Signals(number).value
         except ValueError:
-            raise InvalidJobRequest(f"unknown signal {sig!r}", {"field": "signal"}) from None
+            raise InvalidParams(f"unknown signal {sig!r}", {"field": "signal"}) from None
     name = str(sig).upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
     try:
         return signals.Signals[name].value
     except KeyError:
-        raise InvalidJobRequest(f"unknown signal {sig!r}", {"field": "signal"}) from None
+        raise InvalidParams(f"unknown signal {sig!r}", {"field": "signal"}) from None

@@ -2,7 +2,7 @@
 
 Why a log rather than pushing to sockets: a slow client must never stall the job or grow memory. The job only
 appends here; each attached session reads from its own cursor at its own pace (DESIGN.md, "slow clients").
-Entries are serialised JSON-RPC notifications, built once and sent as is to every reader.
+Entries are the protocol's notifications (``protocol/events.py``), encoded once and sent as is to every reader.
 
 Positions (``pos``) number every entry; output entries also carry the protocol's ``seq`` (shared by stdout
 and stderr, from 0, no gaps). Each entry remembers ``next_seq``, the number of output events before it (its own
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..protocol import events
+from ..protocol.events import encode_notification
 from .log_outage import (
     OUTAGES,
     RETRY_INTERVAL,
@@ -47,11 +49,6 @@ TAIL_CHARS = 16384
 WRITE_CHUNK = 1 << 16  # bytes gathered before a write, when the loop turn has not ended yet
 LOG_FULL_BUFFER = 8 << 20  # default bytes of entries kept in memory while the log cannot be written
 REWRITE_EVERY = 0.1  # seconds between writes tried while output is being dropped
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def notification(method: str, params: dict[str, Any]) -> str:
-    return _dumps({"jsonrpc": "2.0", "method": method, "params": params})
 
 
 @dataclass(slots=True)
@@ -225,7 +222,7 @@ class OutputLog:
         """Add a final event to a reopened log (a job found dead after a restart)."""
         assert self.path is not None
         self._ensure_scanned()
-        line = f"{self.next_seq}\t{notification(method, {'job_id': self.job_id, **params})}\n".encode()
+        line = f"{self.next_seq}\t{encode_notification(method, {'job_id': self.job_id, **params})}\n".encode()
         with open(self.path, "ab") as handle:
             handle.write(line)  # an OSError reaches the caller: the restore decides what a failed write means
         if self.end % INDEX_EVERY == 0:
@@ -271,7 +268,7 @@ class OutputLog:
         self._tail_chars += len(data)
         while self._tail_chars - len(self._tail[0]) >= TAIL_CHARS:
             self._tail_chars -= len(self._tail.popleft())
-        self._append(notification("process.output", params))
+        self._append(encode_notification(events.OUTPUT, params))
         self.next_seq += 1
         return seq
 
@@ -281,7 +278,7 @@ class OutputLog:
         if derived and self._lost is not None and self._over_budget():
             self._lost.events += 1
             return
-        self._append(notification(method, {"job_id": self.job_id, **params}))
+        self._append(encode_notification(method, {"job_id": self.job_id, **params}))
 
     def _over_budget(self) -> bool:
         if self._write_error is None or len(self._buf) < self.full_buffer:
@@ -308,7 +305,7 @@ class OutputLog:
         error = error or self._write_error
         if run is not None:
             reason = describe(error) if error is not None else "the disk refused writes"
-            self._append(notification("process.error", {"job_id": self.job_id, **run.notice(reason)}))
+            self._append(encode_notification(events.ERROR, {"job_id": self.job_id, **run.notice(reason)}))
 
     def _append(self, text: str) -> None:
         if self.closed:
@@ -399,7 +396,7 @@ class OutputLog:
         if not self.closed:
             stop = self.on_write_failure is not None
             notice = write_failed_notice(reason, self.next_seq, self.full_buffer, stop)
-            self._append(notification("process.error", {"job_id": self.job_id, **notice}))
+            self._append(encode_notification(events.ERROR, {"job_id": self.job_id, **notice}))
             if self.on_write_failure is not None:
                 asyncio.get_running_loop().call_soon(self.on_write_failure, exc)
 
@@ -586,7 +583,7 @@ class OutputLog:
                         text, reason = _check_line(raw)
                         seq_after = None
                         if text is not None and (prefix := _prefix(raw)) is not None:
-                            seq_after = prefix + (reason == "process.output")
+                            seq_after = prefix + (reason == events.OUTPUT)
                         if text is None:
                             if bad is None:
                                 bad = _BadRun("corrupt", reason, len(out), at, _prefix(raw))

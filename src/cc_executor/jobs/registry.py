@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..protocol import events
+from ..protocol.state import JobState
 from .sqlite_recovery import move_aside, open_or_move_aside
-from .state import JobState
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _normal(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-FINAL_EVENTS = {"process.completed"}
+FINAL_EVENTS = {events.COMPLETED}
 
 
 def index_log(path: Path) -> StoredJob | None:
@@ -228,10 +229,10 @@ def index_log(path: Path) -> StoredJob | None:
                     method, params = message["method"], message.get("params") or {}
                 except (ValueError, KeyError, TypeError):
                     break
-                if method == "process.output":
+                if method == events.OUTPUT:
                     next_seq = max(next_seq, int(params.get("seq", next_seq)) + 1)
                     output_bytes += len(params.get("data") or "")
-                elif method == "process.started":
+                elif method == events.STARTED:
                     started = params
                 elif method in FINAL_EVENTS:
                     final = params
@@ -251,7 +252,6 @@ def index_log(path: Path) -> StoredJob | None:
         "job_id": job_id,
         "command": started.get("command") or "",
         "state": status,
-        "status": status,
         "pid": started.get("pid"),
         "pgid": None,  # never trust a pgid from a file alone: no process is signalled on its say-so
         "created_at": created,

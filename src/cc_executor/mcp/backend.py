@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.events import OUTPUT
+
 
 class BackendError(Exception):
     """A refused or failed request; ``message`` is the server's (command not allowed, not found, ...)."""
@@ -74,7 +76,7 @@ def parse_output_entries(entries: list[str]) -> list[tuple[int, str, str]]:
     events = []
     for text in entries:
         message = json.loads(text)
-        if message.get("method") != "process.output":
+        if message.get("method") != OUTPUT:
             continue
         params = message["params"]
         events.append((int(params["seq"]), str(params["type"]), str(params["data"])))

@@ -14,15 +14,15 @@ import uuid
 from typing import Any
 
 from ..executor import Executor
-from ..jobs.errors import JobError
 from ..jobs.spec import JobSpec
+from ..protocol.errors import ProtocolError
 from ..security.rate_limit import LimiterPool, rate_limited
 from .backend import Backend, BackendError, OutputChunk, Submission, parse_output_entries
 
 READ_BATCH = 256
 
 
-def _error(exc: JobError) -> BackendError:
+def _error(exc: ProtocolError) -> BackendError:
     return BackendError(exc.message, type(exc).__name__)
 
 
@@ -65,20 +65,20 @@ class LocalBackend(Backend):
         )
         try:
             job = await self.executor.manager.submit(spec, owner=owner)
-        except JobError as exc:
+        except ProtocolError as exc:
             raise _error(exc) from None
         return job.start_result()
 
     async def get(self, job_id: str) -> dict[str, Any]:
         try:
             return self.executor.manager.get(job_id).summary()
-        except JobError as exc:
+        except ProtocolError as exc:
             raise _error(exc) from None
 
     async def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
         try:
             job, ended = await self.executor.manager.wait(job_id, timeout)
-        except JobError as exc:
+        except ProtocolError as exc:
             raise _error(exc) from None
         return job.summary() | {"wait_timed_out": not ended}
 
@@ -92,7 +92,7 @@ class LocalBackend(Backend):
         verb, status = verbs[action]
         try:
             verb(job_id)
-        except JobError as exc:
+        except ProtocolError as exc:
             raise _error(exc) from None
         return {"status": status, "job_id": job_id}
 
@@ -102,7 +102,7 @@ class LocalBackend(Backend):
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         try:
             log = self.executor.manager.get(job_id).log
-        except JobError as exc:
+        except ProtocolError as exc:
             raise _error(exc) from None
         end_seq = log.next_seq
         chunk = OutputChunk(job_id, from_seq, from_seq, end_seq)

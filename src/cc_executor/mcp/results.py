@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..protocol.state import is_final
 from .backend import Backend
 
 TAIL_CHARS = 8192
@@ -15,11 +16,9 @@ PROGRESS_EVERY = 2.0  # seconds between progress notifications while waiting
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
-FINAL = frozenset({"completed", "failed", "cancelled", "timed_out", "lost"})
-
-
-def is_final(summary: dict[str, Any]) -> bool:
-    return str(summary.get("state") or summary.get("status")) in FINAL
+def has_ended(summary: dict[str, Any]) -> bool:
+    """Whether a job summary (``jobs.get``) is of a job in a final state."""
+    return is_final(summary.get("state"))
 
 
 async def tails(backend: Backend, job_id: str, end_seq: int, limit: int = TAIL_CHARS) -> dict[str, Any]:
@@ -50,12 +49,12 @@ async def tails(backend: Backend, job_id: str, end_seq: int, limit: int = TAIL_C
 
 def job_result(summary: dict[str, Any]) -> dict[str, Any]:
     """The fields an agent needs about a job, whatever its state."""
-    final = is_final(summary)
+    final = has_ended(summary)
     started = summary.get("started_at")
     result = {
         "job_id": summary.get("job_id"),
         "command": summary.get("command"),
-        "status": summary.get("state") or summary.get("status"),
+        "status": summary.get("state"),
         "still_running": not final,
         "exit_code": summary.get("exit_code"),
         "signal": summary.get("signal"),

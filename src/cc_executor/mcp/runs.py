@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..protocol.state import is_final
 from .backend import Backend, BackendError, Submission
-from .results import is_final, job_result, tails
+from .results import job_result, tails
 
 RUN_LABEL = "mcp_run"
 TASK_LABEL = "mcp_task"
@@ -106,9 +107,9 @@ async def run_report(backend: Backend, run: Run) -> dict[str, Any]:
         if summary.get("started_at") is not None:
             result |= await tails(backend, job_id, int(summary.get("next_seq") or 0), TASK_TAIL_CHARS)
         results.append(result)
-    done = all(is_final({"state": r["status"]}) for r in results)
+    done = all(is_final(r["status"]) for r in results)
     ok = all(r["status"] == "completed" and r["exit_code"] == 0 for r in results)
-    finished = sum(1 for r in results if is_final({"state": r["status"]}))
+    finished = sum(1 for r in results if is_final(r["status"]))
     report: dict[str, Any] = {
         "run_id": run.run_id,
         "status": ("completed" if ok else "failed") if done else "running",

@@ -4,14 +4,15 @@ Kept free of ``from __future__ import annotations``: the SDK reads these signatu
 the ``Context`` parameter) at registration to build each tool's input schema.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
+from ..protocol.state import StateFilter
 from .backend import Backend, BackendError, Submission, caller_key
-from .results import TAIL_CHARS, is_final, job_report, job_result, wait_with_progress
+from .results import TAIL_CHARS, has_ended, job_report, job_result, wait_with_progress
 from .runs import RunStore, Task, run_report
 
 DEFAULT_WAIT = 45.0  # below the ~60 s per-call cap common in MCP clients
@@ -32,7 +33,6 @@ Timeout = Annotated[
 ]
 Cwd = Annotated[str | None, Field(description="Working directory (default: the server's).")]
 Env = Annotated[dict[str, str] | None, Field(description="Extra environment variables.")]
-JobState = Literal["live", "queued", "running", "paused", "completed", "failed", "cancelled", "timed_out", "lost"]
 
 
 def _refused(exc: BackendError) -> ToolError:
@@ -141,7 +141,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
             "stderr": chunk.text("stderr"),
             "more": chunk.more,
             "status": summary.get("state"),
-            "still_running": not is_final(summary),
+            "still_running": not has_ended(summary),
         }
 
     @server.tool(name="wait_job")
@@ -181,7 +181,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
 
     @server.tool(name="list_jobs")
     async def list_jobs(
-        state: Annotated[JobState | None, Field(description="Only jobs in this state ('live': not ended).")] = None,
+        state: Annotated[StateFilter | None, Field(description="Only jobs in this state ('live': not ended).")] = None,
         limit: Annotated[int, Field(ge=1, le=500, description="Most jobs to return, newest first.")] = 20,
     ) -> dict[str, Any]:
         """List jobs on the server, newest first: id, command, state, exit code, duration."""

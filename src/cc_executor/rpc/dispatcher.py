@@ -10,9 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..jobs.errors import JobError
-from .errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, from_job_error
-from .params import Params
+from ..protocol.errors import InternalError, InvalidParams, MethodNotFound, ProtocolError
+from ..protocol.params import Params
 from .protocol import Request, error_response, parse_text, result_response
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class Dispatcher:
         return any(self.is_long_running(i) for i in items)
 
     def admit_long_running(
-        self, items: list[Request | dict[str, Any]], room: int, refusal: RpcError
+        self, items: list[Request | dict[str, Any]], room: int, refusal: ProtocolError
     ) -> tuple[list[Request | dict[str, Any]], int]:
         """Keep the first ``room`` long-running requests; each one after that becomes ``refusal`` under its own
         id (a notification is dropped). Returns the new items and how many long-running requests were kept.
@@ -84,25 +83,23 @@ class Dispatcher:
             return item  # already an error response for an invalid entry
         try:
             result = await self.call(item.method, item.params, ctx)
-        except RpcError as err:
+        except ProtocolError as err:
             return None if item.is_notification else error_response(item.id, err)
         return None if item.is_notification else result_response(item.id, result)
 
     async def call(self, name: str, raw_params: Any, ctx: Any) -> Any:
-        """Validate params and run one method; every failure becomes an ``RpcError``."""
+        """Validate params and run one method; every failure becomes a ``ProtocolError``."""
         method = self.methods.get(name)
         if method is None:
-            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {name}", {"available": self.names})
+            raise MethodNotFound(f"Method not found: {name}", {"available": self.names})
         params = validate_params(method.params, raw_params)
         try:
             result = await method.handler(params, ctx)
-        except RpcError:
+        except ProtocolError:
             raise
-        except JobError as exc:
-            raise from_job_error(exc) from None
         except Exception as exc:
             log.exception("method %s failed", name)
-            raise RpcError(INTERNAL_ERROR, "Internal error", {"detail": type(exc).__name__}) from None
+            raise InternalError("Internal error", {"detail": type(exc).__name__}) from None
         ignored = params.ignored() if isinstance(params, Params) else []
         if ignored and isinstance(result, dict):
             result = {**result, "ignored_params": ignored}
@@ -114,7 +111,7 @@ def validate_params(model: type[BaseModel], raw: Any) -> Any:
         raw = {}
     if isinstance(raw, list):
         if raw:
-            raise RpcError(INVALID_PARAMS, "Invalid params: pass parameters by name, as an object")
+            raise InvalidParams("Invalid params: pass parameters by name, as an object")
         raw = {}
     try:
         return model.model_validate(raw)
@@ -123,4 +120,4 @@ def validate_params(model: type[BaseModel], raw: Any) -> Any:
             {"field": ".".join(str(p) for p in err["loc"]) or "params", "error": err["msg"]} for err in exc.errors()
         ]
         summary = "; ".join(f"{p['field']}: {p['error']}" for p in problems)
-        raise RpcError(INVALID_PARAMS, f"Invalid params: {summary}", problems) from None
+        raise InvalidParams(f"Invalid params: {summary}", problems) from None

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..protocol import events
+
 LINES = "lines"
 COALESCED = "coalesced"
 FRAMINGS = (LINES, COALESCED)
 FRAMING_PARAM = "framing"  # the URL query parameter a client chooses with
 
-_OUTPUT_MARK = '"method":"process.output"'
+_OUTPUT_MARK = f'"method":"{events.OUTPUT}"'
 _DATA_KEY = '"data":'
 _AFTER_DATA = '","truncated":'  # what follows the data string in a stored process.output
 _escape = json.JSONEncoder(ensure_ascii=False).encode  # a str -> its JSON string literal (the C encoder)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from ..jobs.errors import JobNotFound
 from ..jobs.spec import JobSpec
-from ..timing.history import HistoryUnavailable
-from . import params as p
+from ..protocol import params as p
+from ..protocol.errors import JobNotFound
 from .context import RpcContext
 from .dispatcher import Dispatcher, Method
-from .errors import from_history_unavailable
 
 CAPABILITIES = [
     "execute",
@@ -108,10 +106,7 @@ async def estimate(params: p.EstimateParams, ctx: RpcContext) -> dict[str, Any]:
 
 
 async def history(params: p.HistoryParams, ctx: RpcContext) -> list[dict[str, Any]]:
-    try:
-        return await ctx.executor.history_records(params.limit, params.command, params.category)
-    except HistoryUnavailable as exc:
-        raise from_history_unavailable(exc) from None
+    return await ctx.executor.history_records(params.limit, params.command, params.category)
 
 
 async def hook_status(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:

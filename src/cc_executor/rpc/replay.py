@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .protocol import notification
+from ..protocol.events import COMPLETED, ERROR, notification
 
 if TYPE_CHECKING:
     from ..jobs.job import Job
     from ..jobs.output_log import LogProblem
-
-PROCESS_ERROR = "process.error"
-PROCESS_COMPLETED = "process.completed"
 
 LOG_UNREADABLE = "log_unreadable"  # an OS error reading (or flushing) the log file
 LOG_CORRUPT = "log_corrupt"  # an entry cut short, not UTF-8 or not JSON; a file that ends early
@@ -32,7 +29,7 @@ def replay_error(job_id: str, error: str, message: str, **fields: Any) -> dict[s
     """``process.error`` ``{job_id, error, message, replay: true, ...}``; fields that are None are left out."""
     params: dict[str, Any] = {"job_id": job_id, "error": error, "message": message, "replay": True}
     params.update((k, v) for k, v in fields.items() if v is not None)
-    return notification(PROCESS_ERROR, params)
+    return notification(ERROR, params)
 
 
 def log_problem(job_id: str, problem: LogProblem) -> dict[str, Any]:
@@ -51,4 +48,4 @@ def log_problem(job_id: str, problem: LogProblem) -> dict[str, Any]:
 def completed_from_record(job: Job) -> dict[str, Any]:
     """``process.completed`` of an ended job built from its record, as the job itself builds it, plus
     ``from_record: true``."""
-    return notification(PROCESS_COMPLETED, {"job_id": job.id, **job.completed_params(), "from_record": True})
+    return notification(COMPLETED, {"job_id": job.id, **job.completed_params(), "from_record": True})

@@ -10,17 +10,17 @@ import os
 import re
 from collections.abc import Sequence
 
-from cc_executor.security.refusal import CommandNotAllowed, refuse
+from cc_executor.security.refusal import PolicyRefusal, refuse
 from cc_executor.security.shell_walk import list_programs
 
-__all__ = ["MAX_CHECKED_LENGTH", "CommandNotAllowed", "check_command", "is_allowed", "programs_in"]
+__all__ = ["MAX_CHECKED_LENGTH", "PolicyRefusal", "check_command", "is_allowed", "programs_in"]
 
 # bashlex needs about a second for 60 KiB; longer texts are refused when an allow-list is set.
 MAX_CHECKED_LENGTH = 64 * 1024
 
 
 def programs_in(command: str, *, shell: str = "bash") -> list[str]:
-    """Every program the text would run, in order; raises CommandNotAllowed when it cannot tell.
+    """Every program the text would run, in order; raises PolicyRefusal when it cannot tell.
 
     ``shell`` is the shell that will run the text (``bash``, ``sh``, ``dash`` or ``zsh``): with zsh, words with
     zsh-only expansions (glob qualifiers, ``=(...)``, ``$~X``) are refused as well.
@@ -47,7 +47,7 @@ def check_command(
     *,
     shell: str = "bash",
 ) -> None:
-    """Raise CommandNotAllowed, or return when every program the text would run is allowed.
+    """Raise PolicyRefusal, or return when every program the text would run is allowed.
 
     ``allowed`` None or empty means no allow-list (only the deny-list applies). Deny patterns are regular
     expressions searched in the whole command text.
@@ -56,7 +56,7 @@ def check_command(
         match = re.search(pattern, command)
         if match is not None:
             shown = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
-            raise CommandNotAllowed(
+            raise PolicyRefusal(
                 f"command matches denied pattern {shown!r}: {match.group(0)!r}", match.group(0)
             )
     if not allowed:

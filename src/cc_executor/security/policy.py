@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cc_executor.security.allowlist import check_command
-from cc_executor.security.refusal import CommandNotAllowed, refuse
+from cc_executor.security.refusal import PolicyRefusal, refuse
 from cc_executor.security.variables import IDENTIFIER, check_variable_name
 
 MAX_ENV_VALUE = 128 * 1024
@@ -61,7 +61,7 @@ class CommandPolicy:
             return  # checked as a whole below: only directories the server itself searches
         try:
             check_variable_name(name, "env")
-        except CommandNotAllowed as exc:
+        except PolicyRefusal as exc:
             raise refuse(f"env: setting {name} changes what programs run or what code they load", name) from exc
 
     def _check_path(self, path: str | None, *, from_request: bool) -> None:

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ..jobs.errors import RateLimited
+from ..protocol.errors import RateLimited
 
 
 class RateLimiter:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from cc_executor.security.refusal import CommandNotAllowed
+from cc_executor.security.refusal import PolicyRefusal
 from cc_executor.security.shell_words import check_parameter
 
 _NAME_START = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
@@ -294,7 +294,7 @@ class _Scanner:
         else:
             try:
                 check_parameter(body, self.text[i : end + 1])
-            except CommandNotAllowed as exc:
+            except PolicyRefusal as exc:
                 self.out.problems.append(Problem(exc.reason, exc.offending, i))
         self.out.sites.append(Site(i, end + 1, SiteKind.PARAMETER))
         return end + 1

@@ -19,7 +19,7 @@ from typing import Any
 
 import bashlex
 
-from cc_executor.security.refusal import CommandNotAllowed, refuse
+from cc_executor.security.refusal import PolicyRefusal, refuse
 from cc_executor.security.shell_scan import Scan, SiteKind, scan
 from cc_executor.security.shell_words import Word, check_parameter, has_unquoted_expansion, make_word
 from cc_executor.security.variables import IDENTIFIER, check_assignment, check_variable_name
@@ -66,7 +66,7 @@ class Reading:
     """What a shell text runs, and everything the reader could not account for (empty: fully understood)."""
 
     invocations: list[Invocation] = field(default_factory=list)
-    problems: list[CommandNotAllowed] = field(default_factory=list)
+    problems: list[PolicyRefusal] = field(default_factory=list)
 
     @property
     def programs(self) -> list[str]:
@@ -74,11 +74,11 @@ class Reading:
 
 
 def walk(script: str, *, zsh: bool = False, strict: bool = True) -> Reading:
-    """Read ``script``; strict mode raises CommandNotAllowed on the first problem, lenient never raises."""
+    """Read ``script``; strict mode raises PolicyRefusal on the first problem, lenient never raises."""
     reading = Reading()
     try:
         _Walk(script, zsh=zsh, depth=0, strict=strict, reading=reading).run()
-    except CommandNotAllowed as exc:
+    except PolicyRefusal as exc:
         if strict:
             raise
         reading.problems.append(exc)
@@ -96,7 +96,7 @@ def walk(script: str, *, zsh: bool = False, strict: bool = True) -> Reading:
 
 
 def list_programs(script: str, *, zsh: bool = False) -> list[str]:
-    """Every program ``script`` would run, in the order bash would start them; raises CommandNotAllowed."""
+    """Every program ``script`` would run, in the order bash would start them; raises PolicyRefusal."""
     return walk(script, zsh=zsh, strict=True).programs
 
 
@@ -138,10 +138,10 @@ class _Walk:
         self.reading.problems.append(problem)
 
     def guard(self, check: Callable[..., None], *args: Any) -> None:
-        """Run a check that raises CommandNotAllowed, as a problem of this walk."""
+        """Run a check that raises PolicyRefusal, as a problem of this walk."""
         try:
             check(*args)
-        except CommandNotAllowed as exc:
+        except PolicyRefusal as exc:
             if self.strict:
                 raise
             self.reading.problems.append(exc)
@@ -152,7 +152,7 @@ class _Walk:
         self.scan = scan(self.script, zsh=self.zsh)
         try:
             nodes = _parse(self.script)  # first: its messages name constructs best (case, [[ ]])
-        except CommandNotAllowed as exc:
+        except PolicyRefusal as exc:
             if self.strict:
                 raise
             self.reading.problems.append(exc)

@@ -20,10 +20,11 @@ from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
 from ..executor import Executor
 from ..mcp.http import MCP_PATH, create_mcp_http
+from ..protocol.errors import LimitReached
+from ..protocol.events import encode
 from ..rpc import framing
-from ..rpc.errors import LIMIT_REACHED, RpcError
 from ..rpc.methods import build_dispatcher
-from ..rpc.protocol import dumps, error_response
+from ..rpc.protocol import error_response
 from .auth import refusal, token_ok
 from .session import Session
 
@@ -129,10 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
             await websocket.close(code=GOING_AWAY, reason="server shutting down")
             return
         if len(sessions) >= settings.max_sessions:
-            limit = RpcError(
-                LIMIT_REACHED, f"session limit reached ({settings.max_sessions})", {"limit": settings.max_sessions}
-            )
-            await websocket.send_text(dumps(error_response(None, limit)))
+            limit = LimitReached(f"session limit reached ({settings.max_sessions})", {"limit": settings.max_sessions})
+            await websocket.send_text(encode(error_response(None, limit)))
             await websocket.close(code=1008, reason="session limit reached")
             return
         session = Session(websocket, executor, dispatcher, chosen)

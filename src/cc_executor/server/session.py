@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
+from ..protocol import events
+from ..protocol.errors import InvalidRequest, LimitReached, ProtocolError
+from ..protocol.events import encode, notification
 from ..rpc import framing as framings
 from ..rpc import replay
 from ..rpc.dispatcher import Dispatcher
-from ..rpc.errors import INVALID_REQUEST, LIMIT_REACHED, RpcError
 from ..rpc.methods import CAPABILITIES
-from ..rpc.protocol import dumps, error_response, notification
+from ..rpc.protocol import error_response
 from ..security.rate_limit import rate_limited
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 # Requests (not frames) of long-running methods (jobs.wait) one connection may have unanswered at once.
 MAX_PENDING_WAITS = 256
 
-_COMPLETED_MARK = '"method":"process.completed"'
+_COMPLETED_MARK = f'"method":"{events.COMPLETED}"'
 
 
 class _SendFailed(Exception):
@@ -145,9 +147,9 @@ class Session:
             return
         except Exception as exc:
             log.warning("session %s: replay of job %s failed", self.id, job_id, exc_info=True)
-            frames = [dumps(replay.replay_error(job_id, replay.LOG_UNREADABLE, f"the replay failed: {exc!r}"))]
+            frames = [encode(replay.replay_error(job_id, replay.LOG_UNREADABLE, f"the replay failed: {exc!r}"))]
             if job.state.is_final and not sent_completed[0]:
-                frames.append(dumps(replay.completed_from_record(job)))
+                frames.append(encode(replay.completed_from_record(job)))
             with contextlib.suppress(Exception):
                 await self._send_many(frames)
 
@@ -157,7 +159,7 @@ class Session:
         if past_end is not None:
             message = f"from_seq {past_end} is past the end of the job's output (next_seq {job_log.next_seq})"
             await self._send_frames(
-                [dumps(replay.replay_error(job.id, replay.FROM_SEQ_PAST_END, message,
+                [encode(replay.replay_error(job.id, replay.FROM_SEQ_PAST_END, message,
                                            from_seq=past_end, next_seq=job_log.next_seq))]
             )
         reported = past_end is not None  # a notice already said what is wrong with this replay
@@ -171,7 +173,7 @@ class Session:
                     reported = True
                     frames = list(items)
                     for problem in reversed(problems):  # each goes where it happened in the batch
-                        frames.insert(problem.index, dumps(replay.log_problem(job.id, problem)))
+                        frames.insert(problem.index, encode(replay.log_problem(job.id, problem)))
                 if not sent_completed[0] and any(_is_completed(text) for text in items):
                     sent_completed[0] = True
                 await self._send_frames(self._framed(frames) if self._framed is not None else frames)
@@ -185,13 +187,13 @@ class Session:
         # The log had no process.completed to give: say why, and build it from the job's record.
         frames = []
         if job_log.scan_problem is not None:
-            frames.append(dumps(replay.log_problem(job.id, job_log.scan_problem)))
+            frames.append(encode(replay.log_problem(job.id, job_log.scan_problem)))
         elif not reported:
             frames.append(
-                dumps(replay.replay_error(job.id, replay.LOG_CORRUPT, "the job's log holds no process.completed",
+                encode(replay.replay_error(job.id, replay.LOG_CORRUPT, "the job's log holds no process.completed",
                                           seq=job_log.next_seq))
             )
-        frames.append(dumps(replay.completed_from_record(job)))
+        frames.append(encode(replay.completed_from_record(job)))
         sent_completed[0] = True
         await self._send_frames(frames)
 
@@ -209,7 +211,7 @@ class Session:
     async def run(self) -> None:
         """Serve the connection until the client goes or the session is closed."""
         await self.send_text(
-            dumps(
+            encode(
                 notification(
                     "connected",
                     {"session_id": self.id, "version": __version__, "capabilities": CAPABILITIES},
@@ -225,10 +227,8 @@ class Session:
                 self._last_activity = asyncio.get_running_loop().time()
                 text = message.get("text")
                 if text is None:
-                    binary = RpcError(
-                        INVALID_REQUEST, "Invalid Request: binary frames are not supported; send JSON text"
-                    )
-                    await self.send_text(dumps(error_response(None, binary)))
+                    binary = InvalidRequest("Invalid Request: binary frames are not supported; send JSON text")
+                    await self.send_text(encode(error_response(None, binary)))
                     continue
                 await self._handle(text)
         except WebSocketDisconnect:
@@ -240,14 +240,13 @@ class Session:
     async def _handle(self, text: str) -> None:
         try:
             items, is_batch = self.dispatcher.parse(text)
-        except RpcError as err:
-            await self.send_text(dumps(error_response(None, err)))
+        except ProtocolError as err:
+            await self.send_text(encode(error_response(None, err)))
             return
         if self.dispatcher.needs_task(items):
             # A client that stops reading yet keeps asking for waits must not pile up work without end: every
             # wait in a batch counts, and those past the cap are answered at once, in the same answer.
-            limit = RpcError(
-                LIMIT_REACHED,
+            limit = LimitReached(
                 f"too many pending waits on this connection (limit {MAX_PENDING_WAITS}); wait for some to end",
                 {"limit": MAX_PENDING_WAITS},
             )
@@ -270,7 +269,7 @@ class Session:
     async def _answer(self, items: list[Any], is_batch: bool) -> None:
         answer = await self.dispatcher.run(items, is_batch, self)
         if answer is not None:
-            await self.send_text(dumps(answer))
+            await self.send_text(encode(answer))
         self._start_follows()
 
     async def _heartbeat(self) -> None:
@@ -285,7 +284,7 @@ class Session:
                     await self.websocket.close(code=1000, reason="session timeout")
                     return
                 await self.send_text(
-                    dumps(
+                    encode(
                         notification(
                             "heartbeat",
                             {"timestamp": time.time(), "running_jobs": self.executor.manager.running_count},

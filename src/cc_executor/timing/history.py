@@ -13,15 +13,14 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cc_executor.protocol.state import FinalState, is_final
 from cc_executor.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
     from cc_executor.timing.resilient_store import ResilientStore
 
-RunStatus = Literal["completed", "failed", "cancelled", "timed_out", "lost"]
 # "hook": a pre_execute hook set the timeout (see docs/protocol.md).
 TimeoutSource = Literal["request", "history", "default", "hook"]
-RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "timed_out", "lost"})
 LEVEL_SEPARATOR = ":"
 
 
@@ -35,7 +34,7 @@ class RunRecord:
     started_at: float
     duration: float
     exit_code: int | None = None
-    status: RunStatus = "completed"
+    status: FinalState = "completed"  # the job's final state (``status`` as in process.completed)
     stalled: bool = False
     peak_rss: int | None = None
     cpu_time: float | None = None
@@ -44,7 +43,7 @@ class RunRecord:
     agent: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in RUN_STATUSES:
+        if not is_final(self.status):
             raise ValueError(f"unknown run status {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,17 +66,6 @@ def category_levels(key: str) -> list[str]:
 def matches_level(key: str, level: str) -> bool:
     """True when ``key`` is ``level`` or continues it after a ``:`` (the stores' shared rule)."""
     return key == level or key.startswith(level + LEVEL_SEPARATOR)
-
-
-class HistoryUnavailable(Exception):
-    """The history store cannot answer now: a reader that must not mistake an outage for "no history"."""
-
-    def __init__(self, backend: str, reason: str, since: float, retry_in: float) -> None:
-        super().__init__(f"history store ({backend}) unavailable: {reason}")
-        self.backend = backend
-        self.reason = reason
-        self.since = since  # wall-clock time the outage began
-        self.retry_in = retry_in  # seconds until the store is tried again
 
 
 class HistoryStore(abc.ABC):

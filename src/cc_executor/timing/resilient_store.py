@@ -20,7 +20,8 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from cc_executor.timing.history import HistoryStore, HistoryUnavailable, RunRecord
+from cc_executor.protocol.errors import HistoryUnavailable
+from cc_executor.timing.history import HistoryStore, RunRecord
 from cc_executor.timing.settings import TimingSettings
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class ResilientStore(HistoryStore):
 
     def unavailable(self) -> HistoryUnavailable:
         """The error for a reader that must be told about the outage."""
-        return HistoryUnavailable(
+        return HistoryUnavailable.of(
             self.backend, self.last_error or "unknown error", self._down_since_wall or time.time(), self._retry_in()
         )
 

@@ -1,12 +1,45 @@
-"""Typed job events: one dataclass per notification method of PROTOCOL.md, built from the raw params.
+"""Job events: the notification methods of PROTOCOL.md, the one builder of a notification, and one typed
+dataclass per method for readers (the client, the CLI, the MCP bridge), built from the raw params.
 
-Unknown methods become ``Notification`` so that an event a newer server adds is never dropped silently.
+The job core appends events by these names through ``notification``/``encode``; a log entry is the encoded
+notification, sent as is to every reader. Unknown methods become ``Notification`` so that an event a newer
+server adds is never dropped silently.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+QUEUED = "process.queued"
+STARTED = "process.started"
+OUTPUT = "process.output"
+PAUSED = "process.paused"
+RESUMED = "process.resumed"
+CANCELLED = "process.cancelled"
+STALLED = "process.stalled"
+COMPLETED = "process.completed"
+ERROR = "process.error"
+HOOK_WARNING = "hook.warning"
+TOKEN_LIMIT = "error.token_limit_exceeded"
+RATE_LIMIT = "error.rate_limit_exceeded"
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-RPC 2.0 notification (no id)."""
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def encode(message: Any) -> str:
+    """Compact JSON, non-ASCII kept as is: how every message goes on the wire and into a job's log."""
+    return _encode(message)
+
+
+def encode_notification(method: str, params: dict[str, Any]) -> str:
+    return _encode({"jsonrpc": "2.0", "method": method, "params": params})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +156,7 @@ def _pick(params: dict[str, Any], *names: str) -> dict[str, Any]:
 def event_from_notification(method: str, params: dict[str, Any]) -> Event:
     """The typed event for one job notification (``params`` must carry ``job_id``)."""
     base: dict[str, Any] = {"job_id": str(params.get("job_id")), "params": params}
-    if method == "process.output":
+    if method == OUTPUT:
         return Output(
             **base,
             seq=int(params["seq"]),
@@ -133,31 +166,31 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
             chunk_index=params.get("chunk_index"),
             total_chunks=params.get("total_chunks"),
         )
-    if method == "process.started":
+    if method == STARTED:
         return Started(**base, **_pick(params, "pid", "pgid", "timeout", "timeout_source", "command"))
-    if method == "process.queued":
+    if method == QUEUED:
         return Queued(**base, queue=params.get("queue"))
-    if method == "process.paused":
+    if method == PAUSED:
         return Paused(**base)
-    if method == "process.resumed":
+    if method == RESUMED:
         return Resumed(**base)
-    if method == "process.cancelled":
+    if method == CANCELLED:
         return Cancelled(**base, reason=params.get("reason"))
-    if method == "process.stalled":
+    if method == STALLED:
         return Stalled(**base, idle_seconds=float(params.get("idle_seconds") or 0.0))
-    if method == "process.completed":
+    if method == COMPLETED:
         return Completed(
             **base,
             status=str(params.get("status", "completed")),
             **_pick(params, "exit_code", "signal", "duration", "reason", "agent"),
         )
-    if method == "process.error":
+    if method == ERROR:
         return ProcessError(**base, error=params.get("error"))
-    if method == "hook.warning":
+    if method == HOOK_WARNING:
         return HookWarning(**base, **_pick(params, "hook_type", "error", "message", "severity", "stderr"))
-    if method == "error.token_limit_exceeded":
+    if method == TOKEN_LIMIT:
         return TokenLimit(**base, **_pick(params, "limit", "message", "suggestion", "recoverable"))
-    if method == "error.rate_limit_exceeded":
+    if method == RATE_LIMIT:
         return RateLimit(
             **base, **_pick(params, "error_type", "message", "reset_timestamp", "retry_after", "recoverable")
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .state import StateFilter
 
 
 class Params(BaseModel):
@@ -93,9 +95,7 @@ class StdinParams(JobIdParams):
 
 
 class ListParams(Params):
-    state: Literal[
-        "live", "queued", "running", "paused", "completed", "failed", "cancelled", "timed_out", "lost"
-    ] | None = None
+    state: StateFilter | None = None
     limit: int | None = Field(None, ge=1, le=10000)
 
 
