@@ -85,7 +85,7 @@ async def test_unknown_dependency_is_refused(client: RpcClient) -> None:
 
 async def test_cancelling_a_queued_job_in_the_turn_it_was_queued_settles_it(tmp_path: Path) -> None:
     """A queued job's task cancelled before its first step still ends cancelled (it once stayed queued)."""
-    manager = JobManager(load_settings(state_dir=tmp_path, use_spawner=False))
+    manager = JobManager(load_settings(state_dir=tmp_path, use_spawner=False).job_settings())
     first = await manager.submit(JobSpec("sleep 5", queue="q"))
     second = await manager.submit(JobSpec("echo never", queue="q"))
     manager.cancel(second.id)  # same loop turn: its task has not started

@@ -183,6 +183,7 @@ def test_unwritable_state_dir_stops_start_up_with_one_line(request: pytest.Fixtu
         prepare_state_dir(state_dir)
 
 
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 def test_state_dir_of_another_user_is_refused_for_that_user(tmp_path: Path) -> None:
     """The check as user nobody (what a non-root server meets): a 0700 directory of root is not writable."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:

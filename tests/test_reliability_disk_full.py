@@ -21,8 +21,8 @@ from conftest import ServerProcess, _stop_checked
 from rpc_client import RpcClient
 
 from cc_executor.jobs.log_outage import WriteOutages
-from cc_executor.jobs.manager import REGISTRY_RETRY_MAX
 from cc_executor.jobs.output_log import OutputLog
+from cc_executor.jobs.persistence import REGISTRY_RETRY_MAX
 
 # -- the log itself, through /dev/full ------------------------------------------------------------
 

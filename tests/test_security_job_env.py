@@ -1,4 +1,4 @@
-"""What a job inherits from the server (security/job_env.py): no server setting, no secret, nothing the operator
+"""What a job inherits from the server (jobs/job_env.py): no server setting, no secret, nothing the operator
 excluded; and the pieces of CC_EXECUTOR_JOB_USER that need no server (resolution, refusal, non-dumpable)."""
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import time
 import pytest
 
 from cc_executor.config import ConfigError, load_settings
-from cc_executor.jobs.spawner import cleanup_recorded
-from cc_executor.jobs.spawner_main import TOKEN_ENV, JobUser, start_job
-from cc_executor.security.job_env import (
+from cc_executor.jobs.job_env import (
     STREAMING_ENV,
     base_environ,
     job_environ,
@@ -28,6 +26,8 @@ from cc_executor.security.job_env import (
     resolve_job_user,
     server_only_names,
 )
+from cc_executor.jobs.spawner import cleanup_recorded
+from cc_executor.jobs.spawner_main import TOKEN_ENV, JobUser, start_job
 
 SERVER_ENV = {
     "PATH": "/usr/bin:/bin",
@@ -128,6 +128,7 @@ def test_serve_refuses_job_user_when_not_root(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching a child to nobody needs root")
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 def test_start_job_runs_as_the_user_and_refuses_a_cwd_it_cannot_enter(open_dir: str) -> None:
     nobody = resolve_job_user("nobody")
     private = os.path.join(open_dir, "private")
@@ -146,6 +147,7 @@ def test_start_job_runs_as_the_user_and_refuses_a_cwd_it_cannot_enter(open_dir: 
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as nobody")
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 def test_non_dumpable_server_hides_its_environment_from_same_user_processes() -> None:
     """``protect_server_process`` (what ``serve`` does when not root): a process of the same user can read the
     server's /proc/<pid>/environ before it and cannot after it. Run as nobody in a child that imported
@@ -153,7 +155,7 @@ def test_non_dumpable_server_hides_its_environment_from_same_user_processes() ->
     code = textwrap.dedent(
         """
         import os, sys
-        from cc_executor.security.job_env import _prctl, PR_SET_DUMPABLE, is_dumpable, protect_server_process
+        from cc_executor.jobs.job_env import _prctl, PR_SET_DUMPABLE, is_dumpable, protect_server_process
 
         def child_reads() -> str:
             pid = os.fork()
@@ -185,6 +187,7 @@ def test_job_user_travels_to_the_spawner_as_json() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching a child to nobody needs root")
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 def test_without_a_cwd_a_job_user_falls_back_from_a_server_cwd_it_cannot_enter(
     open_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +204,7 @@ def test_without_a_cwd_a_job_user_falls_back_from_a_server_cwd_it_cannot_enter(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as nobody")
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 def test_cleanup_after_a_crash_reaches_jobs_of_the_job_user() -> None:
     """A leftover job group of a dead spawner, running as the job user, is killed at start only when the job
     user's uid is among those cleanup considers ours (as the manager passes it)."""

@@ -108,6 +108,7 @@ print(made, flush=True)
 """
 
 
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 def test_process_cap_bounds_a_fork_loop() -> None:
     """RLIMIT_NPROC counts every process of the job's real user and never binds root, so as root the job
     is run as ``nobody`` here (as a deployment would use a dedicated user)."""

@@ -33,6 +33,8 @@ MARKER = "visible-marker-4242"
 NOBODY = pwd.getpwnam("nobody")
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="CC_EXECUTOR_JOB_USER needs the server to run as root")
+# Jobs and servers run as user nobody here: one xdist worker runs them all, one at a time (see conftest.py).
+pytestmark = pytest.mark.xdist_group("nobody")
 
 # The secrets are assembled at run time, so the command text (kept in the registry, shown in /proc/*/cmdline)
 # never holds them whole; only counts are printed. Each ``scan`` line: label, files readable, files holding

@@ -158,6 +158,7 @@ async def test_cpu_spinner_ends_at_the_cpu_limit(make_server: ServerFactory) -> 
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv to run the job as an unprivileged user")
+@pytest.mark.xdist_group("nobody")  # processes of user nobody: see conftest.py
 async def test_fork_loop_is_bounded_by_the_process_limit(make_server: ServerFactory) -> None:
     # RLIMIT_NPROC does not bind root (CI runs as root), so the job drops to nobody first when it can.
     server = make_server(CC_EXECUTOR_LIMIT_NPROC="20")

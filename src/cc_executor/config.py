@@ -3,7 +3,8 @@
 Names and defaults follow the original CC Executor (``DEFAULT_PORT``, ``MAX_SESSIONS`` ...) so an existing
 deployment's environment keeps working; new settings carry the ``CC_EXECUTOR_`` prefix. Each sub-package
 that needs settings of its own (timing, hooks, security) defines a small ``BaseSettings`` class of its own
-and is composed here, so there is still one object to pass around and one place that fails at start.
+and is composed here, so there is still one object to pass around and one place that fails at start. The job
+core reads no environment: it gets plain values, ``Settings.job_settings()`` (jobs/settings.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .agents.settings import AgentSettings
 from .hooks.settings import HooksSettings
-from .security.job_env import parse_exclude, resolve_job_user
+from .jobs.job_env import parse_exclude, resolve_job_user
+from .jobs.settings import JobSettings
 from .security.limits import ResourceLimits
 from .security.settings import SecuritySettings
 from .timing.settings import TimingSettings
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
     use_spawner: bool = Field(True, validation_alias=_env("CC_EXECUTOR_SPAWNER"))
     max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
     max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
-    # What of the server a job inherits, and who it runs as (security/job_env.py, docs/security.md).
+    # What of the server a job inherits, and who it runs as (jobs/job_env.py, docs/security.md).
     job_env_exclude: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("CC_EXECUTOR_JOB_ENV_EXCLUDE")
     )
@@ -175,6 +177,34 @@ class Settings(BaseSettings):
     @property
     def jobs_dir(self) -> Path:
         return self.state_dir / "jobs"
+
+    def job_settings(self) -> JobSettings:
+        """What the job core reads, as plain values (the job core never sees this class)."""
+        limits = self.security.resource_limits
+        return JobSettings(
+            state_dir=self.state_dir,
+            max_jobs=self.max_jobs,
+            max_jobs_per_session=self.max_jobs_per_session,
+            default_execution_timeout=self.default_execution_timeout,
+            shell=self.shell,
+            job_user=self.job_user,
+            job_env_exclude=tuple(self.job_env_exclude),
+            process_cleanup_timeout=self.process_cleanup_timeout,
+            leftover_drain=self.leftover_drain,
+            stream_timeout=self.stream_timeout,
+            reconnect_grace=self.reconnect_grace,
+            max_buffer_size=self.max_buffer_size,
+            output_chunk_size=self.output_chunk_size,
+            output_memory_tail=self.output_memory_tail,
+            partial_line_flush=self.partial_line_flush,
+            log_full_buffer=self.log_full_buffer,
+            output_cap=limits.max_output_bytes,
+            cancel_at_output_cap=limits.output_limit_action == "cancel",
+            stop_on_log_failure=self.on_log_full == "stop",
+            job_retention_count=self.job_retention_count,
+            job_retention_days=self.job_retention_days,
+            job_retention_bytes=self.job_retention_bytes,
+        )
 
 
 class ConfigError(Exception):

@@ -17,8 +17,9 @@ from . import __version__
 from .agents import observer_for
 from .config import SERVICE_NAME, Settings
 from .hooks import HookEngine
+from .jobs.extensions import Extensions, TimeoutChoice
 from .jobs.job import Job
-from .jobs.manager import Extensions, JobManager, TimeoutChoice
+from .jobs.manager import JobManager
 from .jobs.registry import JobRegistry
 from .jobs.spawner import Spawner
 from .jobs.spec import JobSpec
@@ -60,7 +61,7 @@ class Executor:
         self._sampler: asyncio.Task[None] | None = None
         self._stopping_jobs: asyncio.Task[None] | None = None
         self.manager = JobManager(
-            settings,
+            settings.job_settings(),
             Extensions(
                 check_request=self._check_request,
                 estimate_timeout=self._estimate_timeout,

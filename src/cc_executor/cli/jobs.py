@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ..client import Client, Completed, Job, Output
+from ..protocol.control import control_type
 from ..protocol.state import STATE_FILTERS
 from .exit_status import EXIT_TIMED_OUT, summary_exit_code
 from .remote import connection_options, run_remote
@@ -64,9 +65,7 @@ async def wait(client: Client, args: argparse.Namespace) -> int:
 
 
 async def control(client: Client, args: argparse.Namespace) -> int:
-    handle = Job(client, args.job)
-    verb = {"pause": handle.pause, "resume": handle.resume, "cancel": handle.cancel}[args.verb]
-    result: dict[str, Any] = await verb()
+    result = await client.control(args.job, control_type(args.verb))
     print(f"{args.job} {result.get('status') or 'ok'}")
     return 0
 

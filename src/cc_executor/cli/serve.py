@@ -10,8 +10,8 @@ import sys
 
 from ..config import WS_PATH, ConfigError, Settings, load_settings
 from ..jobs.instance_lock import InstanceLock, InstanceLocked
+from ..jobs.job_env import job_user_refusal, protect_server_process
 from ..jobs.state_dir import StateDirError, not_writable, prepare_state_dir
-from ..security.job_env import job_user_refusal, protect_server_process
 from ..security.redact import RedactingFilter
 from ..security.token_file import TokenFileError, ensure_state_dir, ensure_token
 from ..server.bind_policy import UnsafeBindError, check_auth_bind

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client, ClientError, Completed, JobNotFound, Output
+from ..client.task_list import Outcome, run_in_order, submit_chain
+from ..protocol.control import ControlType
 from ..protocol.state import is_final
 from .exit_status import EXIT_INTERRUPTED
 from .interrupt import InterruptHandler
@@ -132,23 +134,28 @@ async def run_list(client: Client, path: Path, specs: list[TaskSpec], args: argp
                        strict=True))
     progress = make_progress(len(specs), Remaining([medians.get(s.index, 0.0) for s in specs]), as_json=args.json)
     skipped: set[int] = set()
-    stop, interrupted = False, False
+    for spec in specs:  # what succeeded in the resumed run stays recorded, even past a failure now
+        earlier = previous.succeeded(spec.index, spec.digest) if previous else None
+        if earlier is not None:
+            state.tasks[spec.index] = earlier
+            skipped.add(spec.index)
+    interrupted = False
+
+    async def step(spec: TaskSpec) -> Outcome:
+        nonlocal interrupted
+        record = state.tasks[spec.index]
+        if spec.index in skipped:
+            progress.skipped(spec, record)
+            return Outcome.SUCCEEDED
+        tail, interrupted = await run_one(client, spec, record, progress, save)
+        save()
+        progress.ended(spec, record, tail)
+        if interrupted:
+            return Outcome.INTERRUPTED
+        return Outcome.SUCCEEDED if record.status == "completed" and record.exit_code == 0 else Outcome.FAILED
+
     try:
-        for spec in specs:
-            record = state.tasks[spec.index]
-            earlier = previous.succeeded(spec.index, spec.digest) if previous else None
-            if earlier is not None:
-                state.tasks[spec.index] = earlier
-                skipped.add(spec.index)
-                progress.skipped(spec, earlier)
-                continue
-            if stop:
-                continue
-            tail, interrupted = await run_one(client, spec, record, progress, save)
-            save()
-            progress.ended(spec, record, tail)
-            failed = not (record.status == "completed" and record.exit_code == 0)
-            stop = interrupted or (failed and not args.keep_going)
+        await run_in_order(specs, step, args.keep_going)
         save()
     finally:
         progress.finish(state.tasks, summarize(state, skipped))
@@ -163,24 +170,31 @@ async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: a
     state = fresh_state(path, specs, detached=True)
     state.queue = f"tasks-{uuid.uuid4().hex[:12]}"
     where = state_path(path)
-    last: str | None = None
+    todo = []
     for spec in specs:
         earlier = previous.succeeded(spec.index, spec.digest) if previous else None
         if earlier is not None:
             state.tasks[spec.index] = earlier
-            continue
-        depends = [last] if last is not None and not args.keep_going else None
+        else:
+            todo.append(spec)
+
+    async def submit(spec: TaskSpec, depends: list[str] | None) -> str:
         job = await client.execute(spec.command, detach=True, queue=state.queue, depends_on=depends,
                                    **spec.options())
         record = state.tasks[spec.index]
-        record.job_id, record.status, last = job.id, "submitted", job.id
+        record.job_id, record.status = job.id, "submitted"
         save_state(where, state)
         if args.json:
             print(json.dumps({"index": spec.index, "name": spec.name, "job_id": job.id}), flush=True)
         else:
             print(job.id, flush=True)
         await job.detach()
-    save_state(where, state)
+        return job.id
+
+    try:
+        await submit_chain(todo, submit, lambda job_id: client.control(job_id, ControlType.CANCEL), args.keep_going)
+    finally:
+        save_state(where, state)
     if not args.json:
         print(f"submitted as queue {state.queue}; see progress with: cc-executor tasks status {path}",
               file=sys.stderr)

@@ -261,7 +261,7 @@ class Client:
             await self._request("detach", {"job_id": job.id})
 
     async def control(self, job_id: str, kind: str, **extra: Any) -> dict[str, Any]:
-        """``control`` by job id (``PAUSE``, ``RESUME``, ``CANCEL``, ``SIGNAL`` with ``signal=``)."""
+        """``control`` by job id: a ``ControlType`` (``PAUSE``, ``RESUME``, ``CANCEL``, ``SIGNAL`` with ``signal=``)."""
         return await self._request("control", {"type": kind, "job_id": job_id, **extra})
 
     async def jobs(self, state: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import events
+from ..protocol.control import ControlType
 from ..protocol.events import Completed, Event, Output, event_from_notification
 
 if TYPE_CHECKING:
@@ -106,18 +107,18 @@ class Job:
     # -- control --------------------------------------------------------------------------------
 
     async def pause(self) -> dict[str, Any]:
-        return await self._client.control(self.id, "PAUSE")
+        return await self._client.control(self.id, ControlType.PAUSE)
 
     async def resume(self) -> dict[str, Any]:
-        return await self._client.control(self.id, "RESUME")
+        return await self._client.control(self.id, ControlType.RESUME)
 
     async def cancel(self) -> dict[str, Any]:
-        return await self._client.control(self.id, "CANCEL")
+        return await self._client.control(self.id, ControlType.CANCEL)
 
     async def signal(self, sig: int | str | signals.Signals) -> dict[str, Any]:
         """Send a signal to the job's process tree (a number, a ``signal.Signals`` or a name like "SIGINT")."""
         value: int | str = int(sig) if isinstance(sig, int) else sig
-        return await self._client.control(self.id, "SIGNAL", signal=value)
+        return await self._client.control(self.id, ControlType.SIGNAL, signal=value)
 
     async def write_stdin(self, data: str, eof: bool = False) -> int:
         """Write to an interactive job's stdin; returns the bytes written. ``eof`` closes stdin after."""

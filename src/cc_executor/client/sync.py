@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from ..protocol.events import Output
 from .client import Client
+from .task_list import Outcome, run_in_order
 
 T = TypeVar("T")
 
@@ -101,11 +102,13 @@ def run_tasks(tasks: Sequence[Task], keep_going: bool = False, *, url: str | Non
     async def go() -> list[Result]:
         results: list[Result] = []
         async with Client(url, token) as client:
-            for command, options, name in parsed:
-                result = await run_on(client, command, name=name, **options)
-                results.append(result)
-                if not result.ok and not keep_going:
-                    break
+
+            async def step(task: tuple[str, dict[str, Any], str | None]) -> Outcome:
+                command, options, name = task
+                results.append(await run_on(client, command, name=name, **options))
+                return Outcome.SUCCEEDED if results[-1].ok else Outcome.FAILED
+
+            await run_in_order(parsed, step, keep_going)
         return results
 
     return _run_blocking(go)

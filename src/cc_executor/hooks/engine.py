@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..security.job_env import base_environ
+from ..jobs.job_env import base_environ
 from .builtins import run_builtin
 from .command_runner import run_command
 from .config_loader import HooksConfigLoader, LoadedConfig

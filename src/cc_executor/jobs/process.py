@@ -5,7 +5,7 @@ asking: ``killpg(getpgid(pid))`` called before the child ran ``setsid`` would hi
 Exit is watched through a pidfd, so no thread per child and no reliance on SIGCHLD handlers; the leader is
 reaped as soon as it exits. Signals go to the whole group and, while the leader lives, also to any
 descendant that left the group with ``setsid`` (found through /proc via psutil). The job's environment is
-built by ``security.job_env.job_environ``; its identity, cwd and limits are applied by
+built by ``jobs.job_env.job_environ``; its identity, cwd and limits are applied by
 ``spawner_main.start_job``, the same code the spawner runs.
 """
 

@@ -8,7 +8,7 @@ signalling also reaches the job's escapees), so a ``Job`` does not know the diff
 If the spawner itself dies, the client kills every job group it still knows (and every process carrying a
 job's token), resolves their exit futures with -SIGKILL, and starts a new spawner. See docs/reliability.md.
 
-The spawner is started with the base environment (``security.job_env.base_environ``), not the server's: a job
+The spawner is started with the base environment (``jobs.job_env.base_environ``), not the server's: a job
 can read its parent's ``/proc/<pid>/environ``, so the spawner must hold no token and no Redis password.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from ..security.job_env import base_environ
+from .job_env import base_environ
 from .proc_table import live_group_members
 from .process import (
     EXHAUSTION_ERRNOS,
@@ -617,7 +617,7 @@ def cleanup_recorded(
     process carrying a job token of a spawner that no longer lives. Call at start, before accepting work.
 
     A group is killed only when it still looks like one of our jobs: every live member runs as one of
-    ``uids`` (default: ours; pass the job user's too, see ``security.job_env.job_uids``), the group is its own
+    ``uids`` (default: ours; pass the job user's too, see ``jobs.job_env.job_uids``), the group is its own
     session (jobs are session leaders), and some member carries a job token. Our own process, its ancestors
     and its descendants are never touched. Returns the pids signalled.
 

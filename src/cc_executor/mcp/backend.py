@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.control import ControlType
 from ..protocol.events import OUTPUT
 
 
@@ -115,7 +116,7 @@ class Backend(ABC):
         """Job summaries, newest first (``jobs.list``)."""
 
     @abstractmethod
-    async def control(self, job_id: str, action: str) -> dict[str, Any]:
+    async def control(self, job_id: str, action: ControlType) -> dict[str, Any]:
         """``PAUSE``, ``RESUME`` or ``CANCEL``; the protocol's ``control`` result."""
 
     @abstractmethod

@@ -11,23 +11,49 @@ A caller without a session (stdio has one session per process) is the backend's 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from ..executor import Executor
-from ..jobs.spec import JobSpec
+from ..protocol.control import ControlType
 from ..protocol.errors import ProtocolError
+from ..rpc.dispatcher import Dispatcher
+from ..rpc.methods import build_dispatcher
 from ..security.rate_limit import LimiterPool, rate_limited
 from .backend import Backend, BackendError, OutputChunk, Submission, parse_output_entries
 
 READ_BATCH = 256
 
 
-def _error(exc: ProtocolError) -> BackendError:
-    return BackendError(exc.message, type(exc).__name__)
+@dataclass(slots=True)
+class _Caller:
+    """The ``RpcContext`` of one MCP caller: the job owner the dispatcher's methods see. Jobs are started
+    detached and not followed (the tools read output from the log), so following is a no-op here."""
+
+    session_id: str
+    executor: Executor
+    limiters: LimiterPool
+
+    def follow(self, job_id: str, from_pos: int, from_seq: int | None = None) -> None:
+        pass
+
+    def unfollow(self, job_id: str) -> bool:
+        return False
+
+    def note_job(self, job_id: str) -> None:
+        pass
+
+    def admit_execute(self) -> None:
+        if (wait := self.limiters.check(self.session_id)) is not None:
+            raise rate_limited(wait, "MCP session")
+
+    def current_job(self) -> str | None:
+        return None  # every tool names its job
 
 
 class LocalBackend(Backend):
-    """Jobs run by ``executor``; ``owns`` means this backend starts and shuts it down."""
+    """Jobs run by ``executor``, through the same dispatcher and methods as a WebSocket connection's requests;
+    ``owns`` means this backend starts and shuts the executor down."""
 
     mode = "in-process"
 
@@ -36,6 +62,7 @@ class LocalBackend(Backend):
         self.owns = owns
         self.owner = f"mcp-{uuid.uuid4().hex[:16]}"  # for callers without an MCP session id (stdio)
         self._limiters = LimiterPool(executor.settings.security.execute_limiter)
+        self._dispatcher: Dispatcher = build_dispatcher()
 
     async def start(self) -> None:
         if self.owns:
@@ -49,61 +76,48 @@ class LocalBackend(Backend):
         self._limiters.forget(caller)
         self.executor.manager.session_closed(caller)  # its jobs are detached: this only drops it as a watcher
 
-    async def submit(self, submission: Submission) -> dict[str, Any]:
-        owner = submission.caller or self.owner
-        if (wait := self._limiters.check(owner)) is not None:
-            raise _error(rate_limited(wait, "MCP session"))
-        spec = JobSpec(
-            command=submission.command,
-            timeout=submission.timeout,
-            cwd=submission.cwd,
-            env=dict(submission.env),
-            queue=submission.queue,
-            depends_on=list(submission.depends_on),
-            labels=dict(submission.labels),
-            detach=True,
-        )
+    async def _call(self, method: str, params: dict[str, Any], caller: str | None = None) -> Any:
+        """One protocol method, as the server's dispatcher runs it for a connection; its error, as the client
+        would get it, becomes a ``BackendError``."""
+        ctx = _Caller(caller or self.owner, self.executor, self._limiters)
         try:
-            job = await self.executor.manager.submit(spec, owner=owner)
+            return await self._dispatcher.call(method, params, ctx)
         except ProtocolError as exc:
-            raise _error(exc) from None
-        return job.start_result()
+            raise BackendError(exc.message, type(exc).__name__) from None
+
+    async def submit(self, submission: Submission) -> dict[str, Any]:
+        params = {
+            "command": submission.command,
+            "timeout": submission.timeout,
+            "cwd": submission.cwd,
+            "env": dict(submission.env),
+            "queue": submission.queue,
+            "depends_on": list(submission.depends_on),
+            "labels": dict(submission.labels),
+            "detach": True,
+        }
+        return dict(await self._call("execute", params, submission.caller))
 
     async def get(self, job_id: str) -> dict[str, Any]:
-        try:
-            return self.executor.manager.get(job_id).summary()
-        except ProtocolError as exc:
-            raise _error(exc) from None
+        return dict(await self._call("jobs.get", {"job_id": job_id}))
 
     async def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
-        try:
-            job, ended = await self.executor.manager.wait(job_id, timeout)
-        except ProtocolError as exc:
-            raise _error(exc) from None
-        return job.summary() | {"wait_timed_out": not ended}
+        return dict(await self._call("jobs.wait", {"job_id": job_id, "timeout": timeout}))
 
     async def list(self, state: str | None, limit: int | None) -> list[dict[str, Any]]:
-        return [job.summary() for job in self.executor.manager.list(state, limit)]
+        return list(await self._call("jobs.list", {"state": state, "limit": limit}))
 
-    async def control(self, job_id: str, action: str) -> dict[str, Any]:
-        manager = self.executor.manager
-        verbs = {"PAUSE": (manager.pause, "paused"), "RESUME": (manager.resume, "resumed"),
-                 "CANCEL": (manager.cancel, "cancelled")}
-        verb, status = verbs[action]
-        try:
-            verb(job_id)
-        except ProtocolError as exc:
-            raise _error(exc) from None
-        return {"status": status, "job_id": job_id}
+    async def control(self, job_id: str, action: ControlType) -> dict[str, Any]:
+        return dict(await self._call("control", {"job_id": job_id, "type": action}))
 
     async def estimate(self, command: str) -> dict[str, Any]:
-        return await self.executor.estimate(command)
+        return dict(await self._call("estimate", {"command": command}))
 
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         try:
             log = self.executor.manager.get(job_id).log
         except ProtocolError as exc:
-            raise _error(exc) from None
+            raise BackendError(exc.message, type(exc).__name__) from None
         end_seq = log.next_seq
         chunk = OutputChunk(job_id, from_seq, from_seq, end_seq)
         pos = log.position_for_seq(from_seq)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..client import Client, ClientError, Completed, Output, ServerError
+from ..protocol.control import ControlType
 from .backend import Backend, BackendError, OutputChunk, Submission
 
 
@@ -76,7 +77,7 @@ class RemoteBackend(Backend):
         with _translated():
             return await self.client.jobs(state, limit)
 
-    async def control(self, job_id: str, action: str) -> dict[str, Any]:
+    async def control(self, job_id: str, action: ControlType) -> dict[str, Any]:
         with _translated():
             return await self.client.control(job_id, action)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..client.task_list import submit_chain
+from ..protocol.control import ControlType
 from ..protocol.state import is_final
 from .backend import Backend, BackendError, Submission
 from .results import job_result, tails
@@ -52,31 +54,29 @@ class RunStore:
         """Queue every task as ``caller``'s (each counts against its job cap and rate limit); if one is refused,
         cancel those already queued and raise the refusal."""
         run = Run(f"run-{uuid.uuid4().hex[:10]}", [], [], keep_going)
-        for index, task in enumerate(tasks):
+
+        async def submit(indexed: tuple[int, Task], depends: list[str] | None) -> str:
+            index, task = indexed
             labels = {RUN_LABEL: run.run_id, TASK_LABEL: str(index)}
             if task.name:
                 labels[NAME_LABEL] = task.name
-            depends = [run.job_ids[-1]] if run.job_ids and not keep_going else []
             try:
                 started = await backend.submit(
                     Submission(task.command, task.timeout, task.cwd, dict(task.env or {}),
-                               queue=f"mcp-{run.run_id}", depends_on=depends, labels=labels, caller=caller)
+                               queue=f"mcp-{run.run_id}", depends_on=depends or [], labels=labels, caller=caller)
                 )
             except BackendError as exc:
-                await self._abandon(backend, run)
                 raise BackendError(f"task {index} ({task.command!r}) refused: {exc.message}", exc.kind) from None
-            run.job_ids.append(str(started["job_id"]))
-            run.names.append(task.name)
-            run.commands.append(task.command)
+            return str(started["job_id"])
+
+        async def cancel(job_id: str) -> None:
+            await backend.control(job_id, ControlType.CANCEL)
+
+        run.job_ids = await submit_chain(list(enumerate(tasks)), submit, cancel, keep_going)
+        run.names = [task.name for task in tasks]
+        run.commands = [task.command for task in tasks]
         self.runs[run.run_id] = run
         return run
-
-    async def _abandon(self, backend: Backend, run: Run) -> None:
-        for job_id in run.job_ids:
-            try:
-                await backend.control(job_id, "CANCEL")
-            except BackendError:
-                pass  # already ended
 
     async def find(self, backend: Backend, run_id: str) -> Run:
         """A run by id: from memory, else rebuilt from the server's jobs labelled with it."""

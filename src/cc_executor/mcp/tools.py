@@ -10,6 +10,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
+from ..protocol.control import ControlType
 from ..protocol.state import StateFilter
 from .backend import Backend, BackendError, Submission, caller_key
 from .results import TAIL_CHARS, has_ended, job_report, job_result, wait_with_progress
@@ -157,7 +158,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         except BackendError as exc:
             raise _refused(exc) from None
 
-    async def control(job_id: str, action: str) -> dict[str, Any]:
+    async def control(job_id: str, action: ControlType) -> dict[str, Any]:
         try:
             result = await backend.control(job_id, action)
             return result | {"state": (await backend.get(job_id)).get("state")}
@@ -167,17 +168,17 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
     @server.tool(name="cancel_job")
     async def cancel_job(job_id: JobId) -> dict[str, Any]:
         """Cancel a job: its whole process tree gets SIGTERM, then SIGKILL after a grace period."""
-        return await control(job_id, "CANCEL")
+        return await control(job_id, ControlType.CANCEL)
 
     @server.tool(name="pause_job")
     async def pause_job(job_id: JobId) -> dict[str, Any]:
         """Pause a running job (SIGSTOP to its whole process tree); resume_job continues it."""
-        return await control(job_id, "PAUSE")
+        return await control(job_id, ControlType.PAUSE)
 
     @server.tool(name="resume_job")
     async def resume_job(job_id: JobId) -> dict[str, Any]:
         """Resume a paused job (SIGCONT to its whole process tree)."""
-        return await control(job_id, "RESUME")
+        return await control(job_id, ControlType.RESUME)
 
     @server.tool(name="list_jobs")
     async def list_jobs(

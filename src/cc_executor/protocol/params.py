@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .control import ControlType, control_type
 from .state import StateFilter
 
 
@@ -68,17 +69,16 @@ class ExecuteParams(Params):
 
 
 class ControlParams(Params):
-    type: str
+    type: ControlType
     job_id: str | None = None
     signal: int | str | None = None
 
-    @field_validator("type")
+    @field_validator("type", mode="before")
     @classmethod
-    def _known_type(cls, value: str) -> str:
-        upper = value.upper()
-        if upper not in {"PAUSE", "RESUME", "CANCEL", "SIGNAL"}:
-            raise ValueError("type must be PAUSE, RESUME, CANCEL or SIGNAL")
-        return upper
+    def _known_type(cls, value: object) -> ControlType:
+        if not isinstance(value, str):
+            raise ValueError("type must be a string")
+        return control_type(value)  # any case, as the original took it
 
 
 class JobIdParams(Params):
@@ -100,7 +100,7 @@ class ListParams(Params):
 
 
 class WaitParams(JobIdParams):
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, ge=0)  # 0: answer at once (has it ended?)
 
 
 class EstimateParams(Params):

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..jobs.spec import JobSpec
 from ..protocol import params as p
+from ..protocol.control import DONE, ControlType
 from ..protocol.errors import JobNotFound
 from .context import RpcContext
 from .dispatcher import Dispatcher, Method
@@ -50,19 +51,13 @@ def _target(params: p.ControlParams | p.JobIdParams, ctx: RpcContext) -> str:
 async def control(params: p.ControlParams, ctx: RpcContext) -> dict[str, Any]:
     manager = ctx.executor.manager
     job_id = _target(params, ctx)
-    if params.type == "PAUSE":
-        manager.pause(job_id)
-        status = "paused"
-    elif params.type == "RESUME":
-        manager.resume(job_id)
-        status = "resumed"
-    elif params.type == "CANCEL":
-        manager.cancel(job_id)
-        status = "cancelled"
-    else:
+    if params.type is ControlType.SIGNAL:
         manager.signal(job_id, params.signal if params.signal is not None else signal.SIGTERM)
-        status = "signalled"
-    return {"status": status, "job_id": job_id}
+    else:
+        {ControlType.PAUSE: manager.pause, ControlType.RESUME: manager.resume, ControlType.CANCEL: manager.cancel}[
+            params.type
+        ](job_id)
+    return {"status": DONE[params.type], "job_id": job_id}
 
 
 async def attach(params: p.AttachParams, ctx: RpcContext) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import pwd
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
-from ..jobs.prctl import _prctl
-from ..jobs.spawner_main import TOKEN_ENV, JobUser
+from .prctl import _prctl
+from .spawner_main import TOKEN_ENV, JobUser
 
 SERVER_ENV_PREFIX = "CC_EXECUTOR_"
 # Set for each job by the spawner (how its processes are found); never a server setting.

@@ -1,0 +1,38 @@
+"""What other packages plug into the job core (timeouts from history, hooks, agent parsing, policy): small
+callables set by whoever builds the manager, so the job core knows nothing of them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from .job import Job
+from .spec import JobSpec
+
+
+@dataclass(slots=True)
+class TimeoutChoice:
+    timeout: float | None
+    source: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Extensions:
+    """Every one is optional."""
+
+    # Refuse a request (command, env, cwd) before anything else (raises a ProtocolError).
+    check_request: Callable[[JobSpec], None] | None = None
+    # Estimate a timeout for a command that came without one.
+    estimate_timeout: Callable[[str], Awaitable[TimeoutChoice]] | None = None
+    # Before spawn: may rewrite the spec, raise BlockedByHook; returns notifications for the submitter.
+    before_start: Callable[[Job], Awaitable[None]] | None = None
+    # Attach output observers (agent parsing) to a new job.
+    prepare_job: Callable[[Job], None] | None = None
+    # A running job timed out or stalled ("timeout", "stall"): on_timeout/on_stall hooks.
+    on_job_event: Callable[[Job, str], Coroutine[Any, Any, None]] | None = None
+    # After the end, before the log closes: history, post hooks. Never allowed to fail the job.
+    after_end: list[Callable[[Job], Awaitable[None]]] = field(default_factory=list)
+    # Per-job resource limits ({"RLIMIT_AS": (soft, hard)}), applied in the child before exec.
+    rlimits: dict[str, tuple[int, int]] | None = None
