@@ -51,12 +51,14 @@ class FakeClock:
         self.now = 0.0
         self._heap: list[FakeTimer] = []
         self._order = itertools.count()
+        self.scheduled = 0  # every call_later so far
 
     def time(self) -> float:
         return self.now
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
         timer = FakeTimer(self.now + delay, next(self._order), callback, args)
+        self.scheduled += 1
         heapq.heappush(self._heap, timer)
         return timer
 
@@ -481,8 +483,10 @@ async def test_a_paused_job_is_never_stalled(harness_of: Callable[..., Harness])
     h = harness_of(idle_timeout=4.0)
     h.start()
     h.job.pause()
+    before = h.clock.scheduled
     h.clock.advance(20)
     assert h.job.stall_count == 0 and h.of("process.stalled") == []
+    assert h.clock.scheduled - before <= 6  # looked at once per idle_timeout while paused, not every 10 ms
     h.job.resume()  # silence is counted from the resume
     h.clock.advance(3.5)
     assert h.job.stall_count == 0

@@ -105,7 +105,9 @@ class StallWatch:
         """Stalled now? Then tell, and look again one ``idle_timeout`` later; otherwise look when it could be."""
         assert self.idle_timeout is not None
         idle = self._idle()
-        if self._watching() and idle >= self.idle_timeout:
+        if not self._watching():
+            delay = self.idle_timeout  # paused: silence is expected (a resume counts it from zero again)
+        elif idle >= self.idle_timeout:
             self._on_stall(idle)
             delay = self.idle_timeout
         else:
