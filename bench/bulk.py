@@ -19,7 +19,12 @@ async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
     result = WorkloadResult(NAME, accounted={t: d.complete(lines, size) for t, d in got.items()})
     rate = {t: d.chars / MB / d.seconds for t, d in got.items()}
     row = Row(
-        NAME, f"MB/s ({size // MB} MB)", "MB/s", rate["ours"], rate["websocketd"], rate["raw"],
+        NAME,
+        f"MB/s ({size // MB} MB)",
+        "MB/s",
+        rate["ours"],
+        rate["websocketd"],
+        rate["raw"],
         target=f">= {TARGET_VS_WEBSOCKETD:g}x websocketd",
     )
     row.met = (row.ours_vs_websocketd or 0) >= TARGET_VS_WEBSOCKETD

@@ -7,7 +7,16 @@ from typing import Any
 from .result import WorkloadResult
 
 HEADER = (
-    "workload", "metric", "unit", "ours", "websocketd", "raw pipe", "ours/websocketd", "ours/raw", "target", "met"
+    "workload",
+    "metric",
+    "unit",
+    "ours",
+    "websocketd",
+    "raw pipe",
+    "ours/websocketd",
+    "ours/raw",
+    "target",
+    "met",
 )
 
 
@@ -39,8 +48,16 @@ def table(results: list[WorkloadResult]) -> str:
     for result in results:
         for row in result.rows:
             cells = (
-                row.workload, row.metric, row.unit, _number(row.ours), _number(row.websocketd), _number(row.raw),
-                _ratio(row.ours_vs_websocketd), _ratio(row.ours_vs_raw), row.target, _met(row.met),
+                row.workload,
+                row.metric,
+                row.unit,
+                _number(row.ours),
+                _number(row.websocketd),
+                _number(row.raw),
+                _ratio(row.ours_vs_websocketd),
+                _ratio(row.ours_vs_raw),
+                row.target,
+                _met(row.met),
             )
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

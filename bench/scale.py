@@ -28,7 +28,8 @@ async def _level(n: int, one: Callable[[Collect], Awaitable[object]], expected: 
     outcomes = await asyncio.gather(*(one(sink) for sink in sinks), return_exceptions=True)
     seconds = time.perf_counter() - start
     good = sum(
-        1 for sink, outcome in zip(sinks, outcomes, strict=True)
+        1
+        for sink, outcome in zip(sinks, outcomes, strict=True)
         if not isinstance(outcome, BaseException) and sink.text() == expected
     )
     return seconds, good
@@ -56,8 +57,9 @@ async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
             )
             r_s, r_good = await _level(n, lambda sink: via_pipe(command, sink), expected)
             result.accounted.update({f"ours@{n}": o_good == n, f"websocketd@{n}": w_good == n, f"raw@{n}": r_good == n})
-            lost = Row(NAME, f"{n} conn: jobs with every line", "jobs", o_good, w_good, r_good,
-                       target=f"all {n}, nothing lost")
+            lost = Row(
+                NAME, f"{n} conn: jobs with every line", "jobs", o_good, w_good, r_good, target=f"all {n}, nothing lost"
+            )
             lost.met = o_good == n
             result.rows += [
                 Row(NAME, f"{n} conn: total time", "s", o_s, w_s, r_s),

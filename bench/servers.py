@@ -20,9 +20,19 @@ from pathlib import Path
 import httpx
 
 _OUR_SETTING_NAMES = {
-    "DEFAULT_PORT", "MAX_SESSIONS", "SESSION_TIMEOUT", "WS_PING_INTERVAL", "WS_PING_TIMEOUT", "WS_MAX_SIZE",
-    "DEFAULT_EXECUTION_TIMEOUT", "PROCESS_CLEANUP_TIMEOUT", "STREAM_TIMEOUT", "ALLOWED_COMMANDS",
-    "MAX_BUFFER_SIZE", "LOG_LEVEL", "DEBUG",
+    "DEFAULT_PORT",
+    "MAX_SESSIONS",
+    "SESSION_TIMEOUT",
+    "WS_PING_INTERVAL",
+    "WS_PING_TIMEOUT",
+    "WS_MAX_SIZE",
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "PROCESS_CLEANUP_TIMEOUT",
+    "STREAM_TIMEOUT",
+    "ALLOWED_COMMANDS",
+    "MAX_BUFFER_SIZE",
+    "LOG_LEVEL",
+    "DEBUG",
 }
 READY_WITHIN = 30.0
 
@@ -53,9 +63,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _server_env(workdir: Path, max_sessions: int) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("CC_EXECUTOR_") and k not in _OUR_SETTING_NAMES
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CC_EXECUTOR_") and k not in _OUR_SETTING_NAMES}
     env.update(
         CC_EXECUTOR_STATE_DIR=str(workdir / "state"),
         CC_EXECUTOR_CONFIG_DIR=str(workdir / "config"),
@@ -77,7 +85,9 @@ async def our_server(max_sessions: int = 1000) -> AsyncIterator[Running]:
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-auth"],
-                env=_server_env(workdir, max_sessions), stdout=log, stderr=subprocess.STDOUT,
+                env=_server_env(workdir, max_sessions),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             await _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log_path)
@@ -95,7 +105,8 @@ async def websocketd(command: str) -> AsyncIterator[Running]:
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 ["websocketd", f"--port={port}", "--address=127.0.0.1", "--loglevel=error", "bash", "-c", command],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             await _wait_listening(proc, port, log_path)

@@ -22,14 +22,24 @@ async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
     result = WorkloadResult(NAME, accounted={t: d.complete(n, expected_chars) for t, d in got.items()})
     rate = {t: d.lines / d.seconds for t, d in got.items()}
     row = Row(
-        NAME, f"lines/s ({n:,} lines)", "lines/s", rate["ours"], rate["websocketd"], rate["raw"],
+        NAME,
+        f"lines/s ({n:,} lines)",
+        "lines/s",
+        rate["ours"],
+        rate["websocketd"],
+        rate["raw"],
         target=f">= {TARGET_VS_WEBSOCKETD:g}x websocketd and >= {TARGET_VS_RAW:.0%} of raw pipe",
     )
     row.met = (row.ours_vs_websocketd or 0) >= TARGET_VS_WEBSOCKETD and (row.ours_vs_raw or 0) >= TARGET_VS_RAW
     result.rows.append(row)
     lines = Row(
-        NAME, f"lines/s, one line per frame ({n:,} lines)", "lines/s", rate[OURS_LINES], rate["websocketd"],
-        rate["raw"], target=f">= {TARGET_LINES_VS_WEBSOCKETD:g}x websocketd (the same framing)",
+        NAME,
+        f"lines/s, one line per frame ({n:,} lines)",
+        "lines/s",
+        rate[OURS_LINES],
+        rate["websocketd"],
+        rate["raw"],
+        target=f">= {TARGET_LINES_VS_WEBSOCKETD:g}x websocketd (the same framing)",
     )
     lines.met = (lines.ours_vs_websocketd or 0) >= TARGET_LINES_VS_WEBSOCKETD
     result.rows.append(lines)

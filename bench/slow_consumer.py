@@ -70,12 +70,19 @@ async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
 
     result = WorkloadResult(NAME, accounted={"ours": finished})
     grew = Row(
-        NAME, f"server peak RSS growth ({sizes.slow_bytes // 1_000_000} MB unread)", "MiB", growth,
+        NAME,
+        f"server peak RSS growth ({sizes.slow_bytes // 1_000_000} MB unread)",
+        "MiB",
+        growth,
         target=f"< {TARGET_GROWTH_MIB} MiB",
     )
     grew.met = growth < TARGET_GROWTH_MIB
     ran = Row(
-        NAME, "job duration while unread", "s", duration, raw=devnull,
+        NAME,
+        "job duration while unread",
+        "s",
+        duration,
+        raw=devnull,
         target="finished, not stalled by the reader",
     )
     ran.met = not_stalled

@@ -68,12 +68,28 @@ CLASSES: tuple[CommandClass, ...] = (
     CommandClass("build", "npm run build", 0.20, 90, 0.20, True, 0.03, 0.01),
     CommandClass("release (drifting)", "make release", 0.10, 400, 0.30, True, 0.05, 0.01, drift=0.8),
     CommandClass(
-        "agent opus", f"claude -p '{MEDIUM_PROMPT}' --model opus --allowedTools Bash,Edit", 0.16, 300, 0.7,
-        False, 0.05, 0.03, tail_rate=0.05, original_default=600.0,
+        "agent opus",
+        f"claude -p '{MEDIUM_PROMPT}' --model opus --allowedTools Bash,Edit",
+        0.16,
+        300,
+        0.7,
+        False,
+        0.05,
+        0.03,
+        tail_rate=0.05,
+        original_default=600.0,
     ),
     CommandClass(
-        "agent haiku", "claude -p 'summarise the diff' --model haiku", 0.12, 45, 0.5, False, 0.03, 0.02,
-        tail_rate=0.03, original_default=600.0,
+        "agent haiku",
+        "claude -p 'summarise the diff' --model haiku",
+        0.12,
+        45,
+        0.5,
+        False,
+        0.03,
+        0.02,
+        tail_rate=0.03,
+        original_default=600.0,
     ),
 )
 
@@ -196,9 +212,15 @@ async def replay_ours(runs: list[Run], settings: TimingSettings, state_dir: Path
             tallies[run.cls.name].add(run, est.timeout)
             status, lasted = ended(run, est.timeout)
             rec = RunRecord(
-                job_id=str(run.index), command=run.cls.command, category=est.category,
-                started_at=base + run.start, duration=lasted, exit_code=0 if status == "completed" else None,
-                status=status, timeout=est.timeout, timeout_source=est.timeout_source,  # type: ignore[arg-type]
+                job_id=str(run.index),
+                command=run.cls.command,
+                category=est.category,
+                started_at=base + run.start,
+                duration=lasted,
+                exit_code=0 if status == "completed" else None,
+                status=status,
+                timeout=est.timeout,
+                timeout_source=est.timeout_source,  # type: ignore[arg-type]
             )
             heapq.heappush(pending, (run.start + lasted, run.index, rec))
     finally:
@@ -264,9 +286,17 @@ async def run_bench(seed: int, n_runs: int, settings: TimingSettings) -> dict[st
         "estimator_seconds": round(ours_seconds, 2),
         "settings": {
             k: getattr(settings, k)
-            for k in ("timeout_quantile", "timeout_safety_margin", "timeout_min", "timeout_max",
-                      "timeout_min_samples", "timeout_sample_window", "load_knee", "load_slope",
-                      "load_max_multiplier")
+            for k in (
+                "timeout_quantile",
+                "timeout_safety_margin",
+                "timeout_min",
+                "timeout_max",
+                "timeout_min_samples",
+                "timeout_sample_window",
+                "load_knee",
+                "load_slope",
+                "load_max_multiplier",
+            )
         },
         "categories": {c.name: classify(c.command).key for c in CLASSES},
         "goals": {"coverage": GOAL_COVERAGE, "median_over_provision": GOAL_OVER_PROVISION},
@@ -296,8 +326,10 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['median_over_provision']} | {r['hang_hours']} | {r['killed_good_hours']} |"
             )
     lines.append("")
-    lines.append(f"Goals (ours, overall): coverage >= {GOAL_COVERAGE}, median over-provision <= "
-                 f"{GOAL_OVER_PROVISION}: {'met' if report['meets_goals'] else 'NOT met'}.")
+    lines.append(
+        f"Goals (ours, overall): coverage >= {GOAL_COVERAGE}, median over-provision <= "
+        f"{GOAL_OVER_PROVISION}: {'met' if report['meets_goals'] else 'NOT met'}."
+    )
     return "\n".join(lines)
 
 

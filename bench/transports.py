@@ -121,9 +121,7 @@ async def via_websocketd(url: str, sink: Sink) -> None:
 
 async def via_pipe(command: str, sink: Sink) -> int:
     """Run ``bash -c command`` and feed its stdout straight from the pipe; returns the exit code."""
-    proc = await asyncio.create_subprocess_exec(
-        "bash", "-c", command, stdout=asyncio.subprocess.PIPE, limit=PIPE_READ
-    )
+    proc = await asyncio.create_subprocess_exec("bash", "-c", command, stdout=asyncio.subprocess.PIPE, limit=PIPE_READ)
     assert proc.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while chunk := await proc.stdout.read(PIPE_READ):

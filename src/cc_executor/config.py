@@ -66,17 +66,11 @@ class Settings(BaseSettings):
 
     # --- processes -----------------------------------------------------------------------------
     shell: str = Field("bash", validation_alias=_env("CC_EXECUTOR_SHELL"))
-    default_execution_timeout: float | None = Field(
-        3600.0, validation_alias=_env("DEFAULT_EXECUTION_TIMEOUT")
-    )
+    default_execution_timeout: float | None = Field(3600.0, validation_alias=_env("DEFAULT_EXECUTION_TIMEOUT"))
     process_cleanup_timeout: float = Field(10.0, ge=0, validation_alias=_env("PROCESS_CLEANUP_TIMEOUT"))
     stream_timeout: float = Field(600.0, gt=0, validation_alias=_env("STREAM_TIMEOUT"))
-    allowed_commands: Annotated[list[str] | None, NoDecode] = Field(
-        None, validation_alias=_env("ALLOWED_COMMANDS")
-    )
-    usage_sample_interval: float = Field(
-        2.0, gt=0, validation_alias=_env("CC_EXECUTOR_USAGE_SAMPLE_INTERVAL")
-    )
+    allowed_commands: Annotated[list[str] | None, NoDecode] = Field(None, validation_alias=_env("ALLOWED_COMMANDS"))
+    usage_sample_interval: float = Field(2.0, gt=0, validation_alias=_env("CC_EXECUTOR_USAGE_SAMPLE_INTERVAL"))
     use_spawner: bool = Field(True, validation_alias=_env("CC_EXECUTOR_SPAWNER"))
     max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
     max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
@@ -89,9 +83,7 @@ class Settings(BaseSettings):
     # --- retention of finished jobs and their logs ---------------------------------------------
     job_retention_count: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_COUNT"))
     job_retention_days: float = Field(30.0, gt=0, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_DAYS"))
-    job_retention_bytes: int = Field(
-        4 * 1024 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_BYTES")
-    )
+    job_retention_bytes: int = Field(4 * 1024 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_JOB_RETENTION_BYTES"))
 
     # --- output --------------------------------------------------------------------------------
     max_buffer_size: int = Field(8 * MiB, ge=1024, validation_alias=_env("MAX_BUFFER_SIZE"))
@@ -225,9 +217,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 _SECTIONS: dict[str, type[BaseSettings]] = {
     cls.__name__: cls
-    for cls in (
-        Settings, TimingSettings, HooksSettings, AgentSettings, SecuritySettings, ResourceLimits
-    )
+    for cls in (Settings, TimingSettings, HooksSettings, AgentSettings, SecuritySettings, ResourceLimits)
 }
 
 

@@ -135,9 +135,7 @@ class ClaudeStreamParser:
 
     def _user(self, event: dict[str, Any]) -> None:
         self.state.tool_errors += sum(
-            1
-            for block in content_blocks(event)
-            if block.get("type") == "tool_result" and block.get("is_error") is True
+            1 for block in content_blocks(event) if block.get("type") == "tool_result" and block.get("is_error") is True
         )
 
     def _result(self, event: dict[str, Any]) -> None:

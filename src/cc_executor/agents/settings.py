@@ -18,6 +18,4 @@ class AgentSettings(BaseSettings):
     # Longest line (in characters) assembled for parsing; a longer one is skipped, not an error.
     line_cap: int = Field(32 * MiB, ge=1024, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_LINE_CAP"))
     # The summary keeps at most this much of the final result text (``result_truncated`` says when cut).
-    result_max_chars: int = Field(
-        4000, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_RESULT_MAX_CHARS")
-    )
+    result_max_chars: int = Field(4000, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_RESULT_MAX_CHARS"))

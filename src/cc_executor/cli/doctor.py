@@ -42,8 +42,11 @@ def doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, default=str))
     else:
-        print_table(("component", "result", "what it showed"), [(r.component, r.verdict, r.summary) for r in results],
-                    title="CC Executor self-assessment")
+        print_table(
+            ("component", "result", "what it showed"),
+            [(r.component, r.verdict, r.summary) for r in results],
+            title="CC Executor self-assessment",
+        )
         for path in data.get("report_files", []):
             print(f"report: {path}")
     if data["ok"]:
@@ -53,11 +56,15 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("doctor", parents=[connection_options()],
-                            help="check every component live and write a report",
-                            description="Check configuration, server, process spawning and streaming, "
-                                        "pause/resume/cancel, history store, hooks, resources and GPU.")
-    parser.add_argument("--report-dir", default=None,
-                        help="where to write the report (default $CC_EXECUTOR_STATE_DIR/doctor)")
+    parser = sub.add_parser(
+        "doctor",
+        parents=[connection_options()],
+        help="check every component live and write a report",
+        description="Check configuration, server, process spawning and streaming, "
+        "pause/resume/cancel, history store, hooks, resources and GPU.",
+    )
+    parser.add_argument(
+        "--report-dir", default=None, help="where to write the report (default $CC_EXECUTOR_STATE_DIR/doctor)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=doctor)

@@ -71,12 +71,17 @@ async def check_configuration(ctx: DoctorContext) -> Outcome:
     except ConfigError as exc:
         raise CheckFailed(str(exc)) from None
     shown = {
-        "listen": f"{settings.host}:{settings.port}", "state_dir": str(settings.state_dir),
-        "max_sessions": settings.max_sessions, "session_timeout": settings.session_timeout,
+        "listen": f"{settings.host}:{settings.port}",
+        "state_dir": str(settings.state_dir),
+        "max_sessions": settings.max_sessions,
+        "session_timeout": settings.session_timeout,
         "default_execution_timeout": settings.default_execution_timeout,
-        "stream_timeout": settings.stream_timeout, "process_cleanup_timeout": settings.process_cleanup_timeout,
-        "max_buffer_size": settings.max_buffer_size, "shell": settings.shell,
-        "allowed_commands": settings.allowed_commands or "ALL (no restrictions)", "log_level": settings.log_level,
+        "stream_timeout": settings.stream_timeout,
+        "process_cleanup_timeout": settings.process_cleanup_timeout,
+        "max_buffer_size": settings.max_buffer_size,
+        "shell": settings.shell,
+        "allowed_commands": settings.allowed_commands or "ALL (no restrictions)",
+        "log_level": settings.log_level,
         "token_configured": settings.token is not None,
         "redis_url": redact_url(settings.timing.redis_url) if settings.timing.redis_url else None,
     }
@@ -87,8 +92,10 @@ async def check_server(ctx: DoctorContext) -> Outcome:
     assert ctx.client is not None
     ctx.health = await ctx.client.health()
     rtt = await ctx.client.ping()
-    shown = {key: ctx.health.get(key) for key in ("status", "service", "version", "uptime_seconds",
-                                                   "active_sessions", "max_sessions", "running_jobs")}
+    shown = {
+        key: ctx.health.get(key)
+        for key in ("status", "service", "version", "uptime_seconds", "active_sessions", "max_sessions", "running_jobs")
+    }
     shown.update(url=ctx.client.url, ping_ms=round(rtt * 1000, 2))
     status = ctx.health.get("status")
     # "degraded": up and running jobs, with a part down that its own check names (the history store).
@@ -110,8 +117,14 @@ async def check_spawn(ctx: DoctorContext) -> Outcome:
         elif isinstance(event, Completed):
             done = event
     assert done is not None
-    shown = {"job_id": job.id, "pid": pid, "stdout": stdout, "status": done.status, "exit_code": done.exit_code,
-             "duration": done.duration}
+    shown = {
+        "job_id": job.id,
+        "pid": pid,
+        "stdout": stdout,
+        "status": done.status,
+        "exit_code": done.exit_code,
+        "duration": done.duration,
+    }
     if stdout.strip() != marker or not done.ok:
         raise CheckFailed(f"echo gave {stdout!r}, {done.status} exit {done.exit_code}", shown)
     return f"echo streamed back in {done.duration or 0:.3f} s (pid {pid})", shown
@@ -198,8 +211,12 @@ async def check_hooks(ctx: DoctorContext) -> Outcome:
     assert ctx.client is not None
     status = await ctx.client.hook_status()
     hooks = status.get("hooks") or []
-    shown = {"enabled": status.get("enabled"), "config_file": status.get("config_file"),
-             "load_error": status.get("load_error"), "hooks": hooks}
+    shown = {
+        "enabled": status.get("enabled"),
+        "config_file": status.get("config_file"),
+        "load_error": status.get("load_error"),
+        "hooks": hooks,
+    }
     if status.get("load_error"):
         raise CheckFailed(f"hook configuration failed to load: {status['load_error']}", shown)
     state = "enabled" if status.get("enabled") else "disabled"
@@ -208,12 +225,15 @@ async def check_hooks(ctx: DoctorContext) -> Outcome:
 
 async def check_resources(ctx: DoctorContext) -> Outcome:
     resources = dict(ctx.health.get("resources") or {})
-    shown = {key: resources.get(key) for key in ("cpu_percent", "memory_percent", "load_avg", "cpu_count",
-                                                 "multiplier")}
+    shown = {
+        key: resources.get(key) for key in ("cpu_percent", "memory_percent", "load_avg", "cpu_count", "multiplier")
+    }
     if not resources or resources.get("cpu_percent") is None:
         raise CheckFailed("the server's /health has no resource readings", shown)
-    return (f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
-            f"timeout multiplier {resources.get('multiplier')}"), shown
+    return (
+        f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
+        f"timeout multiplier {resources.get('multiplier')}"
+    ), shown
 
 
 async def check_gpu(ctx: DoctorContext) -> Outcome:
@@ -253,8 +273,7 @@ async def run_check(ctx: DoctorContext, component: str, description: str, fn: Ch
 async def run_checks(client: Client) -> list[CheckResult]:
     """Every check in order; those needing the server are skipped when it cannot be reached."""
     ctx = DoctorContext()
-    results = [await run_check(ctx, "configuration", "load the settings and show the key values",
-                               check_configuration)]
+    results = [await run_check(ctx, "configuration", "load the settings and show the key values", check_configuration)]
 
     async def connect_and_check(c: DoctorContext) -> Outcome:
         await client.connect()

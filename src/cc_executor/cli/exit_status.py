@@ -40,5 +40,4 @@ def job_exit_code(status: str, exit_code: int | None, signal_name: Any = None) -
 
 def summary_exit_code(summary: dict[str, Any]) -> int:
     """``job_exit_code`` for a job summary (``jobs.get``/``jobs.wait``)."""
-    return job_exit_code(str(summary.get("state")), summary.get("exit_code"),
-                         summary.get("signal"))
+    return job_exit_code(str(summary.get("state")), summary.get("exit_code"), summary.get("signal"))

@@ -15,8 +15,21 @@ from .remote import connection_options, fail, run_remote
 from .table import clock, print_table
 
 EXPORT_LIMIT = 10000  # the most the server returns in one call
-FIELDS = ("job_id", "command", "category", "started_at", "duration", "exit_code", "status", "stalled", "peak_rss",
-          "cpu_time", "timeout", "timeout_source", "agent")
+FIELDS = (
+    "job_id",
+    "command",
+    "category",
+    "started_at",
+    "duration",
+    "exit_code",
+    "status",
+    "stalled",
+    "peak_rss",
+    "cpu_time",
+    "timeout",
+    "timeout_source",
+    "agent",
+)
 
 
 async def history_list(client: Client, args: argparse.Namespace) -> int:
@@ -24,8 +37,18 @@ async def history_list(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, default=str))
         return 0
-    rows = [(clock(r.get("started_at")), r.get("job_id"), r.get("status"), r.get("exit_code"), r.get("duration"),
-             r.get("timeout"), r.get("command")) for r in records]
+    rows = [
+        (
+            clock(r.get("started_at")),
+            r.get("job_id"),
+            r.get("status"),
+            r.get("exit_code"),
+            r.get("duration"),
+            r.get("timeout"),
+            r.get("command"),
+        )
+        for r in records
+    ]
     print_table(("started", "job", "status", "exit", "seconds", "timeout", "command"), rows)
     return 0
 
@@ -59,10 +82,20 @@ async def estimate(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str))
         return 0
-    rows = [(name, result.get(key)) for name, key in (
-        ("timeout", "timeout"), ("source", "timeout_source"), ("samples", "samples"), ("p50", "p50"),
-        ("p95", "p95"), ("load multiplier", "load_multiplier"), ("category", "category"), ("basis", "basis"),
-        ("note", "note"))]
+    rows = [
+        (name, result.get(key))
+        for name, key in (
+            ("timeout", "timeout"),
+            ("source", "timeout_source"),
+            ("samples", "samples"),
+            ("p50", "p50"),
+            ("p95", "p95"),
+            ("load multiplier", "load_multiplier"),
+            ("category", "category"),
+            ("basis", "basis"),
+            ("note", "note"),
+        )
+    ]
     print_table(("estimate", "value"), rows, title=f"estimate for: {args.cmd}")
     return 0
 

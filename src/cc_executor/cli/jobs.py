@@ -23,8 +23,14 @@ async def list_jobs(client: Client, args: argparse.Namespace) -> int:
         print(json.dumps(jobs, default=str))
         return 0
     rows = [
-        (job["job_id"], job.get("state"), job.get("exit_code"), job.get("duration"), clock(job.get("started_at")),
-         job.get("command"))
+        (
+            job["job_id"],
+            job.get("state"),
+            job.get("exit_code"),
+            job.get("duration"),
+            clock(job.get("started_at")),
+            job.get("command"),
+        )
         for job in jobs
     ]
     print_table(("job", "state", "exit", "seconds", "started", "command"), rows)
@@ -57,8 +63,7 @@ async def logs(client: Client, args: argparse.Namespace) -> int:
 async def wait(client: Client, args: argparse.Namespace) -> int:
     summary = await client.wait(args.job, timeout=args.timeout)
     if summary.get("wait_timed_out"):
-        print(f"cc-executor: job {args.job} is still {summary.get('state')} after {args.timeout:g} s",
-              file=sys.stderr)
+        print(f"cc-executor: job {args.job} is still {summary.get('state')} after {args.timeout:g} s", file=sys.stderr)
         return EXIT_TIMED_OUT
     print(f"{args.job} {summary.get('state')} exit={summary.get('exit_code')}", file=sys.stderr)
     return summary_exit_code(summary)
@@ -82,12 +87,21 @@ async def health(client: Client, args: argparse.Namespace) -> int:
         ("server", f"{report.get('service')} {report.get('version')} at {client.url}"),
         ("uptime", f"{float(report.get('uptime_seconds') or 0):.0f} s"),
         ("sessions", f"{report.get('active_sessions')} of {report.get('max_sessions')}"),
-        ("jobs", f"{report.get('running_jobs')} running, {report.get('live_jobs')} live, "
-                 f"{report.get('jobs_started')} started"),
-        ("history", f"{history.get('backend')} healthy={history.get('healthy')}"
-                    + (f" ({history['last_error']})" if history.get("last_error") else "")),
-        ("resources", f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
-                      f"timeout multiplier {resources.get('multiplier')}"),
+        (
+            "jobs",
+            f"{report.get('running_jobs')} running, {report.get('live_jobs')} live, "
+            f"{report.get('jobs_started')} started",
+        ),
+        (
+            "history",
+            f"{history.get('backend')} healthy={history.get('healthy')}"
+            + (f" ({history['last_error']})" if history.get("last_error") else ""),
+        ),
+        (
+            "resources",
+            f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
+            f"timeout multiplier {resources.get('multiplier')}",
+        ),
         ("gpu", resources.get("gpu") or resources.get("gpu_note")),
     ]
     print_table(("what", "value"), rows)
@@ -120,12 +134,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _job_argument(parser)
     parser.add_argument("--timeout", type=float, default=None, help="give up after S seconds (exit 124)")
 
-    for verb, text in (("pause", "pause a job (SIGSTOP to its process group)"),
-                       ("resume", "resume a paused job"), ("cancel", "cancel a job")):
+    for verb, text in (
+        ("pause", "pause a job (SIGSTOP to its process group)"),
+        ("resume", "resume a paused job"),
+        ("cancel", "cancel a job"),
+    ):
         parser = command(verb, text, control)
         _job_argument(parser)
         parser.set_defaults(verb=verb)
 
     parser = command("health", "the server's health: sessions, jobs, history store, resources", health)
     parser.add_argument("--json", action="store_true", help="print /health as JSON")
-

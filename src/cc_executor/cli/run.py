@@ -69,8 +69,11 @@ async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: 
 
     def detach() -> None:
         fate = "it is being cancelled on the server" if cancel_on_interrupt else "it runs on"
-        print(f"\ncc-executor: stopped following job {job.id}; {fate}.\n"
-              f"Re-attach with: cc-executor logs -f {job.id}", file=sys.stderr, flush=True)
+        print(
+            f"\ncc-executor: stopped following job {job.id}; {fate}.\nRe-attach with: cc-executor logs -f {job.id}",
+            file=sys.stderr,
+            flush=True,
+        )
         pending.add(asyncio.create_task(job.detach()))
 
     with InterruptHandler(cancel if cancel_on_interrupt else detach, detach) as interrupt:
@@ -108,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
-        "run", parents=[connection_options()], help="run a command on the server and stream its output",
+        "run",
+        parents=[connection_options()],
+        help="run a command on the server and stream its output",
         description="Run CMD on the server; its stdout/stderr stream here and the exit code is the job's "
-                    "(124 timed out, 130 cancelled by Ctrl-C, 128+N killed by signal N).",
+        "(124 timed out, 130 cancelled by Ctrl-C, 128+N killed by signal N).",
     )
     parser.add_argument("cmd", metavar="CMD", help="shell command line (quote it)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds (default: estimated by the server)")

@@ -26,8 +26,9 @@ def clock(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
-                stream: TextIO | None = None) -> None:
+def print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None, stream: TextIO | None = None
+) -> None:
     """Print ``rows`` under ``columns``: rich on a terminal, plain text (no escape codes) otherwise."""
     out = stream or sys.stdout
     texts = [[cell(value) for value in row] for row in rows]

@@ -39,8 +39,11 @@ class TaskSpec:
 
     def options(self) -> dict[str, Any]:
         """The ``execute`` options besides the command."""
-        return {k: v for k, v in {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None}.items()
-                if v is not None}
+        return {
+            k: v
+            for k, v in {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None}.items()
+            if v is not None
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

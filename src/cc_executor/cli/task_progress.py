@@ -35,7 +35,7 @@ class Remaining:
 
     def after_start(self, index: int, elapsed: float) -> str:
         current = self.estimates[index]
-        rest = self.estimates[index + 1:]
+        rest = self.estimates[index + 1 :]
         known = [e for e in rest if e is not None]
         total = sum(known) + (max(0.0, current - elapsed) if current is not None else 0.0)
         unknown = sum(e is None for e in rest) + (current is None)
@@ -63,12 +63,15 @@ class LineProgress:
         print(text, file=self.out, flush=True)
 
     def started(self, spec: TaskSpec, job_id: str) -> None:
-        self._line(f"[{spec.index + 1}/{self.total}] started {spec.name} (job {job_id}, "
-                   f"est. remaining {self.remaining.after_start(spec.index, 0.0)})")
+        self._line(
+            f"[{spec.index + 1}/{self.total}] started {spec.name} (job {job_id}, "
+            f"est. remaining {self.remaining.after_start(spec.index, 0.0)})"
+        )
 
     def ended(self, spec: TaskSpec, record: TaskRecord, tail: str) -> None:
-        self._line(f"[{spec.index + 1}/{self.total}] {_status_text(record, False)} {spec.name} "
-                   f"in {seconds(record.duration)}")
+        self._line(
+            f"[{spec.index + 1}/{self.total}] {_status_text(record, False)} {spec.name} in {seconds(record.duration)}"
+        )
         if tail and not (record.status == "completed" and record.exit_code == 0):
             print(tail.rstrip("\n"), file=sys.stderr, flush=True)
 
@@ -77,11 +80,15 @@ class LineProgress:
         self._line(f"[{spec.index + 1}/{self.total}] skipped {spec.name} (succeeded in the last run)")
 
     def finish(self, records: list[TaskRecord], summary: dict[str, Any]) -> None:
-        rows = [(r.index + 1, r.name, _status_text(r, r.index in self.skipped_indices), seconds(r.duration),
-                 r.job_id) for r in records]
+        rows = [
+            (r.index + 1, r.name, _status_text(r, r.index in self.skipped_indices), seconds(r.duration), r.job_id)
+            for r in records
+        ]
         print_table(("#", "task", "result", "time", "job"), rows, stream=self.out)
-        self._line(f"{summary['succeeded']} succeeded, {summary['failed']} failed, {summary['skipped']} skipped, "
-                   f"{summary['not_run']} not run")
+        self._line(
+            f"{summary['succeeded']} succeeded, {summary['failed']} failed, {summary['skipped']} skipped, "
+            f"{summary['not_run']} not run"
+        )
 
 
 class LiveProgress(LineProgress):
@@ -105,8 +112,11 @@ class LiveProgress(LineProgress):
             return ""
         elapsed = time.monotonic() - self._since
         spec = self._current
-        return Spinner("dots", text=f"[{spec.index + 1}/{self.total}] {spec.name}  elapsed {seconds(elapsed)}  "
-                                    f"remaining {self.remaining.after_start(spec.index, elapsed)}")
+        return Spinner(
+            "dots",
+            text=f"[{spec.index + 1}/{self.total}] {spec.name}  elapsed {seconds(elapsed)}  "
+            f"remaining {self.remaining.after_start(spec.index, elapsed)}",
+        )
 
     def _line(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
@@ -130,9 +140,20 @@ class JsonProgress(LineProgress):
         pass
 
     def _record(self, spec: TaskSpec, record: TaskRecord, skipped: bool) -> None:
-        self._line(json.dumps({"index": spec.index, "name": spec.name, "command": spec.command,
-                               "job_id": record.job_id, "status": record.status, "exit_code": record.exit_code,
-                               "duration": record.duration, "skipped": skipped}))
+        self._line(
+            json.dumps(
+                {
+                    "index": spec.index,
+                    "name": spec.name,
+                    "command": spec.command,
+                    "job_id": record.job_id,
+                    "status": record.status,
+                    "exit_code": record.exit_code,
+                    "duration": record.duration,
+                    "skipped": skipped,
+                }
+            )
+        )
 
     def ended(self, spec: TaskSpec, record: TaskRecord, tail: str) -> None:
         self._record(spec, record, False)

@@ -64,8 +64,9 @@ async def _median(client: Client, command: str) -> float | None:
     return float(p50) if isinstance(p50, int | float) else None
 
 
-async def run_one(client: Client, spec: TaskSpec, record: TaskRecord, progress: LineProgress,
-                  save: Any) -> tuple[str, bool]:
+async def run_one(
+    client: Client, spec: TaskSpec, record: TaskRecord, progress: LineProgress, save: Any
+) -> tuple[str, bool]:
     """Run one task to its end; returns (last output lines, interrupted)."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
@@ -99,17 +100,26 @@ def summarize(state: TaskRunState, skipped: set[int]) -> dict[str, Any]:
     records = state.tasks
     ok = [r for r in records if r.status == "completed" and r.exit_code == 0 and r.index not in skipped]
     return {
-        "file": state.file, "tasks": len(records), "succeeded": len(ok), "skipped": len(skipped),
-        "failed": sum(r.status not in ("completed", "not run") or (r.status == "completed" and r.exit_code != 0)
-                      for r in records if r.index not in skipped),
+        "file": state.file,
+        "tasks": len(records),
+        "succeeded": len(ok),
+        "skipped": len(skipped),
+        "failed": sum(
+            r.status not in ("completed", "not run") or (r.status == "completed" and r.exit_code != 0)
+            for r in records
+            if r.index not in skipped
+        ),
         "not_run": sum(r.status == "not run" for r in records),
         "ok": all(r.status == "completed" and r.exit_code == 0 for r in records),
     }
 
 
 def fresh_state(path: Path, specs: list[TaskSpec], *, detached: bool = False) -> TaskRunState:
-    return TaskRunState(file=str(path.resolve()), detached=detached,
-                        tasks=[TaskRecord(index=s.index, name=s.name, digest=s.digest) for s in specs])
+    return TaskRunState(
+        file=str(path.resolve()),
+        detached=detached,
+        tasks=[TaskRecord(index=s.index, name=s.name, digest=s.digest) for s in specs],
+    )
 
 
 async def previous_state(client: Client, path: Path, resume: bool) -> TaskRunState | None:
@@ -130,8 +140,9 @@ async def run_list(client: Client, path: Path, specs: list[TaskSpec], args: argp
         save_state(where, state)
 
     todo = [s for s in specs if not (previous and previous.succeeded(s.index, s.digest))]
-    medians = dict(zip([s.index for s in todo], await asyncio.gather(*(_median(client, s.command) for s in todo)),
-                       strict=True))
+    medians = dict(
+        zip([s.index for s in todo], await asyncio.gather(*(_median(client, s.command) for s in todo)), strict=True)
+    )
     progress = make_progress(len(specs), Remaining([medians.get(s.index, 0.0) for s in specs]), as_json=args.json)
     skipped: set[int] = set()
     for spec in specs:  # what succeeded in the resumed run stays recorded, even past a failure now
@@ -179,8 +190,7 @@ async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: a
             todo.append(spec)
 
     async def submit(spec: TaskSpec, depends: list[str] | None) -> str:
-        job = await client.execute(spec.command, detach=True, queue=state.queue, depends_on=depends,
-                                   **spec.options())
+        job = await client.execute(spec.command, detach=True, queue=state.queue, depends_on=depends, **spec.options())
         record = state.tasks[spec.index]
         record.job_id, record.status = job.id, "submitted"
         save_state(where, state)
@@ -196,8 +206,7 @@ async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: a
     finally:
         save_state(where, state)
     if not args.json:
-        print(f"submitted as queue {state.queue}; see progress with: cc-executor tasks status {path}",
-              file=sys.stderr)
+        print(f"submitted as queue {state.queue}; see progress with: cc-executor tasks status {path}", file=sys.stderr)
     return 0
 
 
@@ -209,13 +218,26 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
     await refresh(client, state)
     save_state(where, state)
     if args.json:
-        print(json.dumps({"file": state.file, "detached": state.detached, "queue": state.queue,
-                          "tasks": [vars(r) for r in state.tasks]}))
+        print(
+            json.dumps(
+                {
+                    "file": state.file,
+                    "detached": state.detached,
+                    "queue": state.queue,
+                    "tasks": [vars(r) for r in state.tasks],
+                }
+            )
+        )
         return 0
-    rows = [(r.index + 1, r.name, r.status, r.exit_code, seconds(r.duration) if r.duration is not None else "-",
-             r.job_id) for r in state.tasks]
-    print_table(("#", "task", "state", "exit", "time", "job"), rows, title=f"{state.file}"
-                + (f" (queue {state.queue})" if state.queue else ""))
+    rows = [
+        (r.index + 1, r.name, r.status, r.exit_code, seconds(r.duration) if r.duration is not None else "-", r.job_id)
+        for r in state.tasks
+    ]
+    print_table(
+        ("#", "task", "state", "exit", "time", "job"),
+        rows,
+        title=f"{state.file}" + (f" (queue {state.queue})" if state.queue else ""),
+    )
     return 0
 
 
@@ -241,19 +263,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tasks = sub.add_parser("tasks", help="run a list of commands from a YAML/JSON file, in order")
     verbs = tasks.add_subparsers(dest="tasks_command", required=True)
 
-    run = verbs.add_parser("run", parents=[server], help="run the tasks of FILE one after another",
-                           description="Run the tasks of FILE strictly in order; stop at the first failure.")
+    run = verbs.add_parser(
+        "run",
+        parents=[server],
+        help="run the tasks of FILE one after another",
+        description="Run the tasks of FILE strictly in order; stop at the first failure.",
+    )
     run.add_argument("file", metavar="FILE", help="YAML or JSON list of tasks")
     run.add_argument("--keep-going", action="store_true", help="run every task even after a failure")
     run.add_argument("--resume", action="store_true", help="skip tasks that succeeded in the last run of FILE")
     run.add_argument("--json", action="store_true", help="one JSON object per task result, then a summary")
-    run.add_argument("--detach", action="store_true",
-                     help="submit the whole list to the server as one queue, print the job ids and return")
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="submit the whole list to the server as one queue, print the job ids and return",
+    )
     run.set_defaults(func=tasks_run)
 
     status = verbs.add_parser("status", parents=[server], help="where the last run of FILE stands")
     status.add_argument("file", metavar="FILE", help="the task file")
     status.add_argument("--json", action="store_true", help="print the state as JSON")
     status.set_defaults(func=tasks_status)
-
-

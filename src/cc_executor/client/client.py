@@ -230,8 +230,14 @@ class Client:
         """Start a job and return its handle; its events stream from the first one."""
         params: dict[str, Any] = {"command": command, "interactive": interactive, "detach": detach}
         optional = {
-            "timeout": timeout, "cwd": cwd, "env": env, "stdin": stdin, "queue": queue,
-            "depends_on": depends_on, "idle_timeout": idle_timeout, "labels": labels,
+            "timeout": timeout,
+            "cwd": cwd,
+            "env": env,
+            "stdin": stdin,
+            "queue": queue,
+            "depends_on": depends_on,
+            "idle_timeout": idle_timeout,
+            "labels": labels,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         return await self._follow("execute", params, next_seq=0)

@@ -30,8 +30,9 @@ LostHandler = Callable[["Connection", BaseException], None]
 class Connection:
     """A JSON-RPC session over one WebSocket; built by ``open``, ended by ``close`` or by the peer."""
 
-    def __init__(self, ws: ClientConnection, hello: dict[str, Any], on_notification: NotificationHandler,
-                 on_lost: LostHandler) -> None:
+    def __init__(
+        self, ws: ClientConnection, hello: dict[str, Any], on_notification: NotificationHandler, on_lost: LostHandler
+    ) -> None:
         self._ws = ws
         self.session_id: str | None = hello.get("session_id")
         self.server_version: str | None = hello.get("version")
@@ -94,8 +95,9 @@ class Connection:
 
     # -- requests -------------------------------------------------------------------------------
 
-    async def request(self, method: str, params: dict[str, Any] | None = None,
-                      on_result: Callable[[Any], None] | None = None) -> Any:
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, on_result: Callable[[Any], None] | None = None
+    ) -> Any:
         """Send a request and return its result; raises the typed ``ServerError`` or ``ConnectionLost``."""
         if self.closed:
             raise ConnectionLost("the connection is closed")

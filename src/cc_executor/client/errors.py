@@ -21,9 +21,22 @@ from ..protocol.errors import (
 
 # The protocol's typed errors, importable from the client as before (they are the same classes).
 __all__ = [
-    "BlockedByHook", "ClientError", "CommandNotAllowed", "ConnectionLost", "HistoryUnavailable", "InvalidParams",
-    "JobDetached", "JobNotFound", "LimitReached", "MethodNotFound", "RateLimited", "ServerError",
-    "ServerUnavailable", "StreamTimeout", "Unauthorized", "error_from_response",
+    "BlockedByHook",
+    "ClientError",
+    "CommandNotAllowed",
+    "ConnectionLost",
+    "HistoryUnavailable",
+    "InvalidParams",
+    "JobDetached",
+    "JobNotFound",
+    "LimitReached",
+    "MethodNotFound",
+    "RateLimited",
+    "ServerError",
+    "ServerUnavailable",
+    "StreamTimeout",
+    "Unauthorized",
+    "error_from_response",
 ]
 
 

@@ -73,8 +73,9 @@ async def run_on(client: Client, command: str, *, name: str | None = None, **kwa
     )
 
 
-def run(command: str, timeout: float | None = None, *, url: str | None = None, token: str | None = None,
-        **kwargs: Any) -> Result:
+def run(
+    command: str, timeout: float | None = None, *, url: str | None = None, token: str | None = None, **kwargs: Any
+) -> Result:
     """Run ``command`` on the server, wait for it, and return its ``Result`` (a failing exit is no exception)."""
 
     async def go() -> Result:
@@ -94,8 +95,9 @@ def _task_fields(task: Task) -> tuple[str, dict[str, Any], str | None]:
     return str(task["command"]), options, task.get("name")
 
 
-def run_tasks(tasks: Sequence[Task], keep_going: bool = False, *, url: str | None = None,
-              token: str | None = None) -> list[Result]:
+def run_tasks(
+    tasks: Sequence[Task], keep_going: bool = False, *, url: str | None = None, token: str | None = None
+) -> list[Result]:
     """Run tasks strictly in order, each after the previous ended; stop after the first failure unless keep_going."""
     parsed = [_task_fields(task) for task in tasks]  # refuse a malformed list before anything runs
 

@@ -11,9 +11,7 @@ from .builtin_venv import venv_answer
 from .config_model import BuiltinHook
 
 
-async def run_builtin(
-    hook: BuiltinHook, event: dict[str, Any], env: dict[str, str], state_dir: Path
-) -> dict[str, Any]:
+async def run_builtin(hook: BuiltinHook, event: dict[str, Any], env: dict[str, str], state_dir: Path) -> dict[str, Any]:
     """Return the builtin's answer in the same shape as a command hook's JSON stdout."""
     if hook.name == "venv":
         return await asyncio.to_thread(venv_answer, event.get("cwd") or ".", env)

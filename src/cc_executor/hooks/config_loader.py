@@ -78,8 +78,10 @@ class HooksConfigLoader:
         """The config for a job in ``cwd``; says so (as an error) when a project file there was ignored."""
         loaded = self._load(cwd)
         if cwd and not self._project_files and loaded.error is None and (Path(cwd) / PROJECT_FILE).is_file():
-            ignored = f"{Path(cwd) / PROJECT_FILE}: hooks file ignored: project hooks files are off under an " \
+            ignored = (
+                f"{Path(cwd) / PROJECT_FILE}: hooks file ignored: project hooks files are off under an "
                 "allow-list unless CC_EXECUTOR_JOB_USER is set (a job could have written it)"
+            )
             return LoadedConfig(loaded.path, loaded.config, ignored)
         return loaded
 

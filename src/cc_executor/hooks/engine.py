@@ -57,8 +57,12 @@ class HookEngine:
         cwd = str(event.get("cwd") or os.getcwd())
         timeout = event.get("timeout")
         outcome = PreExecuteOutcome(
-            blocked=False, reason=None, command=str(event.get("command", "")), env=dict(request_env),
-            cwd=cwd, timeout=timeout,
+            blocked=False,
+            reason=None,
+            command=str(event.get("command", "")),
+            env=dict(request_env),
+            cwd=cwd,
+            timeout=timeout,
         )
         if not self._settings.enabled:
             return outcome
@@ -100,7 +104,7 @@ class HookEngine:
         """For ``hook_status``: the config in force for the most recent job's cwd, with per-hook counters."""
         loaded = self._loader.load(self._last_cwd)
         hooks = []
-        for event, groups in (loaded.config.hooks.items() if loaded.config else []):
+        for event, groups in loaded.config.hooks.items() if loaded.config else []:
             for group in groups:
                 for hook in group.hooks:
                     entry: dict[str, Any] = {"event": event, "matcher": group.matcher, "type": hook.type}
@@ -127,9 +131,7 @@ class HookEngine:
         warnings = []
         if loaded.error:
             kept = " (the last valid version stays in force)" if loaded.config else ""
-            warnings.append(
-                make_warning(event_name, "config_error", loaded.error + kept, severity="error")
-            )
+            warnings.append(make_warning(event_name, "config_error", loaded.error + kept, severity="error"))
         return loaded, warnings
 
     async def _notify(self, event_name: str, event: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,9 +26,7 @@ class HookStats:
     def __init__(self) -> None:
         self._counters: dict[HookKey, HookCounters] = {}
 
-    def record(
-        self, key: HookKey, *, exit_code: int | None, duration: float, decision: str, failed: bool
-    ) -> None:
+    def record(self, key: HookKey, *, exit_code: int | None, duration: float, decision: str, failed: bool) -> None:
         counters = self._counters.setdefault(key, HookCounters())
         counters.runs += 1
         counters.failures += int(failed)

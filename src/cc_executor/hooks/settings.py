@@ -27,9 +27,5 @@ class HooksSettings(BaseSettings):
     )
     timeout: float = Field(60.0, gt=0, validation_alias=AliasChoices("CC_EXECUTOR_HOOK_TIMEOUT"))
     kill_grace: float = Field(2.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_HOOK_KILL_GRACE"))
-    output_tail_bytes: int = Field(
-        8 * 1024, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_HOOK_OUTPUT_TAIL")
-    )
-    max_capture_bytes: int = Field(
-        64 * 1024, ge=1024, validation_alias=AliasChoices("CC_EXECUTOR_HOOK_MAX_CAPTURE")
-    )
+    output_tail_bytes: int = Field(8 * 1024, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_HOOK_OUTPUT_TAIL"))
+    max_capture_bytes: int = Field(64 * 1024, ge=1024, validation_alias=AliasChoices("CC_EXECUTOR_HOOK_MAX_CAPTURE"))

@@ -92,7 +92,10 @@ class WriteOutages:
             log.warning(
                 "job logs cannot be written (%s) in %s, first for job %s; output is kept in memory and written "
                 "when the disk accepts writes again (beyond CC_EXECUTOR_LOG_FULL_BUFFER per job it is lost, and "
-                "marked so in the job's stream)", reason, where, job_id,
+                "marked so in the job's stream)",
+                reason,
+                where,
+                job_id,
             )
         self._failing[job_id] = reason
         self._jobs_hit += 1
@@ -104,8 +107,12 @@ class WriteOutages:
         if self._failing.pop(job_id, None) is None or self._failing:
             return
         lost = f"{self._lost_bytes} bytes of output were lost" if self._lost_bytes else "no output was lost"
-        log.warning("job logs can be written again after %.1f s (%d job(s) affected); %s",
-                    time.monotonic() - self._since, self._jobs_hit, lost)
+        log.warning(
+            "job logs can be written again after %.1f s (%d job(s) affected); %s",
+            time.monotonic() - self._since,
+            self._jobs_hit,
+            lost,
+        )
 
     @property
     def failing(self) -> dict[str, str]:

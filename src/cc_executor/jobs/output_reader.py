@@ -126,8 +126,9 @@ class OutputReader:
             cap = self.budget.max_bytes
             assert cap is not None
             action = "stopping the job" if self.stop_at_cap else "further output is not logged"
-            self.log.append_event(events.ERROR, {"error": f"output limit of {cap} bytes reached; {action}",
-                                                  "limit": cap})
+            self.log.append_event(
+                events.ERROR, {"error": f"output limit of {cap} bytes reached; {action}", "limit": cap}
+            )
             if self._on_capped is not None:
                 self._on_capped(cap)
         if raw is not None and take.kept < len(raw):

@@ -67,17 +67,25 @@ class RegistryWriter:
                 if self.stopping:
                     log.error(
                         "could not record %d job(s) in the registry before stopping (%s); their logs hold their "
-                        "final events, which the next start reads", len(self._dirty), exc,
+                        "final events, which the next start reads",
+                        len(self._dirty),
+                        exc,
                     )
                     return
                 if failing_since is None:
                     failing_since = time.monotonic()
-                    log.warning("could not record %d job(s) in the registry (%s); trying again until it accepts"
-                                " writes", len(rows), exc)
+                    log.warning(
+                        "could not record %d job(s) in the registry (%s); trying again until it accepts writes",
+                        len(rows),
+                        exc,
+                    )
                 delay = min(max(delay * 2, 0.5), REGISTRY_RETRY_MAX)
                 continue
             if failing_since is not None:
-                log.warning("the job registry accepts writes again after %.1f s; recorded %d job(s)",
-                            time.monotonic() - failing_since, len(rows))
+                log.warning(
+                    "the job registry accepts writes again after %.1f s; recorded %d job(s)",
+                    time.monotonic() - failing_since,
+                    len(rows),
+                )
                 failing_since = None
             delay = REGISTRY_FLUSH_DELAY

@@ -151,8 +151,7 @@ def spawn(
     before exec); the caller reads the returned pipe fds. Raises OSError when it cannot start."""
     loop = asyncio.get_running_loop()
     try:
-        popen = start_job([shell, "-c", command], cwd=cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits,
-                          user=user)
+        popen = start_job([shell, "-c", command], cwd=cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits, user=user)
     except OSError as exc:
         if exc.errno in EXHAUSTION_ERRNOS:
             raise SpawnExhausted(exc.errno, exhaustion_message(exc.errno, "the server", fd_limit())) from exc

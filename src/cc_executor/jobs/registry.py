@@ -73,8 +73,9 @@ class JobRegistry:
         with self._lock:
             self._db.close()
             self.moved_to = move_aside(self.path)
-            log.warning("job registry %s is damaged (%s); moved it to %s and started a fresh one",
-                        self.path, exc, self.moved_to)
+            log.warning(
+                "job registry %s is damaged (%s); moved it to %s and started a fresh one", self.path, exc, self.moved_to
+            )
             self._db, _ = open_or_move_aside(
                 self.path, _setup, "job registry", isolation_level=None, check_same_thread=False
             )
@@ -155,7 +156,10 @@ class JobRegistry:
             log.warning(
                 "job registry: ignored %d log path(s) outside the state directory %s (e.g. %s); those jobs read"
                 " their log from %s instead, and nothing outside the state directory is read or deleted",
-                len(outside), self.state_dir, outside[0], self.jobs_dir,
+                len(outside),
+                self.state_dir,
+                outside[0],
+                self.jobs_dir,
             )
         jobs += self._unrecorded({job.job_id for job in jobs})
         return sorted(jobs, key=lambda job: job.created_at)
@@ -178,8 +182,11 @@ class JobRegistry:
             if self.moved_to is not None:  # the move-aside warning already said why
                 log.info("job registry rebuilt from %d job log(s) in %s", len(found), self.jobs_dir)
             else:
-                log.warning("job registry: %d job(s) had a log but no row (e.g. %s); rebuilt them from their logs",
-                            len(found), found[0].job_id)
+                log.warning(
+                    "job registry: %d job(s) had a log but no row (e.g. %s); rebuilt them from their logs",
+                    len(found),
+                    found[0].job_id,
+                )
         return found
 
     def delete(self, job_ids: list[str]) -> None:

@@ -49,8 +49,15 @@ async def restore_jobs(registry: JobRegistry, settings: JobSettings, owner: str)
                     if path.exists():
                         out.append_to_file(
                             events.COMPLETED,
-                            {"status": "lost", "exit_code": None, "signal": None, "reason": summary["reason"],
-                             "pid": summary.get("pid"), "pgid": stored.pgid, "duration": None},
+                            {
+                                "status": "lost",
+                                "exit_code": None,
+                                "signal": None,
+                                "reason": summary["reason"],
+                                "pid": summary.get("pid"),
+                                "pgid": stored.pgid,
+                                "duration": None,
+                            },
                         )
                 except OSError as exc:
                     log.warning("job %s: could not add its end to its log: %s", stored.job_id, exc)
@@ -75,8 +82,12 @@ def settle_from_log(stored: StoredJob, path: Path) -> int:
         if found.summary.get("ended_at") is not None:
             ended = {k: found.summary[k] for k in ("state", "exit_code", "signal", "reason", "duration")}
             summary |= ended | {"ended_at": summary.get("ended_at") or found.summary["ended_at"]}
-            log.info("job %s had ended %s (its log says so) but was recorded %s; recorded it as it ended",
-                     stored.job_id, summary["state"], stored.state)
+            log.info(
+                "job %s had ended %s (its log says so) but was recorded %s; recorded it as it ended",
+                stored.job_id,
+                summary["state"],
+                stored.state,
+            )
             return found.log_bytes
     summary |= {
         "state": "lost",

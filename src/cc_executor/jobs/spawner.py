@@ -207,8 +207,15 @@ class Spawner:
         try:
             # Popen, not asyncio's subprocess: the spawner must outlive this loop, and stop() polls its exit.
             popen = subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter and module
-                [self.python, "-m", "cc_executor.jobs.spawner_main", "--fd", str(theirs.fileno()),
-                 "--parent", str(os.getpid())],
+                [
+                    self.python,
+                    "-m",
+                    "cc_executor.jobs.spawner_main",
+                    "--fd",
+                    str(theirs.fileno()),
+                    "--parent",
+                    str(os.getpid()),
+                ],
                 stdin=subprocess.DEVNULL,
                 env=self.env if self.env is not None else base_environ(os.environ),
                 pass_fds=(theirs.fileno(),),
@@ -302,8 +309,9 @@ class Spawner:
                 raise BrokenPipeError(errno.EPIPE, "the spawner is stopped")
             await self._ready()
             try:
-                return await self._spawn_once(shell, command, cwd=cwd, env=env, stdin_pipe=stdin_pipe,
-                                              rlimits=rlimits, user=user)
+                return await self._spawn_once(
+                    shell, command, cwd=cwd, env=env, stdin_pipe=stdin_pipe, rlimits=rlimits, user=user
+                )
             except SpawnerDied as exc:
                 if self._stopping:
                     raise
@@ -358,8 +366,17 @@ class Spawner:
         uid = int(message.get("uid", os.getuid()))
         stdin_fd = fds[3] if len(fds) > 3 else None
         proc = SpawnerProcess(
-            pid, pid, fds[0], fds[1], stdin_fd, asyncio.get_running_loop().create_future(),
-            _pidfd=fds[2], token=token, uid=uid, _instance=self.instance, _client=self,
+            pid,
+            pid,
+            fds[0],
+            fds[1],
+            stdin_fd,
+            asyncio.get_running_loop().create_future(),
+            _pidfd=fds[2],
+            token=token,
+            uid=uid,
+            _instance=self.instance,
+            _client=self,
         )
         self.running[pid] = proc
         return proc
@@ -466,10 +483,17 @@ class Spawner:
                     os.killpg(int(message["pid"]), signal.SIGKILL)
                 self._close_fds(fds)
                 if reply is not None and not reply.done():
-                    reply.set_exception(SpawnExhausted(errno.EMFILE, exhaustion_message(
-                        errno.EMFILE, "the server", fd_limit(),
-                        f"the spawner's reply arrived with {len(fds)} of its {expected} fds",
-                    )))
+                    reply.set_exception(
+                        SpawnExhausted(
+                            errno.EMFILE,
+                            exhaustion_message(
+                                errno.EMFILE,
+                                "the server",
+                                fd_limit(),
+                                f"the spawner's reply arrived with {len(fds)} of its {expected} fds",
+                            ),
+                        )
+                    )
             elif op == "spawned":
                 assert reply is not None
                 reply.set_result(self._adopt(message, fds))
@@ -667,5 +691,3 @@ def cleanup_recorded(
                     os.kill(stat.pid, signal.SIGKILL)
                     killed.append(stat.pid)
     return killed
-
-

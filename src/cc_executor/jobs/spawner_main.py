@@ -206,8 +206,10 @@ def _send(state: SpawnerState, message: dict[str, Any], fds: list[int] | None = 
 def _send_error(state: SpawnerState, request_id: Any, code: int, message: str | None, filename: Any) -> None:
     """Answer a spawn request with a failure; ``limit`` (our fd limit) lets the server say what ran out."""
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    _send(state, {"op": "error", "id": request_id, "errno": code, "message": message, "filename": filename,
-                  "limit": limit})
+    _send(
+        state,
+        {"op": "error", "id": request_id, "errno": code, "message": message, "filename": filename, "limit": limit},
+    )
 
 
 def rlimit_setter(rlimits: Mapping[str, Sequence[int]]) -> Callable[[], None]:
@@ -242,8 +244,13 @@ class JobUser:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> JobUser:
-        return cls(str(data["name"]), int(data["uid"]), int(data["gid"]),
-                   tuple(int(g) for g in data["groups"]), str(data["home"]))
+        return cls(
+            str(data["name"]),
+            int(data["uid"]),
+            int(data["gid"]),
+            tuple(int(g) for g in data["groups"]),
+            str(data["home"]),
+        )
 
 
 def _setup_error(code: int, step: str, user: JobUser | None, cwd: str | None) -> OSError:
@@ -273,8 +280,12 @@ def start_job(
     which step failed (``preexec_fn`` alone would only say "Exception occurred in preexec_fn")."""
     stdin = subprocess.PIPE if stdin_pipe else subprocess.DEVNULL
     common: dict[str, Any] = {
-        "env": dict(env), "stdin": stdin, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
-        "start_new_session": True, "close_fds": True,
+        "env": dict(env),
+        "stdin": stdin,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "start_new_session": True,
+        "close_fds": True,
     }
     set_limits = rlimit_setter(rlimits) if rlimits else None
     if user is None and set_limits is None:  # nothing to do in the child: keep subprocess's fast path
@@ -377,8 +388,11 @@ def _spawn(state: SpawnerState, request: dict[str, Any]) -> None:
         fds.append(popen.stdin.fileno())
     state.leaders[popen.pid] = popen
     uid = user.uid if user is not None else os.getuid()
-    _send(state, {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token, "uid": uid,
-                  "fds": len(fds)}, fds)
+    _send(
+        state,
+        {"op": "spawned", "id": request["id"], "pid": popen.pid, "token": token, "uid": uid, "fds": len(fds)},
+        fds,
+    )
     os.close(pidfd)
     for stream in (popen.stdin, popen.stdout, popen.stderr):
         if stream is not None:

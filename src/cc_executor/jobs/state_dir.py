@@ -79,7 +79,9 @@ def _tighten(directory: Path) -> None:
     except OSError as exc:
         log.warning(
             "state directory %s has mode %04o (others may enter it) and could not be tightened: %s",
-            directory, mode, _reason(exc),
+            directory,
+            mode,
+            _reason(exc),
         )
         return
     log.warning("state directory %s had mode %04o (others could enter it); tightened it to 0700", directory, mode)

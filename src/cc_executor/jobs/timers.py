@@ -124,9 +124,7 @@ class PartialLineFlush:
     """Per stream: once a line is left unfinished (a prompt with no newline), call ``flush(stream)`` when the job
     has been quiet for ``delay`` seconds; output in the meantime pushes the flush back."""
 
-    def __init__(
-        self, clock: Clock, delay: float, idle: Callable[[], float], flush: Callable[[str], None]
-    ) -> None:
+    def __init__(self, clock: Clock, delay: float, idle: Callable[[], float], flush: Callable[[str], None]) -> None:
         self._clock = clock
         self.delay = delay
         self._idle = idle

@@ -16,6 +16,7 @@ PROGRESS_EVERY = 2.0  # seconds between progress notifications while waiting
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
+
 def has_ended(summary: dict[str, Any]) -> bool:
     """Whether a job summary (``jobs.get``) is of a job in a final state."""
     return is_final(summary.get("state"))

@@ -62,8 +62,16 @@ class RunStore:
                 labels[NAME_LABEL] = task.name
             try:
                 started = await backend.submit(
-                    Submission(task.command, task.timeout, task.cwd, dict(task.env or {}),
-                               queue=f"mcp-{run.run_id}", depends_on=depends or [], labels=labels, caller=caller)
+                    Submission(
+                        task.command,
+                        task.timeout,
+                        task.cwd,
+                        dict(task.env or {}),
+                        queue=f"mcp-{run.run_id}",
+                        depends_on=depends or [],
+                        labels=labels,
+                        caller=caller,
+                    )
                 )
             except BackendError as exc:
                 raise BackendError(f"task {index} ({task.command!r}) refused: {exc.message}", exc.kind) from None

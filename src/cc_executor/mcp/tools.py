@@ -25,8 +25,12 @@ JobId = Annotated[str, Field(min_length=1, description="The job id (from execute
 Command = Annotated[str, Field(min_length=1, description="Shell command line, run by the server's shell.")]
 WaitSeconds = Annotated[
     float,
-    Field(ge=0, le=MAX_WAIT, description="How long to wait in this call before returning 'still running'. "
-          "Keep it below your client's tool-call timeout (often 60 s)."),
+    Field(
+        ge=0,
+        le=MAX_WAIT,
+        description="How long to wait in this call before returning 'still running'. "
+        "Keep it below your client's tool-call timeout (often 60 s).",
+    ),
 ]
 Timeout = Annotated[
     float | None,
@@ -103,7 +107,13 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         try:
             return await backend.submit(
                 Submission(
-                    command, timeout, cwd, dict(env or {}), queue, list(depends_on or []), dict(labels or {}),
+                    command,
+                    timeout,
+                    cwd,
+                    dict(env or {}),
+                    queue,
+                    list(depends_on or []),
+                    dict(labels or {}),
                     caller=caller(ctx),
                 )
             )

@@ -137,8 +137,10 @@ class HistoryUnavailable(ProtocolError):
 
     @classmethod
     def of(cls, store: str, reason: str, since: float, retry_in: float) -> HistoryUnavailable:
-        return cls(f"history store ({store}) unavailable: {reason}",
-                   {"store": store, "reason": reason, "since": since, "retry_in": retry_in})
+        return cls(
+            f"history store ({store}) unavailable: {reason}",
+            {"store": store, "reason": reason, "since": since, "retry_in": retry_in},
+        )
 
     @property
     def store(self) -> str:
@@ -160,8 +162,18 @@ class HistoryUnavailable(ProtocolError):
 BY_CODE: dict[int, type[ProtocolError]] = {
     kind.code: kind
     for kind in (
-        ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError, LimitReached,
-        CommandNotAllowed, JobNotFound, StreamTimeout, RateLimited, BlockedByHook, HistoryUnavailable,
+        ParseError,
+        InvalidRequest,
+        MethodNotFound,
+        InvalidParams,
+        InternalError,
+        LimitReached,
+        CommandNotAllowed,
+        JobNotFound,
+        StreamTimeout,
+        RateLimited,
+        BlockedByHook,
+        HistoryUnavailable,
     )
 }
 

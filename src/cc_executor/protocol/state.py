@@ -26,9 +26,7 @@ class JobState(StrEnum):
         return not self.is_final
 
 
-FINAL_STATES = frozenset(
-    {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT, JobState.LOST}
-)
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT, JobState.LOST})
 LIVE_STATES = frozenset(set(JobState) - FINAL_STATES)
 
 # What a finished job's record says (history, process.completed): one of the final states.

@@ -56,9 +56,7 @@ def check_command(
         match = re.search(pattern, command)
         if match is not None:
             shown = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
-            raise PolicyRefusal(
-                f"command matches denied pattern {shown!r}: {match.group(0)!r}", match.group(0)
-            )
+            raise PolicyRefusal(f"command matches denied pattern {shown!r}: {match.group(0)!r}", match.group(0))
     if not allowed:
         return
     for program in programs_in(command, shell=shell):

@@ -93,7 +93,6 @@ class ResourceLimits(BaseSettings):
             wanted.append((resource.RLIMIT_NPROC, self.processes, self.processes))
         return [(res, *_clamp(res, soft, hard)) for res, soft, hard in wanted]
 
-
     def named_rlimits(self) -> dict[str, tuple[int, int]] | None:
         """The same limits keyed by name (``{"RLIMIT_AS": (soft, hard)}``), as the spawner takes them."""
         names = {getattr(resource, n): n for n in dir(resource) if n.startswith("RLIMIT_")}

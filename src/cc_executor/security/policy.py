@@ -66,8 +66,9 @@ class CommandPolicy:
 
     def _check_path(self, path: str | None, *, from_request: bool) -> None:
         if path is None:
-            raise refuse("the job would run without PATH, and the shell would then search the current directory",
-                         "PATH")
+            raise refuse(
+                "the job would run without PATH, and the shell would then search the current directory", "PATH"
+            )
         for entry in path.split(":"):
             if not entry.startswith("/"):
                 # An empty or relative entry makes the job's cwd (or a directory under it) a place programs come

@@ -39,9 +39,7 @@ class RateLimiter:
         return (1.0 - self._tokens) / self.rate
 
 
-def make_rate_limiter(
-    rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic
-) -> RateLimiter | None:
+def make_rate_limiter(rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> RateLimiter | None:
     """A limiter, or None when ``rate_per_s`` is 0 (no limit)."""
     if rate_per_s == 0:
         return None
@@ -50,9 +48,7 @@ def make_rate_limiter(
 
 def rate_limited(wait: float, where: str = "connection") -> RateLimited:
     """The refusal for a start past the limit: -32005 on the wire, a tool error over MCP, ``retry_after`` in data."""
-    return RateLimited(
-        f"too many jobs started on this {where}; retry in {wait:.2f} s", {"retry_after": round(wait, 3)}
-    )
+    return RateLimited(f"too many jobs started on this {where}; retry in {wait:.2f} s", {"retry_after": round(wait, 3)})
 
 
 class LimiterPool:

@@ -15,9 +15,7 @@ from collections.abc import Iterable, Mapping
 MASK = "[REDACTED]"
 
 # token=..., api_key=..., db_password=... in query strings, command lines and reprs (any case).
-_SECRET_PARAM = re.compile(
-    r"(?i)\b([\w-]*(?:token|key|secret|password|passwd|pwd))=(?!\[REDACTED\])[^&\s'\",;)\]}]+"
-)
+_SECRET_PARAM = re.compile(r"(?i)\b([\w-]*(?:token|key|secret|password|passwd|pwd))=(?!\[REDACTED\])[^&\s'\",;)\]}]+")
 # Authorization: Bearer xxx / Basic xxx.
 _AUTH_HEADER = re.compile(r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]+")
 # Shell-style environment assignments: FOO=bar, FOO="b a r", FOO='x' (upper-case names, as environments use).

@@ -31,8 +31,9 @@ class WrapperSpec:
     subcommands: frozenset[str] = field(default_factory=frozenset)
 
 
-def _runner(short_flags: str = "", short_with_arg: str = "", flags: str = "", with_arg: str = "",
-            subcommands: str = "") -> WrapperSpec:
+def _runner(
+    short_flags: str = "", short_with_arg: str = "", flags: str = "", with_arg: str = "", subcommands: str = ""
+) -> WrapperSpec:
     """A package runner's spec from space-separated long option names."""
     return WrapperSpec(
         short_flags=short_flags,
@@ -44,9 +45,7 @@ def _runner(short_flags: str = "", short_with_arg: str = "", flags: str = "", wi
 
 
 _UV_RUN_FLAGS = "no-sync frozen locked isolated no-project all-extras offline quiet verbose no-dev active no-config"
-_UV_RUN_WITH_ARG = (
-    "with python project directory extra group package env-file with-requirements index environment"
-)
+_UV_RUN_WITH_ARG = "with python project directory extra group package env-file with-requirements index environment"
 _NPX = _runner("yq", "p", "yes no quiet ignore-existing", "package")
 
 
@@ -79,9 +78,7 @@ WRAPPERS: dict[str, WrapperSpec] = {
         short_flags="0prtxo",
         short_with_arg="adEILnPs",
         short_optional_arg="eil",
-        long_flags=frozenset(
-            {"null", "interactive", "no-run-if-empty", "verbose", "exit", "open-tty", "show-limits"}
-        ),
+        long_flags=frozenset({"null", "interactive", "no-run-if-empty", "verbose", "exit", "open-tty", "show-limits"}),
         long_with_arg=frozenset(
             {"arg-file", "delimiter", "max-args", "max-procs", "max-chars", "max-lines", "replace", "eof"}
         ),
@@ -139,12 +136,57 @@ SHELL_SET_OPTIONS = frozenset(
 # sees, or take variable names whose subscripts bash evaluates as arithmetic (which can run $(...)).
 NEVER_ALLOWED = frozenset(
     {
-        "source", ".", "alias", "trap", "hash", "enable", "disable", "fc", "bind", "complete", "compgen",
-        "compopt", "let", "declare", "typeset", "local", "readonly", "export", "shopt", "mapfile", "readarray",
-        "jobs", "coproc", "function", "select", "history",
+        "source",
+        ".",
+        "alias",
+        "trap",
+        "hash",
+        "enable",
+        "disable",
+        "fc",
+        "bind",
+        "complete",
+        "compgen",
+        "compopt",
+        "let",
+        "declare",
+        "typeset",
+        "local",
+        "readonly",
+        "export",
+        "shopt",
+        "mapfile",
+        "readarray",
+        "jobs",
+        "coproc",
+        "function",
+        "select",
+        "history",
         # zsh
-        "zmodload", "emulate", "sched", "autoload", "functions", "zle", "bindkey", "vared", "unfunction",
-        "noglob", "nocorrect", "repeat", "zcompile", "zstyle", "integer", "float", "private", "zparseopts",
-        "getln", "pushln", "zformat", "zregexparse", "unhash", "ztcp", "zsocket",
+        "zmodload",
+        "emulate",
+        "sched",
+        "autoload",
+        "functions",
+        "zle",
+        "bindkey",
+        "vared",
+        "unfunction",
+        "noglob",
+        "nocorrect",
+        "repeat",
+        "zcompile",
+        "zstyle",
+        "integer",
+        "float",
+        "private",
+        "zparseopts",
+        "getln",
+        "pushln",
+        "zformat",
+        "zregexparse",
+        "unhash",
+        "ztcp",
+        "zsocket",
     }
 )

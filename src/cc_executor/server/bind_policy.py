@@ -24,6 +24,5 @@ def check_auth_bind(bind_host: str, auth_enabled: bool) -> str | None:
             "commands. Bind to 127.0.0.1 or drop --no-auth (a token is generated on first start)."
         )
     return (
-        f"authentication is OFF (--no-auth) on {bind_host}: every local user and program can run commands "
-        "as this user"
+        f"authentication is OFF (--no-auth) on {bind_host}: every local user and program can run commands as this user"
     )

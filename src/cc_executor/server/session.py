@@ -159,8 +159,13 @@ class Session:
         if past_end is not None:
             message = f"from_seq {past_end} is past the end of the job's output (next_seq {job_log.next_seq})"
             await self._send_frames(
-                [encode(replay.replay_error(job.id, replay.FROM_SEQ_PAST_END, message,
-                                           from_seq=past_end, next_seq=job_log.next_seq))]
+                [
+                    encode(
+                        replay.replay_error(
+                            job.id, replay.FROM_SEQ_PAST_END, message, from_seq=past_end, next_seq=job_log.next_seq
+                        )
+                    )
+                ]
             )
         reported = past_end is not None  # a notice already said what is wrong with this replay
         while True:
@@ -190,8 +195,11 @@ class Session:
             frames.append(encode(replay.log_problem(job.id, job_log.scan_problem)))
         elif not reported:
             frames.append(
-                encode(replay.replay_error(job.id, replay.LOG_CORRUPT, "the job's log holds no process.completed",
-                                          seq=job_log.next_seq))
+                encode(
+                    replay.replay_error(
+                        job.id, replay.LOG_CORRUPT, "the job's log holds no process.completed", seq=job_log.next_seq
+                    )
+                )
             )
         frames.append(encode(replay.completed_from_record(job)))
         sent_completed[0] = True
@@ -302,8 +310,12 @@ class Session:
         if pending:
             _, late = await asyncio.wait(pending, timeout=within)
             if late:
-                log.warning("session %s: %d stream(s) not drained within %.0f s of shutdown; closing anyway",
-                            self.id, len(late), within)
+                log.warning(
+                    "session %s: %d stream(s) not drained within %.0f s of shutdown; closing anyway",
+                    self.id,
+                    len(late),
+                    within,
+                )
                 for task in late:
                     task.cancel()
                 await asyncio.wait(late, timeout=1.0)  # they release the send lock on the way out

@@ -7,6 +7,17 @@ from cc_executor.timing.resource_monitor import ResourceMonitor, load_multiplier
 from cc_executor.timing.settings import TimingSettings
 
 __all__ = [
-    "Category", "Classifier", "ClassifierRegistry", "Estimate", "HistoryStore", "ResourceMonitor", "RunRecord",
-    "TimeoutEstimator", "TimingSettings", "classify", "load_multiplier", "open_history_store", "register_classifier",
+    "Category",
+    "Classifier",
+    "ClassifierRegistry",
+    "Estimate",
+    "HistoryStore",
+    "ResourceMonitor",
+    "RunRecord",
+    "TimeoutEstimator",
+    "TimingSettings",
+    "classify",
+    "load_multiplier",
+    "open_history_store",
+    "register_classifier",
 ]

@@ -45,8 +45,10 @@ class Category:
 
     def is_consistent(self) -> bool:
         """Each level must be a ``:``-prefix of the key (stores find a level's runs that way)."""
-        return bool(self.hierarchy) and self.hierarchy[-1] == DEFAULT and all(
-            matches_level(self.key, level) for level in self.hierarchy[:-1]
+        return (
+            bool(self.hierarchy)
+            and self.hierarchy[-1] == DEFAULT
+            and all(matches_level(self.key, level) for level in self.hierarchy[:-1])
         )
 
 
@@ -69,8 +71,26 @@ def join(*parts: str) -> str:
 # --- picking the meaningful program --------------------------------------------------------------
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _SETUP_PROGRAMS = {
-    "cd", "pushd", "popd", "source", ".", "export", "set", "unset", "alias", "true", ":",
-    "ulimit", "umask", "echo", "printf", "mkdir", "sleep", "trap", "shopt", "wait",
+    "cd",
+    "pushd",
+    "popd",
+    "source",
+    ".",
+    "export",
+    "set",
+    "unset",
+    "alias",
+    "true",
+    ":",
+    "ulimit",
+    "umask",
+    "echo",
+    "printf",
+    "mkdir",
+    "sleep",
+    "trap",
+    "shopt",
+    "wait",
 }
 
 
@@ -124,9 +144,31 @@ def generic_classifier(program: str, args: Sequence[str]) -> Category:
 
 
 _PYTEST_VALUE_OPTS = {
-    "-k", "-m", "-p", "-c", "-o", "-n", "-W", "--rootdir", "--maxfail", "--tb", "--junitxml", "--junit-xml",
-    "--cov", "--cov-report", "--basetemp", "--confcutdir", "--deselect", "--ignore", "--durations",
-    "--log-level", "--timeout", "--dist", "--capture", "--import-mode", "--color",
+    "-k",
+    "-m",
+    "-p",
+    "-c",
+    "-o",
+    "-n",
+    "-W",
+    "--rootdir",
+    "--maxfail",
+    "--tb",
+    "--junitxml",
+    "--junit-xml",
+    "--cov",
+    "--cov-report",
+    "--basetemp",
+    "--confcutdir",
+    "--deselect",
+    "--ignore",
+    "--durations",
+    "--log-level",
+    "--timeout",
+    "--dist",
+    "--capture",
+    "--import-mode",
+    "--color",
 }
 
 
@@ -215,12 +257,32 @@ def shell_classifier(program: str, args: Sequence[str]) -> Category:
 
 
 _CLAUDE_VALUE_OPTS = {
-    "--model", "--output-format", "--input-format", "--max-turns", "--append-system-prompt", "--system-prompt",
-    "--permission-mode", "--session-id", "--settings", "--fallback-model", "--permission-prompt-tool",
-    "--mcp-config", "-r", "--resume", "--agents", "--setting-sources", "--max-budget-usd",
+    "--model",
+    "--output-format",
+    "--input-format",
+    "--max-turns",
+    "--append-system-prompt",
+    "--system-prompt",
+    "--permission-mode",
+    "--session-id",
+    "--settings",
+    "--fallback-model",
+    "--permission-prompt-tool",
+    "--mcp-config",
+    "-r",
+    "--resume",
+    "--agents",
+    "--setting-sources",
+    "--max-budget-usd",
 }
-_CLAUDE_VARIADIC = {"--allowedTools", "--allowed-tools", "--disallowedTools", "--disallowed-tools", "--add-dir",
-                    "--betas"}
+_CLAUDE_VARIADIC = {
+    "--allowedTools",
+    "--allowed-tools",
+    "--disallowedTools",
+    "--disallowed-tools",
+    "--add-dir",
+    "--betas",
+}
 _TOOL = re.compile(r"^(?:[A-Z][A-Za-z0-9_]*|mcp__[A-Za-z0-9_-]+)(?:\([^)]*\))?$")
 PROMPT_BUCKETS: tuple[tuple[int, str], ...] = ((10, "xs"), (50, "s"), (200, "m"), (1000, "l"))
 

@@ -78,9 +78,7 @@ class HistoryStore(abc.ABC):
         """Keep one finished run (and prune now and then)."""
 
     @abc.abstractmethod
-    async def recent(
-        self, limit: int = 50, command: str | None = None, category: str | None = None
-    ) -> list[RunRecord]:
+    async def recent(self, limit: int = 50, command: str | None = None, category: str | None = None) -> list[RunRecord]:
         """Newest first; ``command`` matches exactly, ``category`` by level (see module doc)."""
 
     @abc.abstractmethod

@@ -116,9 +116,7 @@ class RedisHistoryStore(HistoryStore):
                         break
         return found
 
-    async def recent(
-        self, limit: int = 50, command: str | None = None, category: str | None = None
-    ) -> list[RunRecord]:
+    async def recent(self, limit: int = 50, command: str | None = None, category: str | None = None) -> list[RunRecord]:
         if limit <= 0:
             return []
         if command is not None:

@@ -171,9 +171,7 @@ class ResilientStore(HistoryStore):
         await self.inner.record(rec)
         return True
 
-    async def recent(
-        self, limit: int = 50, command: str | None = None, category: str | None = None
-    ) -> list[RunRecord]:
+    async def recent(self, limit: int = 50, command: str | None = None, category: str | None = None) -> list[RunRecord]:
         if self._skipping():
             return []
         return await self._guard("recent", self.inner.recent(limit, command=command, category=category), [])

@@ -157,7 +157,9 @@ class ResourceMonitor:
             if self._failures == 1:
                 log.warning(
                     "resource monitor: cannot read /proc (%s); keeping the last sample and retrying, "
-                    "less often while it lasts (at most every %g s)", exc, self._max_backoff()
+                    "less often while it lasts (at most every %g s)",
+                    exc,
+                    self._max_backoff(),
                 )
             self._delay = min(max(self._delay, self._settings.monitor_interval) * 2, self._max_backoff())
         except Exception:  # a failed sample must not end monitoring

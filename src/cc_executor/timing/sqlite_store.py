@@ -105,8 +105,7 @@ class SQLiteHistoryStore(HistoryStore):
         cutoff = time.time() - self._settings.history_max_age_days * 86400.0
         removed = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
         removed += conn.execute(
-            "DELETE FROM runs WHERE id IN "
-            "(SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)",
+            "DELETE FROM runs WHERE id IN (SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)",
             (self._settings.history_max_records,),
         ).rowcount
         return removed
@@ -128,9 +127,7 @@ class SQLiteHistoryStore(HistoryStore):
             self._since_prune = 0
             await self.prune()
 
-    async def recent(
-        self, limit: int = 50, command: str | None = None, category: str | None = None
-    ) -> list[RunRecord]:
+    async def recent(self, limit: int = 50, command: str | None = None, category: str | None = None) -> list[RunRecord]:
         clauses: list[str] = []
         params: list[object] = []
         if command is not None:
@@ -143,9 +140,7 @@ class SQLiteHistoryStore(HistoryStore):
         return await self._run(self._select, where, tuple(params), limit)
 
     async def samples(self, category_prefix_or_key: str, limit: int) -> list[RunRecord]:
-        return await self._run(
-            self._select, "WHERE " + _LEVEL_CLAUSE, _level_params(category_prefix_or_key), limit
-        )
+        return await self._run(self._select, "WHERE " + _LEVEL_CLAUSE, _level_params(category_prefix_or_key), limit)
 
     async def prune(self) -> int:
         return await self._run(self._delete_old)
