@@ -4,6 +4,12 @@ Why a subprocess rather than an in-process app: the core suite checks what a use
 codes, signals to process trees, the exit on SIGTERM), and those only mean something against a real process.
 """
 
+# Parallel runs (pytest-xdist, `addopts` in pyproject.toml): every worker has its own session `server`, its own
+# tmp dirs and free ports. Tests that share a machine-wide resource carry `@pytest.mark.xdist_group(...)`, so
+# that `--dist loadgroup` runs them on one worker, one after another:
+#   "nobody": processes of user nobody (RLIMIT_NPROC counts all of a user's processes, and the fork-loop tests
+#   count or skip on them), in test_security_{job_env,limits,secrets,server}.py and test_reliability_bad_state.py.
+
 from __future__ import annotations
 
 import os
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from claude_cli import anthropic_mock, claude_cli  # noqa: F401 - fixtures of the real-CLI tests
 from rpc_client import RpcClient
 
 from cc_executor.jobs.spawner import Spawner

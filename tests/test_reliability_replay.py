@@ -58,7 +58,18 @@ async def raw_replay(
 
 
 def texts(events: list[dict[str, Any]]) -> list[str]:
-    return [e["params"]["data"] for e in events if e["method"] == "process.output"]
+    """The output text of each log entry, in order. A read that caught two lines makes one entry, which a replay to
+    a plain client sends as one event per line, all with the entry's seq (it happens on a loaded machine), so
+    events of one seq are joined: element k is entry k's text in an undamaged replay."""
+    joined: list[tuple[int, str]] = []
+    for e in events:
+        if e["method"] == "process.output":
+            seq, data = e["params"]["seq"], e["params"]["data"]
+            if joined and joined[-1][0] == seq:
+                joined[-1] = (seq, joined[-1][1] + data)
+            else:
+                joined.append((seq, data))
+    return [data for _seq, data in joined]
 
 
 def errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,9 +77,11 @@ def errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def output_with(events: list[dict[str, Any]], marker: str) -> tuple[int, list[str]]:
-    """The seq of the output event holding ``marker``, and the texts of every output event."""
+    """The seq of the output event holding ``marker``, and the texts of every log entry (``texts``)."""
     outs = [e["params"] for e in events if e["method"] == "process.output"]
-    return next(o["seq"] for o in outs if marker in o["data"]), [o["data"] for o in outs]
+    entries = texts(events)
+    assert sorted({o["seq"] for o in outs}) == list(range(len(entries))), outs  # so index == seq
+    return next(o["seq"] for o in outs if marker in o["data"]), entries
 
 
 def edit_line(path: Path, needle: bytes, new: bytes) -> None:
