@@ -96,7 +96,7 @@ class ServerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, ready_within: float = 20.0) -> None:
+    def start(self, ready_within: float = 60.0) -> None:
         for _attempt in range(3):  # a free port can be taken between choosing and binding it
             self.port = free_port()
             with open(self.log_path, "ab") as log:
@@ -117,7 +117,9 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 return False
             try:
-                if httpx.get(f"{self.http}/health", timeout=1.0).status_code == 200:
+                # A loaded machine (parallel test workers) can take seconds to answer: a short per-request
+                # timeout would fail every probe of a server that is up.
+                if httpx.get(f"{self.http}/health", timeout=5.0).status_code == 200:
                     return True
             except httpx.HTTPError:
                 pass

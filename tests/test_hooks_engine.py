@@ -278,3 +278,29 @@ async def test_cancelling_the_event_kills_the_running_hook(make_engine, tmp_path
     while time.monotonic() < deadline and not (gone(child) and gone(leader)):
         await asyncio.sleep(0.05)
     assert gone(child) and gone(leader)
+
+
+async def test_a_cancel_while_the_hook_is_being_spawned_ends_its_whole_group(tmp_path: Path) -> None:
+    """The cancel lands after the fork, while asyncio still connects the pipes (the first loop turn): the hook's
+    group must be killed, and the cancel must not wait on pipes its TERM-proof background child holds."""
+    from cc_executor.hooks.command_runner import run_command
+
+    marker = f"cc-hook-spawn-race-{time.monotonic_ns()}"
+    command = f"(trap '' TERM; exec -a {marker} sleep 30) & exec -a {marker} sleep 30"
+    for _ in range(5):  # a few tries: each must hold
+        task = asyncio.create_task(
+            run_command(command, shell="bash", stdin=b"", cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin"},
+                        timeout=30, kill_grace=1, max_capture=1024)
+        )
+        await asyncio.sleep(0)  # the spawn has forked; its pipes are not connected yet
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+        deadline = time.monotonic() + 5
+        alive = []
+        while time.monotonic() < deadline:
+            alive = [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+            if not alive:
+                break
+            await asyncio.sleep(0.05)
+        assert not alive, f"left running after the cancel: {alive}"

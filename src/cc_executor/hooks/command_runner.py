@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -98,8 +99,8 @@ async def run_command(
 ) -> CommandRun:
     """Run ``shell -c command`` with ``start_new_session=True`` so its pgid is its pid and it dies as a group."""
     started = time.monotonic()
-    try:
-        proc = await asyncio.create_subprocess_exec(
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
             shell,
             "-c",
             command,
@@ -110,8 +111,18 @@ async def run_command(
             env=env,
             start_new_session=True,
         )
+    )
+    try:
+        # Shielded: a cancel that comes while asyncio still sets up the pipes would otherwise kill only the
+        # leader and wait for pipes that a background child of the hook holds open, forever.
+        proc = await asyncio.shield(spawn)
     except OSError as exc:
         return CommandRun(None, "", "", time.monotonic() - started, error=f"cannot start hook: {exc}")
+    except asyncio.CancelledError:
+        with contextlib.suppress(OSError):
+            late = await spawn  # a few ms: the hook may have started already
+            await kill_group(late.pid, 0)
+        raise
     pgid = proc.pid  # new session: the child leads its own group
     assert proc.stdout is not None and proc.stderr is not None
     feeder = asyncio.create_task(_feed_stdin(proc, stdin))

@@ -1,0 +1,330 @@
+"""End-to-end with the real Claude Code CLI (the pinned version) against the mock Messages API.
+
+Why: every other agent test drives the fake script in tests/fake_claude; these run ``claude -p … --output-format
+stream-json --verbose`` itself through a real server, so what they check is what the CLI really prints: the
+summary on ``process.completed``, tool use, limit notifications, and that a cancel leaves no process of the
+tree the CLI's Bash tool started (which runs in a session of its own). What the CLI printed for each scenario
+is recorded in docs/claude-cli-2.1.332.md.
+
+The CLI comes from ``scripts/install-claude-code.sh``; without it these tests skip (and fail under CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic_mock import BIG_DELTA_BYTES, AnthropicMock
+from claude_cli import TEST_MAX_RETRIES, claude_command, claude_env
+from conftest import ServerProcess
+from proc_scan import eventually, is_alive, proc_state, survivors
+from rpc_client import RpcClient, completed, outputs, text_of
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("claude_cli")]
+
+MOCK_MODEL = "claude-opus-5-5"  # the CLI's default model in 2.1.332; the mock answers with the model asked for
+# An explicit job timeout: without one the shared server estimates it from the history of earlier claude runs
+# (a few seconds here), which a slow machine could hit.
+JOB_TIMEOUT = 300
+
+
+@pytest.fixture
+async def rpc(server: ServerProcess) -> Any:
+    async with await RpcClient.connect(server.url) as client:
+        yield client
+
+
+def stream_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stream-json events of a job's stdout, parsed."""
+    return [json.loads(line) for line in text_of(events, "stdout").splitlines() if line.strip()]
+
+
+def named(events: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
+    return [e["params"] for e in events if e["method"] == method]
+
+
+async def run_claude(
+    rpc: RpcClient, mock: AnthropicMock, home: Path, scenario: str, *flags: str, **env: str
+) -> tuple[str, list[dict[str, Any]]]:
+    result = await rpc.call(
+        "execute", command=claude_command(scenario, *flags), env=claude_env(mock, home, **env), cwd=str(home),
+        timeout=JOB_TIMEOUT,
+    )
+    return result["job_id"], await rpc.collect_until_completed(result["job_id"], timeout=90)
+
+
+async def test_plain_text_run_completes_with_the_summary(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    job_id, events = await run_claude(rpc, anthropic_mock, tmp_path, "plain")
+    stream = stream_events(events)
+    init, result = stream[0], stream[-1]
+    assert (init["type"], init["subtype"], init["claude_code_version"]) == ("system", "init", "2.1.332")
+    assert (result["type"], result["subtype"], result["is_error"]) == ("result", "success", False)
+
+    done = completed(events)
+    assert (done["status"], done["exit_code"], done["reason"]) == ("completed", 0, None)
+    agent = done["agent"]
+    assert agent["session_id"] == init["session_id"] == result["session_id"]
+    assert agent["model"] == MOCK_MODEL
+    assert (agent["num_turns"], agent["subtype"], agent["is_error"]) == (1, "success", False)
+    assert agent["result"] == "Hello from the mock." and agent["result_truncated"] is False
+    assert agent["total_cost_usd"] == pytest.approx(result["total_cost_usd"]) and agent["total_cost_usd"] > 0
+    assert agent["duration_ms"] == result["duration_ms"]
+    assert (agent["tool_uses"], agent["unparsed_lines"]) == (0, 0)
+    assert agent["events"] == len(stream)
+    assert not named(events, "error.rate_limit_exceeded") and not named(events, "error.token_limit_exceeded")
+
+    [request] = anthropic_mock.messages()
+    assert request.path == "/v1/messages?beta=true"
+    assert request.body["stream"] is True and request.body["model"] == MOCK_MODEL
+    assert request.headers.get("x-api-key") == "sk-ant-test"
+    assert (await rpc.call("jobs.get", job_id=job_id))["agent"]["session_id"] == init["session_id"]
+
+
+async def test_bash_tool_runs_and_its_result_goes_back_to_the_api(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "bash", "--allowedTools", "Bash")
+    done = completed(events)
+    assert (done["status"], done["exit_code"]) == ("completed", 0)
+    agent = done["agent"]
+    assert (agent["tool_uses"], agent["num_turns"]) == (1, 2)
+    assert agent["result"] == "Tool said: mock-bash-ran"
+    results = [
+        block
+        for event in stream_events(events)
+        if event["type"] == "user"
+        for block in event["message"]["content"]
+        if block.get("type") == "tool_result"
+    ]
+    assert [(r["content"], r["is_error"]) for r in results] == [("mock-bash-ran", False)]
+    first, second = anthropic_mock.messages("bash")
+    assert "tool_result" not in json.dumps(first.body["messages"])
+    [tool_result] = [b for b in second.body["messages"][-1]["content"] if b.get("type") == "tool_result"]
+    assert "mock-bash-ran" in json.dumps(tool_result)
+
+
+async def test_two_tools_in_one_message(rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "two_tools", "--allowedTools", "Bash")
+    done = completed(events)
+    assert (done["status"], done["exit_code"]) == ("completed", 0)
+    assert (done["agent"]["tool_uses"], done["agent"]["num_turns"]) == (2, 3)
+    # The two results go back in one user message, in the order the tools finished (not fixed).
+    said = done["agent"]["result"].removeprefix("Tool said: ")
+    assert sorted(said.split(" | ")) == ["first-tool", "second-tool"]
+    assert len(anthropic_mock.messages("two_tools")) == 2
+
+
+def _tree_pids(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    return {name: int(pid) for name, pid in (line.split() for line in path.read_text().splitlines() if line)}
+
+
+@pytest.mark.slow
+async def test_cancel_stops_the_tree_the_bash_tool_started(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """The Bash tool runs its command in a new session, which starts a background child and a ``setsid``
+    escapee of its own; cancelling the job while the tool runs must leave none of them (nor the CLI)."""
+    pids_file = tmp_path / "tree-pids"
+    env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
+    job = await rpc.call(
+        "execute", command=claude_command("bash_tree", "--allowedTools", "Bash"), env=env, cwd=str(tmp_path),
+        timeout=JOB_TIMEOUT,
+    )
+    job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
+    assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60), (
+        f"the Bash tool never started the tree: {_tree_pids(pids_file)}"
+    )
+    tree = _tree_pids(pids_file)
+    assert all(is_alive(pid) for pid in tree.values())
+    assert tree["shell"] not in survivors(pgid), "the Bash tool's command runs outside the job's group"
+
+    await rpc.call("control", type="CANCEL", job_id=job_id)
+    done = completed(await rpc.collect_until_completed(job_id, timeout=60))
+    assert done["status"] == "cancelled"
+    assert await eventually(lambda: not survivors(pgid, [leader, *tree.values()]), timeout=30), (
+        f"left alive: {survivors(pgid, [leader, *tree.values()])} of {tree}"
+    )
+
+
+@pytest.mark.slow
+async def test_pause_stops_the_bash_tools_tree_and_resume_continues_it(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """Pause reaches the CLI and the tree its Bash tool started in a session of its own (state T in /proc);
+    resume lets all of them run again."""
+    pids_file = tmp_path / "tree-pids"
+    env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
+    job = await rpc.call(
+        "execute", command=claude_command("bash_tree", "--allowedTools", "Bash"), env=env, cwd=str(tmp_path),
+        timeout=JOB_TIMEOUT,
+    )
+    job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
+    try:
+        assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60)
+        watched = [leader, *_tree_pids(pids_file).values()]
+        await rpc.call("control", type="PAUSE", job_id=job_id)
+        assert await eventually(lambda: all(proc_state(pid) == "T" for pid in watched)), (
+            {pid: proc_state(pid) for pid in watched}
+        )
+        await rpc.call("control", type="RESUME", job_id=job_id)
+        assert await eventually(lambda: all(proc_state(pid) not in ("T", None, "Z") for pid in watched)), (
+            {pid: proc_state(pid) for pid in watched}
+        )
+    finally:
+        await rpc.call("control", type="CANCEL", job_id=job_id)
+    assert completed(await rpc.collect_until_completed(job_id, timeout=60))["status"] == "cancelled"
+    assert await eventually(lambda: not survivors(pgid, watched), timeout=30)
+
+
+async def test_what_the_bash_tool_leaves_behind_does_not_outlive_the_job(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """The tool's command returns at once, leaving a background child and a detached ``setsid`` one (both in
+    sessions other than the job's); the CLI exits 0 without waiting for them, and the job's end stops them."""
+    pids_file = tmp_path / "left-pids"
+    env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
+    job = await rpc.call(
+        "execute", command=claude_command("bash_leftover", "--allowedTools", "Bash"), env=env, cwd=str(tmp_path),
+        timeout=JOB_TIMEOUT,
+    )
+    events = await rpc.collect_until_completed(job["job_id"], timeout=90)
+    done = completed(events)
+    assert (done["status"], done["exit_code"], done["agent"]["result"]) == ("completed", 0, "Tool said: left-behind")
+    left = _tree_pids(pids_file)
+    assert set(left) == {"holder", "detached"}
+    try:
+        assert await eventually(lambda: not survivors(job["pgid"], [job["pid"], *left.values()]), timeout=30), (
+            f"left alive after the job ended: {survivors(job['pgid'], [job['pid'], *left.values()])} of {left}"
+        )
+    finally:
+        for pid in left.values():
+            if is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+async def test_cancel_of_a_stream_left_hanging(rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path) -> None:
+    """The API sends ``message_start`` and then nothing: the CLI waits (its stream idle watchdog is at least
+    300 s); a cancel ends the job and the CLI."""
+    env = claude_env(anthropic_mock, tmp_path)
+    job = await rpc.call(
+        "execute", command=claude_command("stream_hang"), env=env, cwd=str(tmp_path), timeout=JOB_TIMEOUT
+    )
+    job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
+    assert await eventually(lambda: bool(anthropic_mock.messages("stream_hang")), timeout=60)
+    await rpc.call("control", type="CANCEL", job_id=job_id)
+    events = await rpc.collect_until_completed(job_id, timeout=60)
+    assert completed(events)["status"] == "cancelled"
+    assert await eventually(lambda: not survivors(pgid, [leader]), timeout=30)
+    assert len(anthropic_mock.messages("stream_hang")) == 1  # no retry while the stream hangs
+
+
+async def test_429_with_retry_after_gives_a_rate_limit_notification(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "rate_limit")
+    stream = stream_events(events)
+    retries = [e for e in stream if e["type"] == "system" and e.get("subtype") == "api_retry"]
+    assert [(r["attempt"], r["error_status"], r["error"]) for r in retries] == [
+        (n, 429, "rate_limit") for n in range(1, TEST_MAX_RETRIES + 1)
+    ]
+    assert len(anthropic_mock.messages("rate_limit")) == 1 + TEST_MAX_RETRIES
+    result = stream[-1]
+    assert (result["type"], result["is_error"], result["api_error_status"]) == ("result", True, 429)
+
+    limits = named(events, "error.rate_limit_exceeded")
+    assert limits, "a 429 must be reported"
+    first = limits[0]
+    assert (first["error_type"], first["reset_timestamp"], first["recoverable"]) == ("rate_limit", None, True)
+    # The wait is the CLI's own retry delay (the mock's retry-after: 1 plus the CLI's jitter).
+    assert first["retry_after"] == round(retries[0]["retry_delay_ms"] / 1000)
+    done = completed(events)
+    assert (done["status"], done["exit_code"]) == ("failed", 1)
+    assert (done["agent"]["is_error"], done["agent"]["num_turns"]) == (True, 1)
+
+
+async def test_529_overloaded_gives_an_overloaded_notification(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "overloaded")
+    limits = named(events, "error.rate_limit_exceeded")
+    assert limits and {limit["error_type"] for limit in limits} == {"overloaded"}
+    assert len(anthropic_mock.messages("overloaded")) == 1 + TEST_MAX_RETRIES
+    done = completed(events)
+    assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
+
+
+async def test_max_tokens_gives_a_token_limit_notification(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """``stop_reason: max_tokens`` every time: the CLI asks to resume three times (synthetic user turns), then
+    gives up with its "exceeded the 128000 output token maximum" error."""
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "max_tokens")
+    stream = stream_events(events)
+    synthetic = [e for e in stream if e["type"] == "user" and e.get("isSynthetic")]
+    assert len(anthropic_mock.messages("max_tokens")) == len(synthetic) + 1
+    [limit] = named(events, "error.token_limit_exceeded")
+    assert limit["limit"] == 128000 and "CLAUDE_CODE_MAX_OUTPUT_TOKENS" in limit["error_text"]
+    done = completed(events)
+    assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
+
+
+@pytest.mark.slow
+async def test_multi_megabyte_delta_arrives_intact(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "big_delta")
+    stream = stream_events(events)
+    [assistant] = [e for e in stream if e["type"] == "assistant"]
+    assert assistant["message"]["content"][0]["text"] == "x" * BIG_DELTA_BYTES
+    assert any(p.get("total_chunks") for p in outputs(events, "stdout")), "a multi-MB line comes in chunks"
+    done = completed(events)
+    assert (done["status"], done["exit_code"]) == ("completed", 0)
+    assert done["agent"]["result_truncated"] is True and done["agent"]["skipped_long_lines"] == 0
+
+
+async def test_stream_cut_mid_way_is_retried_then_completes(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """A stream whose connection drops after the first delta: the CLI retries it, then falls back to one
+    non-streaming request (which the mock answers whole)."""
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "stream_cut")
+    requests = anthropic_mock.messages("stream_cut")
+    assert [r.body["stream"] for r in requests] == [True] * (1 + TEST_MAX_RETRIES) + [False]
+    done = completed(events)
+    assert (done["status"], done["exit_code"]) == ("completed", 0)
+    assert done["agent"]["result"] == "This stream is cut mid-way through a sentence"
+    assert not named(events, "error.rate_limit_exceeded")
+
+
+async def test_slow_first_byte_still_completes(rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "slow_first_byte")
+    done = completed(events)
+    assert (done["status"], done["exit_code"], done["agent"]["result"]) == ("completed", 0, "Slow but here.")
+    assert len(anthropic_mock.messages("slow_first_byte")) == 1
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "retried"),
+    [("server_error", 500, True), ("unauthorized", 401, True), ("bad_request", 400, False)],
+)
+async def test_api_errors_fail_the_job_with_the_status_in_the_summary(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path, scenario: str, status: int, retried: bool
+) -> None:
+    _, events = await run_claude(rpc, anthropic_mock, tmp_path, scenario)
+    stream = stream_events(events)
+    result = stream[-1]
+    assert (result["type"], result["is_error"], result["api_error_status"]) == ("result", True, status)
+    retries = [e for e in stream if e["type"] == "system" and e.get("subtype") == "api_retry"]
+    assert len(retries) == (TEST_MAX_RETRIES if retried else 0)
+    done = completed(events)
+    assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
+    assert not named(events, "error.rate_limit_exceeded")
