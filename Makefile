@@ -26,6 +26,7 @@ test: $(VENV)/.dev-installed
 # Lint and type gates (configured in pyproject.toml); CI runs them before the tests.
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
 bench: $(VENV)/.dev-installed

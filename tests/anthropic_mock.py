@@ -33,8 +33,8 @@ BIG_DELTA_BYTES = 3 * 1024 * 1024
 # of its own; both write their pids to $CC_MOCK_PIDS_FILE (so a test can look them up in /proc) and live long.
 TREE_COMMAND = (
     'f="${CC_MOCK_PIDS_FILE:-/dev/null}"; '
-    "(sleep 300 & echo child $! >> \"$f\"; wait) & "
-    "setsid sh -c 'echo escapee $$ >> \"$0\"; exec sleep 300' \"$f\" & "
+    '(sleep 300 & echo child $! >> "$f"; wait) & '
+    'setsid sh -c \'echo escapee $$ >> "$0"; exec sleep 300\' "$f" & '
     'echo shell $$ >> "$f"; echo tree-started; wait'
 )
 ECHO_COMMAND = "echo mock-bash-ran"
@@ -65,8 +65,13 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 
 
 def _error_body(kind: str, message: str) -> bytes:
-    return json.dumps({"type": "error", "error": {"type": kind, "message": message},
-                       "request_id": "req_mock_" + uuid.uuid4().hex[:16]}).encode()
+    return json.dumps(
+        {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            "request_id": "req_mock_" + uuid.uuid4().hex[:16],
+        }
+    ).encode()
 
 
 def _has_tool_result(body: dict[str, Any]) -> bool:
@@ -107,9 +112,16 @@ def find_scenario(body: Any) -> str | None:
 class Reply:
     """What one scenario answers to one request: a builder of blocks, or an HTTP error."""
 
-    def __init__(self, blocks: list[dict[str, Any]], *, stop_reason: str = "end_turn",
-                 big_delta: int = 0, first_byte_delay: float = 0.0, cut_after_first_delta: bool = False,
-                 hang_after_start: bool = False) -> None:
+    def __init__(
+        self,
+        blocks: list[dict[str, Any]],
+        *,
+        stop_reason: str = "end_turn",
+        big_delta: int = 0,
+        first_byte_delay: float = 0.0,
+        cut_after_first_delta: bool = False,
+        hang_after_start: bool = False,
+    ) -> None:
         self.blocks = blocks
         self.stop_reason = stop_reason
         self.big_delta = big_delta
@@ -131,8 +143,12 @@ def _text(text: str) -> dict[str, Any]:
 
 
 def _bash(command: str, description: str = "run it") -> dict[str, Any]:
-    return {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": "Bash",
-            "input": {"command": command, "description": description}}
+    return {
+        "type": "tool_use",
+        "id": "toolu_" + uuid.uuid4().hex[:24],
+        "name": "Bash",
+        "input": {"command": command, "description": description},
+    }
 
 
 def _tool_then_text(*commands: str) -> Callable[[dict[str, Any]], Reply | HttpError]:
@@ -141,6 +157,7 @@ def _tool_then_text(*commands: str) -> Callable[[dict[str, Any]], Reply | HttpEr
             results = " | ".join(r.strip() for r in _tool_results(body))
             return Reply([_text(f"Tool said: {results}")])
         return Reply([_text("Running it."), *[_bash(c) for c in commands]], stop_reason="tool_use")
+
     return answer
 
 
@@ -150,13 +167,18 @@ def _fixed(reply: Reply | HttpError) -> Callable[[dict[str, Any]], Reply | HttpE
 
 def _usage_limit(_body: dict[str, Any]) -> HttpError:
     reset = int(time.time()) + 3600
-    return HttpError(429, "rate_limit_error", "This request would exceed your account's rate limit.", {
-        "anthropic-ratelimit-unified-status": "rejected",
-        "anthropic-ratelimit-unified-reset": str(reset),
-        "anthropic-ratelimit-unified-representative-claim": "five_hour",
-        "anthropic-ratelimit-unified-5h-status": "rejected",
-        "anthropic-ratelimit-unified-5h-reset": str(reset),
-    })
+    return HttpError(
+        429,
+        "rate_limit_error",
+        "This request would exceed your account's rate limit.",
+        {
+            "anthropic-ratelimit-unified-status": "rejected",
+            "anthropic-ratelimit-unified-reset": str(reset),
+            "anthropic-ratelimit-unified-representative-claim": "five_hour",
+            "anthropic-ratelimit-unified-5h-status": "rejected",
+            "anthropic-ratelimit-unified-5h-reset": str(reset),
+        },
+    )
 
 
 SCENARIOS: dict[str, Callable[[dict[str, Any]], Reply | HttpError]] = {
@@ -167,8 +189,14 @@ SCENARIOS: dict[str, Callable[[dict[str, Any]], Reply | HttpError]] = {
     # The command returns at once, leaving a background child that holds the tool's output pipe, and a
     # detached one that does not (both write their pids to $CC_MOCK_PIDS_FILE).
     "bash_leftover": _tool_then_text(LEFTOVER_COMMAND),
-    "rate_limit": _fixed(HttpError(429, "rate_limit_error", "This request would exceed your account's rate limit. "
-                                   "Please try again later.", {"retry-after": "1"})),
+    "rate_limit": _fixed(
+        HttpError(
+            429,
+            "rate_limit_error",
+            "This request would exceed your account's rate limit. Please try again later.",
+            {"retry-after": "1"},
+        )
+    ),
     "usage_limit": _usage_limit,
     "overloaded": _fixed(HttpError(529, "overloaded_error", "Overloaded")),
     "server_error": _fixed(HttpError(500, "api_error", "Internal server error")),
@@ -303,11 +331,19 @@ class _Handler(BaseHTTPRequestHandler):
         if final and reply.big_delta:
             content[0]["text"] = "x" * reply.big_delta
         return {
-            "id": "msg_mock_" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
-            "model": body.get("model") or MODEL, "content": content,
-            "stop_reason": reply.stop_reason if final else None, "stop_sequence": None,
-            "usage": {"input_tokens": 25, "output_tokens": 12 if final else 1,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "id": "msg_mock_" + uuid.uuid4().hex[:20],
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model") or MODEL,
+            "content": content,
+            "stop_reason": reply.stop_reason if final else None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 25,
+                "output_tokens": 12 if final else 1,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
         }
 
     def _chunk(self, data: bytes) -> None:
@@ -332,15 +368,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         for index, block in enumerate(reply.blocks):
             if block["type"] == "text":
-                self._chunk(_sse("content_block_start", {"type": "content_block_start", "index": index,
-                                                         "content_block": {"type": "text", "text": ""}}))
+                self._chunk(
+                    _sse(
+                        "content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+                    )
+                )
                 if index == 0:
                     self._chunk(_sse("ping", {"type": "ping"}))
                 text = "x" * reply.big_delta if reply.big_delta else block["text"]
                 if reply.cut_after_first_delta:
                     text = text[: len(text) // 2]
-                self._chunk(_sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                         "delta": {"type": "text_delta", "text": text}}))
+                self._chunk(
+                    _sse(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}},
+                    )
+                )
                 if reply.cut_after_first_delta:
                     # The connection drops mid-message: no closing chunk, no more events.
                     self.close_connection = True
@@ -348,15 +392,33 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(2)
                     return
             else:
-                self._chunk(_sse("content_block_start", {"type": "content_block_start", "index": index,
-                                                         "content_block": {**block, "input": {}}}))
-                self._chunk(_sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                         "delta": {"type": "input_json_delta",
-                                                                   "partial_json": json.dumps(block["input"])}}))
+                self._chunk(
+                    _sse(
+                        "content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
+                    )
+                )
+                self._chunk(
+                    _sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                        },
+                    )
+                )
             self._chunk(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
-        self._chunk(_sse("message_delta", {"type": "message_delta",
-                                           "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                                           "usage": {"output_tokens": 12}}))
+        self._chunk(
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": 12},
+                },
+            )
+        )
         self._chunk(_sse("message_stop", {"type": "message_stop"}))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

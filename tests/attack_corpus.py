@@ -151,7 +151,7 @@ _CONTEXTS: list[tuple[str, str, bool, tuple[str, ...]]] = [
     ("locale-inside", 'echo $"W"', True, BASH),
     ("backslash", "echo \\aW\\b", False, BOTH),
     ("escaped-quotes", "echo \\'W\\'", False, BOTH),
-    ("dq-sq-dq", "echo \"'\"W\"'\"", False, BOTH),
+    ("dq-sq-dq", 'echo "\'"W"\'"', False, BOTH),
     ("sq-dq-sq", "echo '\"'W'\"'", False, BOTH),
     ("all-adjacent", "echo a\"b\"'c'$'d'W", False, BOTH),
     ("ls-option", "ls '-d'\"W\"'.'", True, BOTH),
@@ -170,13 +170,13 @@ for _cname, _ctpl, _in_dq, _csh in _CONTEXTS:
 for _id, _cmd, _sh in [
     ("out-cmdsub", "echo > $(touch {MARKER})", BOTH),
     ("out-backtick", "echo > `touch {MARKER}`", BOTH),
-    ("append-cmdsub", "echo >> \"$(touch {MARKER})\"", BOTH),
+    ("append-cmdsub", 'echo >> "$(touch {MARKER})"', BOTH),
     ("stderr-cmdsub", "ls 2> 'x'$(touch {MARKER})", BOTH),
     ("both-cmdsub", "echo &> $(touch {MARKER})", BOTH),
     ("dup-cmdsub", "echo >& $(touch {MARKER})", BOTH),
     ("clobber-cmdsub", "echo >| ''$(touch {MARKER})", BOTH),
     ("readwrite-cmdsub", "echo <> $(touch {MARKER})", BOTH),
-    ("in-cmdsub", "echo < \"$(touch {MARKER})\"", BOTH),
+    ("in-cmdsub", 'echo < "$(touch {MARKER})"', BOTH),
     ("fd-in-cmdsub", "echo 3< $(touch {MARKER})", BOTH),
     ("in-procsub", "echo < <(touch {MARKER})", BOTH),
     ("out-procsub", "echo > >(touch {MARKER})", BOTH),
@@ -212,7 +212,7 @@ for _id, _cmd, _sh in [
     ("subscript-lhs-var", "a=(1 2); x='a[$(touch {MARKER})0]'; a[x]=1", BOTH),
     ("export", "export x=$(touch {MARKER})", BOTH),
     ("readonly", "readonly x=''$(touch {MARKER})", BOTH),
-    ("declare", "declare x=\"$(touch {MARKER})\"", BOTH),
+    ("declare", 'declare x="$(touch {MARKER})"', BOTH),
     ("path-prefix", "PATH={DIR}/bin ls", BOTH),
     ("path-statement", "PATH={DIR}/bin:$PATH; ls", BOTH),
     ("path-dot-prefix", "PATH=. ls", BOTH),
@@ -245,7 +245,7 @@ for _id, _cmd, _sh in [
     ("space-before-delimiter", "echo << EOF\n$(touch {MARKER})\nEOF", BOTH),
     ("in-cmdsub", "echo $(echo <<EOF\n$(touch {MARKER})\nEOF\n)", BOTH),
     ("herestring", "echo <<<$(touch {MARKER})", BOTH),
-    ("herestring-dq", "ls <<< \"$(touch {MARKER})\"", BOTH),
+    ("herestring-dq", 'ls <<< "$(touch {MARKER})"', BOTH),
     ("herestring-backtick", "echo <<< `touch {MARKER}`", BOTH),
     ("herestring-spliced", "echo <<< 'a'$(touch {MARKER})'b'", BOTH),
 ]:
@@ -262,7 +262,7 @@ for _id, _cmd, _sh in [
     ("brace-name", "{touch,} {MARKER}", BASH),  # zsh: { at command start is a group
     ("brace-whole", "{touch,{MARKER}}", BASH),
     ("brace-quoted-prefix", "''{touch,{MARKER}}", BOTH),
-    ("brace-dq-prefix-after-ok", "echo ok; \"\"{touch,{MARKER}}", BOTH),
+    ("brace-dq-prefix-after-ok", 'echo ok; ""{touch,{MARKER}}', BOTH),
     ("brace-prefix", "tou{ch,} {MARKER}", BOTH),
     ("brace-after-ok", "echo ok; {touch,{MARKER}}", BASH),
     ("brace-in-cmdsub", "echo $({touch,{MARKER}})", BASH),
@@ -303,7 +303,7 @@ for _id, _cmd, _sh in [
     ("eval", "eval 'touch {MARKER}'", BOTH),
     ("eval-split", "eval touch {MARKER}", BOTH),
     ("eval-escaped-subst", "eval echo \\$\\(touch {MARKER}\\)", BOTH),
-    ("eval-computed", "eval \"$(echo touch) {MARKER}\"", BOTH),
+    ("eval-computed", 'eval "$(echo touch) {MARKER}"', BOTH),
     ("eval-file", "eval $(<{DIR}/cmd.txt)", BOTH),
     ("env-echo-cmdsub", "env echo ''\"$(touch {MARKER})\"''", BOTH),
 ]:
@@ -317,7 +317,7 @@ for _id, _cmd, _sh in [
     ("dash-c", "dash -c 'touch {MARKER}'", BOTH),
     ("zsh-c", "zsh -c 'touch {MARKER}'", BOTH),
     ("abs-sh-c", "/bin/sh -c 'touch {MARKER}'", BOTH),
-    ("bash-c-computed", "bash -c \"$(echo touch) {MARKER}\"", BOTH),
+    ("bash-c-computed", 'bash -c "$(echo touch) {MARKER}"', BOTH),
     ("bash-lc", "bash -lc 'touch {MARKER}'", BOTH),
     ("bash-file", "bash {DIR}/payload.sh", BOTH),
     ("sh-stdin-pipe", "echo 'touch {MARKER}' | sh", BOTH),
@@ -387,7 +387,7 @@ for _id, _cmd, _sh in [
     ("ifs-assigned", "IFS=,; x=touch,{MARKER}; $x", BASH),
     ("ifs-var-run", "x=touch${IFS}{MARKER}; $x", BASH),
     ("ifs-offset", "touch${IFS:0:1}{MARKER}", BASH),
-    ("ifs-zsh-split", "x=\"touch {MARKER}\"; $=x", ZSH),
+    ("ifs-zsh-split", 'x="touch {MARKER}"; $=x', ZSH),
     ("ifs-in-cmdsub", "echo $(touch${IFS}{MARKER})", BASH),
 ]:
     add("ifs", _id, _cmd, _sh)
@@ -422,7 +422,7 @@ for _id, _cmd, _sh in [
     ("dollar-hash", "echo $#$(touch {MARKER})", BASH),
     ("sq-hash", "echo '#'$(touch {MARKER})", BOTH),
     ("escaped-hash", "echo \\#$(touch {MARKER})", BOTH),
-    ("dq-hash", "echo \"#\"$(touch {MARKER})", BOTH),
+    ("dq-hash", 'echo "#"$(touch {MARKER})', BOTH),
     ("semicolon-comment-newline", "echo a;#\ntouch {MARKER}", BOTH),
     ("comment-with-quote", "echo a #'\ntouch {MARKER}\n'", BASH),  # zsh parses it all first
     ("comment-inside-cmdsub", "echo $(echo a #)\ntouch {MARKER})", BOTH),
@@ -479,7 +479,7 @@ for _id, _cmd, _sh in [
 # a value that runs its $( ) when evaluated as arithmetic (zsh only evaluates the subscript of a set array)
 _AV = "a=(1 2); x='a[$(touch {MARKER})0]'; "
 for _id, _cmd, _sh in [
-    ("let-expansion", "let \"x=$(touch {MARKER})0\"", BOTH),
+    ("let-expansion", 'let "x=$(touch {MARKER})0"', BOTH),
     ("let-subscript", "let 'a[$(touch {MARKER})0]=1'", BOTH),
     ("let-var", _AV + "let x", BOTH),
     ("declare-i", "a=(1 2); declare -i x='a[$(touch {MARKER})0]'", BOTH),
@@ -489,14 +489,14 @@ for _id, _cmd, _sh in [
     ("local-outside-function", "local x=$(touch {MARKER})", BOTH),
     ("zsh-integer", "a=(1 2); integer x='a[$(touch {MARKER})0]'", ZSH),
     ("dollar-arith-var", _AV + "echo $((x))", BOTH),
-    ("dollar-arith-dq", _AV + "echo \"$((x))\"", BOTH),
+    ("dollar-arith-dq", _AV + 'echo "$((x))"', BOTH),
     ("old-arith-var", _AV + "echo $[x]", BOTH),
     ("subscript-var", _AV + "echo ${a[x]}", BOTH),
     ("subscript-length-var", _AV + "a=(1); echo ${#a[x]}", BOTH),
     ("offset-var", _AV + "y=abc; echo ${y:x}", BASH),
     ("length-offset-var", _AV + "y=abc; echo ${y:0:x}", BASH),
     ("indirect", _AV + "echo ${!x}", BASH),
-    ("indirect-dq", _AV + "echo \"${!x}\"", BASH),
+    ("indirect-dq", _AV + 'echo "${!x}"', BASH),
     ("indirect-spliced", _AV + "echo ''\"${!x}\"''", BASH),
     ("prompt", "x='$(touch {MARKER})'; echo ${x@P}", BASH),
     ("prompt-dq", "x='`touch {MARKER}`'; echo \"${x@P}\"", BASH),
@@ -575,8 +575,13 @@ _ENV_ATTACKS: list[tuple[str, str, dict[str, str], tuple[str, ...], tuple[str, .
     ("env-cmdsub", "echo hi", {"ENV": "$(touch {MARKER})"}, BOTH, ()),
     ("shellopts-xtrace-ps4", "echo hi", {"SHELLOPTS": "xtrace", "PS4": "$(touch {MARKER}) "}, BASH, ()),
     ("shellopts-ps4-backtick", "ls", {"SHELLOPTS": "xtrace", "PS4": "`touch {MARKER}`"}, BASH, ()),
-    ("bashopts-and-shellopts", "echo hi",
-     {"BASHOPTS": "expand_aliases", "SHELLOPTS": "xtrace", "PS4": "$(touch {MARKER})"}, BASH, ()),
+    (
+        "bashopts-and-shellopts",
+        "echo hi",
+        {"BASHOPTS": "expand_aliases", "SHELLOPTS": "xtrace", "PS4": "$(touch {MARKER})"},
+        BASH,
+        (),
+    ),
     ("bashopts-bash-env", "echo hi", {"BASHOPTS": "expand_aliases", "BASH_ENV": "{DIR}/env.sh"}, BASH, ()),
     ("prompt-command", "echo hi", {"PROMPT_COMMAND": "touch {MARKER}"}, BASH, ()),
     ("ifs", "ls", {"IFS": "s"}, BOTH, ()),
@@ -621,10 +626,17 @@ for _id, _cmd, _e, _cwd, _sh, _make in [
     ("hooks-json-rewrite", "ls", {}, "hooky-rewrite", BOTH, False),
     ("hooks-json-env", "echo hi", {}, "hooky-env", BASH, False),
     ("hooks-json-post", "ls", {}, "hooky-post", BOTH, False),
-    ("hooks-json-written-by-echo",
-     ("echo '{\"hooks\": {\"post_execute\": [{\"hooks\": [{\"type\": \"command\", "
-      "\"command\": \"/usr/bin/touch {MARKER}\"}]}]}}' > .cc-executor/hooks.json"),
-     {}, "hooky-write", BOTH, False),
+    (
+        "hooks-json-written-by-echo",
+        (
+            'echo \'{"hooks": {"post_execute": [{"hooks": [{"type": "command", '
+            '"command": "/usr/bin/touch {MARKER}"}]}]}}\' > .cc-executor/hooks.json'
+        ),
+        {},
+        "hooky-write",
+        BOTH,
+        False,
+    ),
 ]:
     add("cwd", _id, _cmd, _sh, env=_envd(_e), cwd=_cwd, make_cwd=_make)
 
@@ -634,7 +646,7 @@ _ZV = "x='a[$(touch {MARKER})0]'; "
 for _id, _cmd in [
     ("subscript-backtick", "x=a[\\`touch\\ {MARKER}\\`]; a=1; echo $a[x]"),
     ("subscript-cmdsub", _ZV + "a=(1 2); echo $a[x]"),
-    ("subscript-dq", _ZV + "a=1; echo \"$a[x]\""),
+    ("subscript-dq", _ZV + 'a=1; echo "$a[x]"'),
     ("subscript-range", _ZV + "a=(1 2); echo $a[x,x]"),
     ("subscript-dollar-x", _ZV + "a=1; echo $a[$x]"),
     ("subscript-length", _ZV + "a=1; echo $#a[x]"),
@@ -714,7 +726,7 @@ HARMLESS: list[Harmless] = [
     Harmless("pipe-echo-ls", "echo x | ls {DIR}", "a.txt\nb.txt\n"),
     Harmless("pipe-ls-echo", "ls {DIR} | echo piped", "piped\n"),
     Harmless("quoted-semicolon", 'echo "a;b"', "a;b\n"),
-    Harmless("quoted-operators", "echo \"a|b\" 'c&d' \"e>f\"", "a|b c&d e>f\n"),
+    Harmless("quoted-operators", 'echo "a|b" \'c&d\' "e>f"', "a|b c&d e>f\n"),
     Harmless("default-positional", "echo ${1:-default}", "default\n"),
     # ``echo \$(x)`` is a syntax error in bash itself (an unquoted "(" after the escaped $): escape both.
     Harmless("escaped-subst", "echo \\$\\(x\\)", "$(x)\n"),
@@ -727,9 +739,9 @@ HARMLESS: list[Harmless] = [
     Harmless("ls-d", "ls -d {DIR}", "{DIR}\n"),
     Harmless("home", "echo $HOME", "{HOME}\n"),
     # (not "${HOME}": the {HOME} placeholder would be filled in inside it)
-    Harmless("braced-in-dq", "x=ok; echo \"${x}\" \"$x\"", "ok ok\n"),
+    Harmless("braced-in-dq", 'x=ok; echo "${x}" "$x"', "ok ok\n"),
     Harmless("length", "x=abc; echo ${#x}", "3\n"),
-    Harmless("default-with-space", "echo \"${x:-a b}\"", "a b\n"),
+    Harmless("default-with-space", 'echo "${x:-a b}"', "a b\n"),
     Harmless("assign-then-use", "x=hello; echo $x", "hello\n"),
     Harmless("prefix-assign", "x=1 echo ok", "ok\n"),
     Harmless("redirect-file", "echo hi > {DIR}/out.txt && ls {DIR}", "a.txt\nb.txt\nout.txt\n"),
@@ -752,7 +764,7 @@ HARMLESS: list[Harmless] = [
     Harmless("echo-dashdash", "echo -- -x", "-- -x\n"),
     Harmless("brace-arguments", "echo {a,b}", "a b\n"),
     Harmless("glob-argument", "ls {DIR}/*.txt", "{DIR}/a.txt\n{DIR}/b.txt\n"),
-    Harmless("nested-allowed-subst", "echo \"$(echo nested)\"", "nested\n"),
+    Harmless("nested-allowed-subst", 'echo "$(echo nested)"', "nested\n"),
     Harmless("subst-of-ls", "echo $(ls {DIR})", "a.txt b.txt\n"),
     Harmless("backtick-allowed", "echo `echo tick`", "tick\n"),
     Harmless("procsub-argument", "ls <(echo x) > /dev/null && echo ok", "ok\n"),
@@ -763,7 +775,7 @@ HARMLESS: list[Harmless] = [
     Harmless("pipe-chain", "echo a | echo b | echo c", "c\n"),
     Harmless("quoted-pipe-and-subst", "echo 'a | ls' \"b && $HOME\"", "a | ls b && {HOME}\n"),
     Harmless("tab-separated", "echo\ta\tb", "a b\n"),
-    Harmless("locale-string", "echo $\"loc\"", "loc\n", shells=BASH),
+    Harmless("locale-string", 'echo $"loc"', "loc\n", shells=BASH),
     Harmless("empty-sq-argument", "echo '' x", " x\n"),
     Harmless("dq-hash", "echo \"#\" '#'", "# #\n"),
     Harmless("continuation", "echo a \\\nb", "a b\n"),

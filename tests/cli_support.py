@@ -24,11 +24,18 @@ def cli(
     env: dict[str, str], *args: str, timeout: float = 30, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI to its end and capture its output (stdout is a pipe: not a terminal)."""
-    return subprocess.run([sys.executable, "-m", "cc_executor", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd or os.getcwd())
+    return subprocess.run(
+        [sys.executable, "-m", "cc_executor", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or os.getcwd(),
+    )
 
 
 def cli_popen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """Start the CLI and leave it running (for signals and kills)."""
-    return subprocess.Popen([sys.executable, "-m", "cc_executor", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cc_executor", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )

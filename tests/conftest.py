@@ -33,9 +33,19 @@ from cc_executor.jobs.spawner import Spawner
 # Settings from the developer's own environment must not leak into the servers under test.
 _SETTING_PREFIXES = ("CC_EXECUTOR_",)
 _SETTING_NAMES = {
-    "DEFAULT_PORT", "MAX_SESSIONS", "SESSION_TIMEOUT", "WS_PING_INTERVAL", "WS_PING_TIMEOUT", "WS_MAX_SIZE",
-    "DEFAULT_EXECUTION_TIMEOUT", "PROCESS_CLEANUP_TIMEOUT", "STREAM_TIMEOUT", "ALLOWED_COMMANDS",
-    "MAX_BUFFER_SIZE", "LOG_LEVEL", "DEBUG",
+    "DEFAULT_PORT",
+    "MAX_SESSIONS",
+    "SESSION_TIMEOUT",
+    "WS_PING_INTERVAL",
+    "WS_PING_TIMEOUT",
+    "WS_MAX_SIZE",
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "PROCESS_CLEANUP_TIMEOUT",
+    "STREAM_TIMEOUT",
+    "ALLOWED_COMMANDS",
+    "MAX_BUFFER_SIZE",
+    "LOG_LEVEL",
+    "DEBUG",
 }
 
 # Small grace periods so tests that drop connections or stop stubborn trees stay fast.
@@ -57,9 +67,7 @@ def free_port() -> int:
 
 def server_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a server under test: the current one minus our settings, plus test defaults."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES) and k not in _SETTING_NAMES
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES) and k not in _SETTING_NAMES}
     env.update(TEST_DEFAULTS)
     env["CC_EXECUTOR_STATE_DIR"] = str(state_dir)
     env.update(extra or {})

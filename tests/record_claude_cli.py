@@ -63,10 +63,12 @@ CASES = [
     Case("rate_limit_text_format", "rate_limit", ("--output-format", "text")),
     Case("root_skip_permissions", "plain", ("--dangerously-skip-permissions",)),
     Case("bad_flag", "plain", ("--no-such-flag",)),
-    Case("rate_limit_default_retries", "rate_limit", env={"CLAUDE_CODE_MAX_RETRIES": ""}, slow=True,
-         direct_timeout=400),
-    Case("overloaded_default_retries", "overloaded", env={"CLAUDE_CODE_MAX_RETRIES": ""}, slow=True,
-         direct_timeout=400),
+    Case(
+        "rate_limit_default_retries", "rate_limit", env={"CLAUDE_CODE_MAX_RETRIES": ""}, slow=True, direct_timeout=400
+    ),
+    Case(
+        "overloaded_default_retries", "overloaded", env={"CLAUDE_CODE_MAX_RETRIES": ""}, slow=True, direct_timeout=400
+    ),
     Case("stream_hang_direct", "stream_hang", slow=True, direct_timeout=400),
 ]
 
@@ -75,10 +77,18 @@ def requests_of(mock: AnthropicMock, t0: float) -> list[dict[str, Any]]:
     out = []
     for r in mock.requests:
         body = r.body if isinstance(r.body, dict) else {}
-        out.append({"at_s": round(r.at - t0, 2), "method": r.method, "path": r.path, "scenario": r.scenario,
-                    "stream": body.get("stream"), "max_tokens": body.get("max_tokens"),
-                    "retry_count": r.headers.get("X-Stainless-Retry-Count") or r.headers.get("x-stainless-retry-count"),
-                    "anthropic_beta": r.headers.get("anthropic-beta")})
+        out.append(
+            {
+                "at_s": round(r.at - t0, 2),
+                "method": r.method,
+                "path": r.path,
+                "scenario": r.scenario,
+                "stream": body.get("stream"),
+                "max_tokens": body.get("max_tokens"),
+                "retry_count": r.headers.get("X-Stainless-Retry-Count") or r.headers.get("x-stainless-retry-count"),
+                "anthropic_beta": r.headers.get("anthropic-beta"),
+            }
+        )
     return out
 
 
@@ -100,15 +110,21 @@ def run_direct(case: Case) -> dict[str, Any]:
         env = {**env_of(case, mock, home)}
         t0 = time.monotonic()
         try:
-            done = subprocess.run(["bash", "-c", command_of(case)], env=env, cwd=home, capture_output=True,
-                                  timeout=case.direct_timeout)
+            done = subprocess.run(
+                ["bash", "-c", command_of(case)], env=env, cwd=home, capture_output=True, timeout=case.direct_timeout
+            )
             code: int | None = done.returncode
             stdout, stderr = done.stdout, done.stderr
         except subprocess.TimeoutExpired as timed_out:
             code, stdout, stderr = None, timed_out.stdout or b"", timed_out.stderr or b""
-        return {"command": command_of(case), "exit_code": code, "wall_s": round(time.monotonic() - t0, 2),
-                "stdout": stdout.decode(errors="replace").splitlines(), "stderr": stderr.decode(errors="replace"),
-                "requests": requests_of(mock, t0)}
+        return {
+            "command": command_of(case),
+            "exit_code": code,
+            "wall_s": round(time.monotonic() - t0, 2),
+            "stdout": stdout.decode(errors="replace").splitlines(),
+            "stderr": stderr.decode(errors="replace"),
+            "requests": requests_of(mock, t0),
+        }
 
 
 async def run_server(case: Case, server: ServerProcess) -> dict[str, Any]:
@@ -133,12 +149,14 @@ async def run_server(case: Case, server: ServerProcess) -> dict[str, Any]:
                 await rpc.call("control", type="CANCEL", job_id=job_id)
             events = await rpc.collect_until_completed(job_id, timeout=max(case.direct_timeout, 60) + 60)
             got = await rpc.call("jobs.get", job_id=job_id)
-        stdout = "".join(e["params"]["data"] for e in events
-                         if e["method"] == "process.output" and e["params"]["type"] == "stdout")
+        stdout = "".join(
+            e["params"]["data"] for e in events if e["method"] == "process.output" and e["params"]["type"] == "stdout"
+        )
         return {
             "wall_s": round(time.monotonic() - t0, 2),
-            "notifications": [{"method": e["method"], "params": e["params"]} for e in events
-                              if e["method"] != "process.output"],
+            "notifications": [
+                {"method": e["method"], "params": e["params"]} for e in events if e["method"] != "process.output"
+            ],
             "stdout_lines": len(stdout.splitlines()),
             "jobs_get": {k: got.get(k) for k in ("state", "exit_code", "reason", "failure_reason", "agent")},
             "requests": requests_of(mock, t0),
@@ -153,8 +171,9 @@ def run_cli_run(case: Case, server: ServerProcess) -> dict[str, Any]:
         args = [sys.executable, "-m", "cc_executor", "run", "--cwd", str(home)]
         for name, value in env_of(case, mock, home).items():
             args += ["--env", f"{name}={value}"]
-        done = subprocess.run([*args, command_of(case)], env=env, capture_output=True, text=True,
-                              timeout=case.direct_timeout + 60)
+        done = subprocess.run(
+            [*args, command_of(case)], env=env, capture_output=True, text=True, timeout=case.direct_timeout + 60
+        )
         return {"exit_code": done.returncode, "stderr": done.stderr, "stdout_lines": len(done.stdout.splitlines())}
 
 
@@ -189,7 +208,6 @@ async def main() -> None:
             server.stop()
 
 
-
 # -- rendering the record as markdown (docs/claude-cli-<version>.md) ----------------------------------------------
 
 _BULKY = ("usage", "modelUsage", "subagent_stats", "model_usage_since_last_result", "tool_result_meta")
@@ -204,8 +222,11 @@ def _short(value: Any, keep_bulky: bool) -> Any:
             return [*value[:3], f"…{len(value) - 3} more"]
         return [_short(item, keep_bulky) for item in value]
     if isinstance(value, dict):
-        return {k: ("…" if k in _BULKY and not keep_bulky and v else _short(v, keep_bulky))
-                for k, v in value.items() if k not in _IDS}
+        return {
+            k: ("…" if k in _BULKY and not keep_bulky and v else _short(v, keep_bulky))
+            for k, v in value.items()
+            if k not in _IDS
+        }
     return value
 
 
@@ -217,8 +238,17 @@ def _event_line(line: str, keep_bulky: bool) -> str:
     if not isinstance(event, dict):
         return line
     if event.get("subtype") == "init":
-        keys = ("type", "subtype", "cwd", "model", "permissionMode", "apiKeySource", "claude_code_version",
-                "output_style", "tools")
+        keys = (
+            "type",
+            "subtype",
+            "cwd",
+            "model",
+            "permissionMode",
+            "apiKeySource",
+            "claude_code_version",
+            "output_style",
+            "tools",
+        )
         event = {k: event[k] for k in keys if k in event}
     return json.dumps(_short(event, keep_bulky), ensure_ascii=False)
 
@@ -239,9 +269,12 @@ def render_markdown(record: dict[str, Any]) -> str:
             times = ", ".join(f"{r['at_s']}{'' if r['stream'] else ' (stream: false)'}" for r in requests)
             out.append(f"`{direct['command']}`" + (f" with `{case['env']}`" if case["env"] else ""))
             out.append("")
-            out.append(f"Exit code **{direct['exit_code']}** after {direct['wall_s']} s; "
-                       f"{len(requests)} request(s) at {times or '-'} s; stderr: "
-                       + (f"`{direct['stderr'].strip()}`" if direct["stderr"].strip() else "empty") + ".\n")
+            out.append(
+                f"Exit code **{direct['exit_code']}** after {direct['wall_s']} s; "
+                f"{len(requests)} request(s) at {times or '-'} s; stderr: "
+                + (f"`{direct['stderr'].strip()}`" if direct["stderr"].strip() else "empty")
+                + ".\n"
+            )
             out.append("```")
             for line in direct["stdout"]:
                 keep = first_full and '"type":"result"' in line
@@ -250,19 +283,23 @@ def render_markdown(record: dict[str, Any]) -> str:
             out.append("```\n")
         server = case.get("server")
         if server:
-            out.append(f"Through the server ({server['stdout_lines']} stdout lines, {len(server['requests'])} "
-                       "request(s)):\n")
+            out.append(
+                f"Through the server ({server['stdout_lines']} stdout lines, {len(server['requests'])} request(s)):\n"
+            )
             out.append("```")
             out.extend(_notification(n) for n in server["notifications"] if n["method"] != "process.started")
             jobs = server["jobs_get"]
-            out.append(f"jobs.get: reason={json.dumps(jobs['reason'])} "
-                       f"failure_reason={json.dumps(_short(jobs['failure_reason'], True), ensure_ascii=False)}")
+            out.append(
+                f"jobs.get: reason={json.dumps(jobs['reason'])} "
+                f"failure_reason={json.dumps(_short(jobs['failure_reason'], True), ensure_ascii=False)}"
+            )
             out.append("```\n")
         run = case.get("cc_executor_run")
         if run:
             err = run["stderr"].strip()
-            out.append(f"`cc-executor run`: exit {run['exit_code']}, stderr "
-                       + (f"`{err}`" if err else "empty") + ".\n")
+            out.append(
+                f"`cc-executor run`: exit {run['exit_code']}, stderr " + (f"`{err}`" if err else "empty") + ".\n"
+            )
     return "\n".join(out)
 
 

@@ -21,8 +21,16 @@ from cc_executor.agents.settings import AgentSettings
 
 FAKE_DIR = Path(__file__).parent / "fake_claude"
 FAKE = FAKE_DIR / "claude"
-STREAM_ARGS = ["--output-format", "stream-json", "--verbose", "--model", "claude-test-1",
-               "--allowedTools", "Bash,Read", "--some-future-flag"]
+STREAM_ARGS = [
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--model",
+    "claude-test-1",
+    "--allowedTools",
+    "Bash,Read",
+    "--some-future-flag",
+]
 
 
 @dataclass
@@ -37,8 +45,9 @@ class Observed:
         return [method for method, _ in self.notes]
 
 
-async def _pump(stream: asyncio.StreamReader, name: str, seen: Observed, rng: random.Random,
-                started: float, max_read: int) -> None:
+async def _pump(
+    stream: asyncio.StreamReader, name: str, seen: Observed, rng: random.Random, started: float, max_read: int
+) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
         data = await stream.read(rng.randint(1, max_read))
@@ -57,23 +66,36 @@ async def _pump(stream: asyncio.StreamReader, name: str, seen: Observed, rng: ra
             return
 
 
-async def run_fake(scenario: str, *, seed: int = 0, max_read: int = 257, args: list[str] | None = None,
-                   env: dict[str, str] | None = None, settings: AgentSettings | None = None) -> Observed:
+async def run_fake(
+    scenario: str,
+    *,
+    seed: int = 0,
+    max_read: int = 257,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    settings: AgentSettings | None = None,
+) -> Observed:
     command = [str(FAKE), "-p", f"please work scenario:{scenario}", *(STREAM_ARGS if args is None else args)]
     observer = observer_for(" ".join(command), settings)
     assert observer is not None
     seen = Observed(observer)
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL, env={**os.environ, **(env or {})},
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None and proc.stderr is not None
     rng = random.Random(seed)
-    await asyncio.wait_for(asyncio.gather(
-        _pump(proc.stdout, "stdout", seen, rng, started, max_read),
-        _pump(proc.stderr, "stderr", seen, random.Random(seed + 1), started, max_read),
-    ), timeout=30)
+    await asyncio.wait_for(
+        asyncio.gather(
+            _pump(proc.stdout, "stdout", seen, rng, started, max_read),
+            _pump(proc.stderr, "stderr", seen, random.Random(seed + 1), started, max_read),
+        ),
+        timeout=30,
+    )
     seen.exit_code = await proc.wait()
     seen.notes.extend(observer.finish())
     return seen
@@ -127,7 +149,13 @@ async def test_usage_limit_with_epoch() -> None:
     assert seen.methods() == ["error.rate_limit_exceeded"]
     params = seen.notes[0][1]
     assert set(params) == {
-        "session_id", "error_type", "message", "reset_timestamp", "retry_after", "recoverable", "error_text"
+        "session_id",
+        "error_type",
+        "message",
+        "reset_timestamp",
+        "retry_after",
+        "recoverable",
+        "error_text",
     }
     assert params["error_type"] == "usage_limit" and params["reset_timestamp"] == epoch
     assert 7100 <= params["retry_after"] <= 7200
@@ -200,9 +228,14 @@ async def test_json_output_format_gives_a_summary() -> None:
 def test_prompt_from_stdin_and_env_scenario() -> None:
     import subprocess
 
-    proc = subprocess.run([sys.executable, str(FAKE), "--output-format", "stream-json", "--verbose"],
-                          input="hello", capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "FAKE_CLAUDE_SCENARIO": "error_max_turns"})
+    proc = subprocess.run(
+        [sys.executable, str(FAKE), "--output-format", "stream-json", "--verbose"],
+        input="hello",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "FAKE_CLAUDE_SCENARIO": "error_max_turns"},
+    )
     assert proc.returncode == 0
     last = json.loads(proc.stdout.splitlines()[-1])
     assert last["type"] == "result" and last["subtype"] == "error_max_turns"

@@ -51,7 +51,10 @@ async def run_claude(
     rpc: RpcClient, mock: AnthropicMock, home: Path, scenario: str, *flags: str, **env: str
 ) -> tuple[str, list[dict[str, Any]]]:
     result = await rpc.call(
-        "execute", command=claude_command(scenario, *flags), env=claude_env(mock, home, **env), cwd=str(home),
+        "execute",
+        command=claude_command(scenario, *flags),
+        env=claude_env(mock, home, **env),
+        cwd=str(home),
         timeout=JOB_TIMEOUT,
     )
     return result["job_id"], await rpc.collect_until_completed(result["job_id"], timeout=90)
@@ -135,7 +138,10 @@ async def test_cancel_stops_the_tree_the_bash_tool_started(
     pids_file = tmp_path / "tree-pids"
     env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
     job = await rpc.call(
-        "execute", command=claude_command("bash_tree", "--allowedTools", "Bash"), env=env, cwd=str(tmp_path),
+        "execute",
+        command=claude_command("bash_tree", "--allowedTools", "Bash"),
+        env=env,
+        cwd=str(tmp_path),
         timeout=JOB_TIMEOUT,
     )
     job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
@@ -163,7 +169,10 @@ async def test_pause_stops_the_bash_tools_tree_and_resume_continues_it(
     pids_file = tmp_path / "tree-pids"
     env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
     job = await rpc.call(
-        "execute", command=claude_command("bash_tree", "--allowedTools", "Bash"), env=env, cwd=str(tmp_path),
+        "execute",
+        command=claude_command("bash_tree", "--allowedTools", "Bash"),
+        env=env,
+        cwd=str(tmp_path),
         timeout=JOB_TIMEOUT,
     )
     job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
@@ -171,13 +180,13 @@ async def test_pause_stops_the_bash_tools_tree_and_resume_continues_it(
         assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60)
         watched = [leader, *_tree_pids(pids_file).values()]
         await rpc.call("control", type="PAUSE", job_id=job_id)
-        assert await eventually(lambda: all(proc_state(pid) == "T" for pid in watched)), (
-            {pid: proc_state(pid) for pid in watched}
-        )
+        assert await eventually(lambda: all(proc_state(pid) == "T" for pid in watched)), {
+            pid: proc_state(pid) for pid in watched
+        }
         await rpc.call("control", type="RESUME", job_id=job_id)
-        assert await eventually(lambda: all(proc_state(pid) not in ("T", None, "Z") for pid in watched)), (
-            {pid: proc_state(pid) for pid in watched}
-        )
+        assert await eventually(lambda: all(proc_state(pid) not in ("T", None, "Z") for pid in watched)), {
+            pid: proc_state(pid) for pid in watched
+        }
     finally:
         await rpc.call("control", type="CANCEL", job_id=job_id)
     assert completed(await rpc.collect_until_completed(job_id, timeout=60))["status"] == "cancelled"
@@ -192,7 +201,10 @@ async def test_what_the_bash_tool_leaves_behind_does_not_outlive_the_job(
     pids_file = tmp_path / "left-pids"
     env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
     job = await rpc.call(
-        "execute", command=claude_command("bash_leftover", "--allowedTools", "Bash"), env=env, cwd=str(tmp_path),
+        "execute",
+        command=claude_command("bash_leftover", "--allowedTools", "Bash"),
+        env=env,
+        cwd=str(tmp_path),
         timeout=JOB_TIMEOUT,
     )
     events = await rpc.collect_until_completed(job["job_id"], timeout=90)

@@ -15,11 +15,27 @@ from cc_executor.agents.observer import AgentObserver
 from cc_executor.agents.settings import AgentSettings
 
 SID = "f18f49de-5b8f-4261-99c4-dbbaa6ae0e24"
-INIT = {"type": "system", "subtype": "init", "session_id": SID, "model": "claude-sonnet-4-20250514",
-        "tools": ["Bash", "Read"], "cwd": "/tmp", "permissionMode": "default"}
-RESULT = {"type": "result", "subtype": "success", "is_error": False, "duration_ms": 16049,
-          "duration_api_ms": 15987, "num_turns": 8, "result": "Done.", "session_id": SID,
-          "total_cost_usd": 0.34641974999999997, "usage": {"input_tokens": 8, "output_tokens": 32}}
+INIT = {
+    "type": "system",
+    "subtype": "init",
+    "session_id": SID,
+    "model": "claude-sonnet-4-20250514",
+    "tools": ["Bash", "Read"],
+    "cwd": "/tmp",
+    "permissionMode": "default",
+}
+RESULT = {
+    "type": "result",
+    "subtype": "success",
+    "is_error": False,
+    "duration_ms": 16049,
+    "duration_api_ms": 15987,
+    "num_turns": 8,
+    "result": "Done.",
+    "session_id": SID,
+    "total_cost_usd": 0.34641974999999997,
+    "usage": {"input_tokens": 8, "output_tokens": 32},
+}
 
 
 def line(event: dict) -> str:
@@ -44,8 +60,18 @@ def test_parser_survives_wrong_field_types() -> None:
     parser.feed_line(json.dumps({"type": "assistant", "message": "text"}))
     parser.feed_line(json.dumps({"type": "assistant", "message": {"content": [1, None, {"type": "tool_use"}]}}))
     parser.feed_line(json.dumps({"type": "user", "message": {"content": {"x": 1}}}))
-    parser.feed_line(json.dumps({"type": "result", "num_turns": "many", "total_cost_usd": "free",
-                                 "duration_ms": 1e300, "is_error": "yes", "result": ["a"]}))
+    parser.feed_line(
+        json.dumps(
+            {
+                "type": "result",
+                "num_turns": "many",
+                "total_cost_usd": "free",
+                "duration_ms": 1e300,
+                "is_error": "yes",
+                "result": ["a"],
+            }
+        )
+    )
     state = parser.state
     assert state.events == 5 and state.tool_uses == 1
     assert state.num_turns is None and state.total_cost_usd is None and state.duration_ms is None
@@ -64,11 +90,27 @@ def test_line_assembler_pieces_and_cap() -> None:
 
 def test_summary_of_a_successful_run_fed_byte_by_byte() -> None:
     obs = observer()
-    text = line(INIT) + line({"type": "assistant", "message": {"model": "m", "content": [
-        {"type": "text", "text": "Rate limits: handle HTTP 429 and rate_limit_error carefully."},
-        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}]}, "session_id": SID})
-    text += line({"type": "user", "message": {"content": [
-        {"type": "tool_result", "tool_use_id": "t1", "content": "API Error: 429 Too Many Requests"}]}})
+    text = line(INIT) + line(
+        {
+            "type": "assistant",
+            "message": {
+                "model": "m",
+                "content": [
+                    {"type": "text", "text": "Rate limits: handle HTTP 429 and rate_limit_error carefully."},
+                    {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
+                ],
+            },
+            "session_id": SID,
+        }
+    )
+    text += line(
+        {
+            "type": "user",
+            "message": {
+                "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "API Error: 429 Too Many Requests"}]
+            },
+        }
+    )
     text += line(RESULT)
     notes = [note for char in text for note in obs.feed("stdout", char)]
     obs.finish()
@@ -109,8 +151,19 @@ def test_trailing_stderr_limit_is_returned_by_finish() -> None:
 
 def test_error_result_fails_the_job() -> None:
     obs = observer()
-    obs.feed("stdout", line(INIT) + line({"type": "result", "subtype": "error_during_execution",
-                                          "is_error": False, "num_turns": 3, "session_id": SID}))
+    obs.feed(
+        "stdout",
+        line(INIT)
+        + line(
+            {
+                "type": "result",
+                "subtype": "error_during_execution",
+                "is_error": False,
+                "num_turns": 3,
+                "session_id": SID,
+            }
+        ),
+    )
     assert obs.failure_reason() == "claude result error_during_execution (is_error=false)"
     obs = observer()
     obs.feed("stdout", line({**RESULT, "is_error": True, "result": "boom " * 200}))
@@ -128,8 +181,15 @@ def test_result_text_is_bounded() -> None:
 
 def test_api_retry_and_rejected_rate_limit_event() -> None:
     obs = observer()
-    retry = {"type": "system", "subtype": "api_retry", "attempt": 1, "max_retries": 10,
-             "retry_delay_ms": 600, "error_status": 529, "error": "overloaded"}
+    retry = {
+        "type": "system",
+        "subtype": "api_retry",
+        "attempt": 1,
+        "max_retries": 10,
+        "retry_delay_ms": 600,
+        "error_status": 529,
+        "error": "overloaded",
+    }
     notes = obs.feed("stdout", line(retry) + line({**retry, "attempt": 2}))
     assert len(notes) == 1
     method, params = notes[0]
@@ -137,21 +197,44 @@ def test_api_retry_and_rejected_rate_limit_event() -> None:
     assert params["error_type"] == "overloaded" and params["retry_after"] == 1
     allowed = {"type": "rate_limit_event", "rate_limit_info": {"status": "allowed", "resetsAt": 1751572800}}
     assert obs.feed("stdout", line(allowed)) == []
-    rejected = {"type": "rate_limit_event",
-                "rate_limit_info": {"status": "rejected", "resetsAt": 1751572800, "rateLimitType": "five_hour"}}
+    rejected = {
+        "type": "rate_limit_event",
+        "rate_limit_info": {"status": "rejected", "resetsAt": 1751572800, "rateLimitType": "five_hour"},
+    }
     notes = obs.feed("stdout", line(rejected))
-    assert notes == [("error.rate_limit_exceeded", {
-        "error_type": "usage_limit", "message": "Claude usage limit reached (five_hour)",
-        "reset_timestamp": 1751572800, "retry_after": 3600, "recoverable": True, "session_id": None,
-        "error_text": line(rejected).strip()})]
+    assert notes == [
+        (
+            "error.rate_limit_exceeded",
+            {
+                "error_type": "usage_limit",
+                "message": "Claude usage limit reached (five_hour)",
+                "reset_timestamp": 1751572800,
+                "retry_after": 3600,
+                "recoverable": True,
+                "session_id": None,
+                "error_text": line(rejected).strip(),
+            },
+        )
+    ]
 
 
 def test_result_api_error_status_without_text() -> None:
     obs = observer()
-    notes = obs.feed("stdout", line({"type": "result", "subtype": "success", "is_error": True,
-                                     "api_error_status": 429, "result": "request failed"}))
+    notes = obs.feed(
+        "stdout",
+        line(
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": True,
+                "api_error_status": 429,
+                "result": "request failed",
+            }
+        ),
+    )
     assert [(m, p["error_type"], p["retry_after"]) for m, p in notes] == [
-        ("error.rate_limit_exceeded", "rate_limit", 60)]
+        ("error.rate_limit_exceeded", "rate_limit", 60)
+    ]
 
 
 def test_unknown_stream_and_empty_text_are_ignored() -> None:
@@ -169,11 +252,24 @@ def test_over_cap_line_is_skipped_not_fatal() -> None:
     summary = obs.summary()
     assert summary is not None and summary["skipped_long_lines"] == 1 and summary["events"] == 1
 
+
 SAMPLE = (
-    line(INIT) + "garbage {\n" + line({"type": "system", "subtype": "api_retry", "error_status": 429,
-                                      "error": "rate_limit", "retry_delay_ms": 5000})
-    + line({"type": "assistant", "message": {"model": "<synthetic>", "content": [
-        {"type": "text", "text": "API Error: Claude's response exceeded the 32000 output token maximum."}]}})
+    line(INIT)
+    + "garbage {\n"
+    + line(
+        {"type": "system", "subtype": "api_retry", "error_status": 429, "error": "rate_limit", "retry_delay_ms": 5000}
+    )
+    + line(
+        {
+            "type": "assistant",
+            "message": {
+                "model": "<synthetic>",
+                "content": [
+                    {"type": "text", "text": "API Error: Claude's response exceeded the 32000 output token maximum."}
+                ],
+            },
+        }
+    )
     + line({**RESULT, "is_error": True, "result": "Claude AI usage limit reached|1751572800"})
 )
 

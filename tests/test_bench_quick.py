@@ -23,7 +23,10 @@ def test_quick_run_accounts_for_every_line(tmp_path: Path) -> None:
     report_path = tmp_path / "bench.json"
     out = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--json", str(report_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=110,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads(report_path.read_text())
@@ -47,7 +50,11 @@ def test_only_selects_one_workload(tmp_path: Path) -> None:
     report_path = tmp_path / "bench.json"
     subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--only", "spawn", "--json", str(report_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     report = json.loads(report_path.read_text())
     assert [w["name"] for w in report["workloads"]] == ["spawn"]

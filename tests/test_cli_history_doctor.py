@@ -35,8 +35,16 @@ def test_doctor_passes_on_a_healthy_server(server: ServerProcess, tmp_path: Path
     env = cli_env(server, tmp_path / "state")
     done = cli(env, "doctor", "--report-dir", str(tmp_path / "report"))
     assert done.returncode == 0, done.stdout + done.stderr
-    for component in ("configuration", "server", "spawn and stream", "pause/resume/cancel", "history store",
-                      "hooks", "resource monitor", "gpu"):
+    for component in (
+        "configuration",
+        "server",
+        "spawn and stream",
+        "pause/resume/cancel",
+        "history store",
+        "hooks",
+        "resource monitor",
+        "gpu",
+    ):
         assert component in done.stdout
     [report] = list((tmp_path / "report").glob("*.json"))
     data = json.loads(report.read_text())

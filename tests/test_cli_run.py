@@ -19,8 +19,12 @@ def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("command", "extra", "code"),
-    [("echo out; echo err >&2", [], 0), ("exit 3", [], 3), ("sleep 10", ["--timeout", "0.5"], 124),
-     ("kill -9 $$", [], 137)],
+    [
+        ("echo out; echo err >&2", [], 0),
+        ("exit 3", [], 3),
+        ("sleep 10", ["--timeout", "0.5"], 124),
+        ("kill -9 $$", [], 137),
+    ],
 )
 def test_exit_code_is_the_jobs(env: dict[str, str], command: str, extra: list[str], code: int) -> None:
     done = cli(env, "run", command, *extra)

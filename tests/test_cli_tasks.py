@@ -19,8 +19,10 @@ def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
 
 def stamped(log: Path, name: str, body: str = "sleep 0.2") -> dict[str, str]:
     """A task that appends its start and end times to ``log``, so the order can be proven afterwards."""
-    return {"name": name, "command": f"echo {name} start $(date +%s.%N) >> {log}; {body}; "
-                                     f"echo {name} end $(date +%s.%N) >> {log}"}
+    return {
+        "name": name,
+        "command": f"echo {name} start $(date +%s.%N) >> {log}; {body}; echo {name} end $(date +%s.%N) >> {log}",
+    }
 
 
 def assert_in_order(log: Path, names: list[str]) -> None:

@@ -17,8 +17,7 @@ def test_doc_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_doc_example_runs(index: int, server: ServerProcess, monkeypatch: pytest.MonkeyPatch,
-                          tmp_path: Path) -> None:
+def test_doc_example_runs(index: int, server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CC_EXECUTOR_URL", server.url)
     monkeypatch.delenv("CC_EXECUTOR_TOKEN", raising=False)
     monkeypatch.setenv("CC_EXECUTOR_STATE_DIR", str(tmp_path))

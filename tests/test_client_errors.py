@@ -109,8 +109,9 @@ async def test_unknown_job_and_invalid_params(strict_server: ServerProcess) -> N
         assert info.value.code == -32602 and info.value.data
 
 
-async def test_wrong_or_missing_token_is_unauthorized(strict_server: ServerProcess, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
+async def test_wrong_or_missing_token_is_unauthorized(
+    strict_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("CC_EXECUTOR_TOKEN", raising=False)
     monkeypatch.setenv("CC_EXECUTOR_STATE_DIR", str(tmp_path))  # no token file there
     for token in ("wrong", None):
@@ -120,8 +121,9 @@ async def test_wrong_or_missing_token_is_unauthorized(strict_server: ServerProce
         assert "CC_EXECUTOR_TOKEN" in str(info.value) and info.value.status in (401, 403)
 
 
-async def test_token_from_env_then_from_token_file(strict_server: ServerProcess, monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Path) -> None:
+async def test_token_from_env_then_from_token_file(
+    strict_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("CC_EXECUTOR_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("CC_EXECUTOR_TOKEN", TOKEN)
     monkeypatch.setenv("CC_EXECUTOR_URL", strict_server.url)

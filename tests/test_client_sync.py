@@ -36,7 +36,12 @@ def test_run_tasks_strictly_in_order(server: ServerProcess, tmp_path: Path) -> N
     assert results[1].name == "second" and results[2].stdout == "third\n"
     rows = [line.split() for line in log.read_text().splitlines()]
     assert [(kind, name) for kind, name, _ in rows] == [
-        ("start", "a"), ("end", "a"), ("start", "b"), ("end", "b"), ("start", "c"), ("end", "c")
+        ("start", "a"),
+        ("end", "a"),
+        ("start", "b"),
+        ("end", "b"),
+        ("start", "c"),
+        ("end", "c"),
     ]
     stamps = [int(stamp) for _, _, stamp in rows]
     assert stamps == sorted(stamps)

@@ -172,7 +172,8 @@ REDIS_ENV = {
 
 
 async def test_redis_backend_records_and_serves_history(
-    make_server: ServerFactory, redis_server: RedisServer  # noqa: F811
+    make_server: ServerFactory,
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     srv = make_server(REDIS_URL=redis_server.url, CC_EXECUTOR_REDIS_PREFIX="e2e", **REDIS_ENV)
     assert srv.health()["history_backend"] == "redis"
@@ -191,7 +192,8 @@ async def test_redis_backend_records_and_serves_history(
 
 
 async def test_redis_killed_mid_run_does_not_fail_jobs(
-    make_server: ServerFactory, redis_server: RedisServer  # noqa: F811
+    make_server: ServerFactory,
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     srv = make_server(REDIS_URL=redis_server.url, **REDIS_ENV)
     async with await RpcClient.connect(srv.url) as rpc:
@@ -235,9 +237,7 @@ async def test_redis_killed_mid_run_does_not_fail_jobs(
 def test_health_reports_resources_and_no_gpu(server: ServerProcess) -> None:
     health = server.health()
     resources = health["resources"]
-    assert {"cpu_percent", "memory_percent", "load_avg", "cpu_count", "gpu", "gpu_note", "multiplier"} <= set(
-        resources
-    )
+    assert {"cpu_percent", "memory_percent", "load_avg", "cpu_count", "gpu", "gpu_note", "multiplier"} <= set(resources)
     assert resources["cpu_count"] >= 1
     assert 0 < resources["memory_percent"] <= 100
     assert len(resources["load_avg"]) == 3

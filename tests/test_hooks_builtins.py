@@ -44,7 +44,11 @@ async def test_venv_builtin_activates_the_nearest_venv(project: Path, tmp_path: 
     # the rewritten environment really selects the venv's interpreter
     run_env = {k: v for k, v in {**os.environ, **outcome.env}.items() if k not in outcome.env_unset}
     proc = await asyncio.create_subprocess_exec(
-        "sh", "-c", "python -c 'import sys; print(sys.prefix)'", cwd=outcome.cwd, env=run_env,
+        "sh",
+        "-c",
+        "python -c 'import sys; print(sys.prefix)'",
+        cwd=outcome.cwd,
+        env=run_env,
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
@@ -67,16 +71,27 @@ def test_find_venv_accepts_a_directory_shaped_like_one(tmp_path: Path) -> None:
 
 async def test_metrics_builtin_appends_one_line_per_job(tmp_path: Path) -> None:
     metrics_dir = tmp_path / "metrics"
-    engine = engine_with(tmp_path, {
-        "post_execute": [{"hooks": [{"type": "builtin", "name": "metrics", "dir": str(metrics_dir)}]}],
-        "on_timeout": [{"hooks": [{"type": "builtin", "name": "metrics"}]}],
-    })
-    base = {"command": "make test", "cwd": str(tmp_path), "timeout": 60, "timeout_source": "history",
-            "output_tail": "ok\n", "output_bytes": 1234}
-    results = await asyncio.gather(*(
-        engine.post_execute({**base, "job_id": f"j{i}", "status": "completed", "exit_code": 0, "duration": 1.0 + i})
-        for i in range(5)
-    ))
+    engine = engine_with(
+        tmp_path,
+        {
+            "post_execute": [{"hooks": [{"type": "builtin", "name": "metrics", "dir": str(metrics_dir)}]}],
+            "on_timeout": [{"hooks": [{"type": "builtin", "name": "metrics"}]}],
+        },
+    )
+    base = {
+        "command": "make test",
+        "cwd": str(tmp_path),
+        "timeout": 60,
+        "timeout_source": "history",
+        "output_tail": "ok\n",
+        "output_bytes": 1234,
+    }
+    results = await asyncio.gather(
+        *(
+            engine.post_execute({**base, "job_id": f"j{i}", "status": "completed", "exit_code": 0, "duration": 1.0 + i})
+            for i in range(5)
+        )
+    )
     assert all(warnings == [] for warnings in results)
     lines = [json.loads(line) for line in (metrics_dir / "metrics.jsonl").read_text().splitlines()]
     assert sorted(line["job_id"] for line in lines) == [f"j{i}" for i in range(5)]
@@ -94,9 +109,12 @@ async def test_metrics_builtin_appends_one_line_per_job(tmp_path: Path) -> None:
 async def test_metrics_builtin_failure_is_a_warning(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    engine = engine_with(tmp_path, {
-        "post_execute": [{"hooks": [{"type": "builtin", "name": "metrics", "dir": str(blocker / "sub")}]}],
-    })
+    engine = engine_with(
+        tmp_path,
+        {
+            "post_execute": [{"hooks": [{"type": "builtin", "name": "metrics", "dir": str(blocker / "sub")}]}],
+        },
+    )
     (warning,) = await engine.post_execute({"job_id": "j", "command": "x", "cwd": str(tmp_path)})
     assert warning["error"] == "builtin_failed" and warning["hook"] == "builtin:metrics"
     assert engine.status()["hooks"][0]["failures"] == 1

@@ -43,8 +43,10 @@ def touch_later(path: Path, text: str) -> None:
         (hooks_json({"type": "command"}), "command: Field required"),
         (hooks_json({"type": "command", "command": "x", "timeout": -1}), "timeout"),
         (hooks_json({"type": "builtin", "name": "nope"}), "name"),
-        (json.dumps({"hooks": {"on_stall": [{"hooks": [{"type": "builtin", "name": "venv"}]}]}}),
-         "builtin 'venv' cannot run on on_stall"),
+        (
+            json.dumps({"hooks": {"on_stall": [{"hooks": [{"type": "builtin", "name": "venv"}]}]}}),
+            "builtin 'venv' cannot run on on_stall",
+        ),
     ],
 )
 def test_bad_files_name_the_file_and_the_problem(text: str, expected: str, tmp_path: Path) -> None:

@@ -56,8 +56,12 @@ def test_event_and_warning_and_status_examples_have_the_real_keys(tmp_path: Path
     event_doc, warning_doc, status_doc = (
         json.loads(b) for b in blocks("json") if not b.lstrip().startswith('{\n  "hooks"')
     )
-    real = build_payload("post_execute", {k: v for k, v in event_doc.items() if k != "env_keys"},
-                         {k: "" for k in event_doc["env_keys"]}, 8192)
+    real = build_payload(
+        "post_execute",
+        {k: v for k, v in event_doc.items() if k != "env_keys"},
+        {k: "" for k in event_doc["env_keys"]},
+        8192,
+    )
     assert real == event_doc
     assert set(warning_doc) == set(make_warning("pre_execute", "x", "y"))
     engine = HookEngine(HooksSettings(hooks_file=tmp_path / "h.json"), state_dir=tmp_path)

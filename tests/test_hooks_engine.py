@@ -49,9 +49,7 @@ def make_engine(tmp_path: Path):
 
     def build(config: dict[str, Any], **overrides: Any) -> HookEngine:
         hooks_file.write_text(json.dumps({"hooks": config}))
-        settings = HooksSettings(
-            hooks_file=hooks_file, user_config_dir=tmp_path / "user", kill_grace=0.3, **overrides
-        )
+        settings = HooksSettings(hooks_file=hooks_file, user_config_dir=tmp_path / "user", kill_grace=0.3, **overrides)
         return HookEngine(settings, state_dir=tmp_path / "state")
 
     return build
@@ -69,8 +67,14 @@ def cmd(command: str, timeout: float | None = None) -> dict[str, Any]:
 
 
 def job(tmp_path: Path, command: str = "echo hi", **extra: Any) -> dict[str, Any]:
-    return {"job_id": "j1", "command": command, "cwd": str(tmp_path), "timeout": 30.0,
-            "timeout_source": "request", **extra}
+    return {
+        "job_id": "j1",
+        "command": command,
+        "cwd": str(tmp_path),
+        "timeout": 30.0,
+        "timeout_source": "request",
+        **extra,
+    }
 
 
 async def test_allow_sees_event_without_env_values(make_engine, tmp_path: Path) -> None:
@@ -81,8 +85,13 @@ async def test_allow_sees_event_without_env_values(make_engine, tmp_path: Path) 
     assert outcome.command == "echo hi" and outcome.env == {"SECRET_TOKEN": "hunter2", "A": "1"}
     (event,) = records(rec)
     assert event == {
-        "hook_event_name": "pre_execute", "job_id": "j1", "command": "echo hi", "cwd": str(tmp_path),
-        "env_keys": ["A", "SECRET_TOKEN"], "timeout": 30.0, "timeout_source": "request",
+        "hook_event_name": "pre_execute",
+        "job_id": "j1",
+        "command": "echo hi",
+        "cwd": str(tmp_path),
+        "env_keys": ["A", "SECRET_TOKEN"],
+        "timeout": 30.0,
+        "timeout_source": "request",
     }
     assert "hunter2" not in rec.read_text()
 
@@ -124,8 +133,7 @@ async def test_rewrites_are_applied_and_visible_to_the_next_hook(make_engine, tm
 
 async def test_invalid_rewrites_are_warnings(make_engine, tmp_path: Path) -> None:
     rec = tmp_path / "rec.jsonl"
-    bad = {"command": "", "env": {"OK": "1", "N": 5}, "cwd": "does/not/exist", "timeout": "soon",
-           "decision": "maybe"}
+    bad = {"command": "", "env": {"OK": "1", "N": 5}, "cwd": "does/not/exist", "timeout": "soon", "decision": "maybe"}
     engine = make_engine(pre([cmd(answer(rec, bad))]))
     outcome = await engine.pre_execute(job(tmp_path))
     assert not outcome.blocked and outcome.command == "echo hi" and outcome.cwd == str(tmp_path)
@@ -200,8 +208,13 @@ async def test_post_timeout_and_stall_events(make_engine, tmp_path: Path) -> Non
     hook = [{"hooks": [cmd(answer(rec, {"decision": "block", "command": "ignored"}))]}]
     engine = make_engine({"post_execute": hook, "on_timeout": hook, "on_stall": hook}, output_tail_bytes=10)
     base = job(tmp_path, env={"K": "v"})
-    end = {"status": "failed", "exit_code": 3, "duration": 1.5, "output_tail": "0123456789ABCDEFGHIJ",
-           "output_bytes": 20}
+    end = {
+        "status": "failed",
+        "exit_code": 3,
+        "duration": 1.5,
+        "output_tail": "0123456789ABCDEFGHIJ",
+        "output_bytes": 20,
+    }
     assert await engine.post_execute({**base, **end}) == []
     assert await engine.on_timeout({**base, **end, "status": "timed_out"}) == []
     assert await engine.on_stall({**base, "idle_seconds": 12.5}) == []
@@ -222,11 +235,15 @@ async def test_post_execute_failure_is_a_warning(make_engine, tmp_path: Path) ->
 
 async def test_status_counts(make_engine, tmp_path: Path) -> None:
     rec = tmp_path / "rec.jsonl"
-    engine = make_engine({
-        "pre_execute": [{"matcher": "^rm", "hooks": [cmd(script("block_exit2.sh"), timeout=5)]},
-                        {"hooks": [cmd(script("crash.sh"))]}],
-        "post_execute": [{"hooks": [cmd(answer(rec))]}],
-    })
+    engine = make_engine(
+        {
+            "pre_execute": [
+                {"matcher": "^rm", "hooks": [cmd(script("block_exit2.sh"), timeout=5)]},
+                {"hooks": [cmd(script("crash.sh"))]},
+            ],
+            "post_execute": [{"hooks": [cmd(answer(rec))]}],
+        }
+    )
     await engine.pre_execute(job(tmp_path, "rm x"))
     await engine.pre_execute(job(tmp_path, "ls"))
     await engine.pre_execute(job(tmp_path, "ls"))
@@ -252,10 +269,14 @@ async def test_disabled_engine_runs_nothing(make_engine, tmp_path: Path) -> None
 
 async def test_hooks_of_two_jobs_do_not_block_each_other(make_engine, tmp_path: Path) -> None:
     rec = tmp_path / "rec.jsonl"
-    engine = make_engine({"pre_execute": [
-        {"matcher": "^slow", "hooks": [cmd(script("slow.sh", "3"))]},
-        {"matcher": "^fast", "hooks": [cmd(answer(rec))]},
-    ]})
+    engine = make_engine(
+        {
+            "pre_execute": [
+                {"matcher": "^slow", "hooks": [cmd(script("slow.sh", "3"))]},
+                {"matcher": "^fast", "hooks": [cmd(answer(rec))]},
+            ]
+        }
+    )
     slow = asyncio.create_task(engine.pre_execute(job(tmp_path, "slow job")))
     await asyncio.sleep(0.1)
     fast = await asyncio.wait_for(engine.pre_execute(job(tmp_path, "fast job")), 2.5)
@@ -289,8 +310,16 @@ async def test_a_cancel_while_the_hook_is_being_spawned_ends_its_whole_group(tmp
     command = f"(trap '' TERM; exec -a {marker} sleep 30) & exec -a {marker} sleep 30"
     for _ in range(5):  # a few tries: each must hold
         task = asyncio.create_task(
-            run_command(command, shell="bash", stdin=b"", cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin"},
-                        timeout=30, kill_grace=1, max_capture=1024)
+            run_command(
+                command,
+                shell="bash",
+                stdin=b"",
+                cwd=str(tmp_path),
+                env={"PATH": "/usr/bin:/bin"},
+                timeout=30,
+                kill_grace=1,
+                max_capture=1024,
+            )
         )
         await asyncio.sleep(0)  # the spawn has forked; its pipes are not connected yet
         task.cancel()

@@ -97,7 +97,6 @@ def test_rpc_does_no_io() -> None:
         assert not {n for n in names if n.split(".")[0] in forbidden or n in forbidden}, path
 
 
-
 def _unit_graph() -> dict[str, dict[str, str]]:
     """``{unit: {unit it imports at run time: one module that does, for the message}}``."""
     graph: dict[str, dict[str, str]] = {unit: {} for unit in UNITS}
@@ -138,8 +137,7 @@ def test_no_import_cycle_between_packages() -> None:
     """Each package can be read (and tested) with only those below it; a cycle makes two packages one."""
     graph = _unit_graph()
     found = [
-        " -> ".join(f"{a} ({graph[a][b]})" for a, b in pairwise(cycle)) + f" -> {cycle[-1]}"
-        for cycle in _cycles(graph)
+        " -> ".join(f"{a} ({graph[a][b]})" for a, b in pairwise(cycle)) + f" -> {cycle[-1]}" for cycle in _cycles(graph)
     ]
     assert not found, "import cycles between cc_executor packages:\n" + "\n".join(found)
 

@@ -75,9 +75,11 @@ async def test_tools_over_streamable_http(mcp_url: str) -> None:
         done = data(await client.call_tool("execute", {"command": "echo over http"}))
         assert (done["status"], done["stdout_tail"]) == ("completed", "over http\n")
 
-        slow = data(await client.call_tool(
-            "execute", {"command": "sleep 2.5; echo late", "wait_seconds": 20}, progress_callback=on_progress
-        ))
+        slow = data(
+            await client.call_tool(
+                "execute", {"command": "sleep 2.5; echo late", "wait_seconds": 20}, progress_callback=on_progress
+            )
+        )
         assert slow["stdout_tail"] == "late\n" and progress
 
         refused = await client.call_tool("execute", {"command": "ls"})

@@ -125,8 +125,10 @@ async def test_sessionless_clients_share_one_cap(make_server: ServerFactory) -> 
     server = make_server(CC_EXECUTOR_MAX_JOBS_PER_SESSION="2")
     try:
         async with sessionless_client(server) as first, sessionless_client(server) as second:
-            started = [data(await first.call_tool("start_job", {"command": "sleep 60"}))["job_id"],
-                       data(await second.call_tool("start_job", {"command": "sleep 60"}))["job_id"]]
+            started = [
+                data(await first.call_tool("start_job", {"command": "sleep 60"}))["job_id"],
+                data(await second.call_tool("start_job", {"command": "sleep 60"}))["job_id"],
+            ]
             for client in (first, second):
                 refused = error_text(await client.call_tool("start_job", {"command": "sleep 60"}))
                 assert "session job limit reached (2 live jobs)" in refused

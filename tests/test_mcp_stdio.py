@@ -10,8 +10,17 @@ from conftest import ServerFactory, ServerProcess, free_port
 from mcp_helpers import data, error_text, stdio_session
 
 EXPECTED_TOOLS = {
-    "execute", "start_job", "job_status", "read_output", "wait_job", "cancel_job", "pause_job", "resume_job",
-    "list_jobs", "estimate_timeout", "run_tasks",
+    "execute",
+    "start_job",
+    "job_status",
+    "read_output",
+    "wait_job",
+    "cancel_job",
+    "pause_job",
+    "resume_job",
+    "list_jobs",
+    "estimate_timeout",
+    "run_tasks",
 }
 
 

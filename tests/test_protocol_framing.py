@@ -11,8 +11,9 @@ from cc_executor.rpc.framing import COALESCED, LINES, UnknownFraming, choose, on
 
 
 def output(data: str, seq: int = 3, **extra: object) -> str:
-    return notification("process.output", {"job_id": "j", "seq": seq, "type": "stdout", "data": data,
-                                           "truncated": False, **extra})
+    return notification(
+        "process.output", {"job_id": "j", "seq": seq, "type": "stdout", "data": data, "truncated": False, **extra}
+    )
 
 
 def test_choose() -> None:
@@ -31,11 +32,17 @@ def test_split_lines_cuts_only_after_newlines() -> None:
 
 
 def test_several_lines_become_one_frame_each_with_the_stored_seq() -> None:
-    stored = [output('{"type":"system"}\n{"type":"assistant"}\nPATH=/bin\n'),
-              notification("process.paused", {"job_id": "j", "status": "paused"})]
+    stored = [
+        output('{"type":"system"}\n{"type":"assistant"}\nPATH=/bin\n'),
+        notification("process.paused", {"job_id": "j", "status": "paused"}),
+    ]
     frames = [json.loads(f) for f in one_line_per_frame(stored)]
-    assert [f["params"].get("data") for f in frames] == ['{"type":"system"}\n', '{"type":"assistant"}\n',
-                                                         "PATH=/bin\n", None]
+    assert [f["params"].get("data") for f in frames] == [
+        '{"type":"system"}\n',
+        '{"type":"assistant"}\n',
+        "PATH=/bin\n",
+        None,
+    ]
     assert all(f["params"]["seq"] == 3 for f in frames[:3])
     assert [(f["params"]["line_index"], f["params"]["line_count"]) for f in frames[:3]] == [(0, 3), (1, 3), (2, 3)]
     assert frames[3]["method"] == "process.paused"
@@ -44,6 +51,9 @@ def test_several_lines_become_one_frame_each_with_the_stored_seq() -> None:
 
 
 def test_frames_of_one_line_are_sent_as_stored() -> None:
-    stored = [output("one line\n"), output("a backslash-n that is not a newline: \\n\n"), output("x" * 100, 4,
-              chunk_index=0, total_chunks=3)]
+    stored = [
+        output("one line\n"),
+        output("a backslash-n that is not a newline: \\n\n"),
+        output("x" * 100, 4, chunk_index=0, total_chunks=3),
+    ]
     assert one_line_per_frame(stored) == stored

@@ -75,10 +75,16 @@ async def test_damaged_registry_is_moved_aside_and_rebuilt_from_the_logs(
     registry = state / "jobs.sqlite3"
     # A job that was live when the registry was lost: a log with no final event.
     live_id = "feedfacecafe"
-    started = {"jsonrpc": "2.0", "method": "process.started",
-               "params": {"job_id": live_id, "status": "started", "pid": 1, "pgid": 1, "command": "sleep 999"}}
-    output = {"jsonrpc": "2.0", "method": "process.output",
-              "params": {"job_id": live_id, "seq": 0, "type": "stdout", "data": "half\n", "truncated": False}}
+    started = {
+        "jsonrpc": "2.0",
+        "method": "process.started",
+        "params": {"job_id": live_id, "status": "started", "pid": 1, "pgid": 1, "command": "sleep 999"},
+    }
+    output = {
+        "jsonrpc": "2.0",
+        "method": "process.output",
+        "params": {"job_id": live_id, "seq": 0, "type": "stdout", "data": "half\n", "truncated": False},
+    }
     (state / "jobs" / f"{live_id}.log").write_text(f"0\t{json.dumps(started)}\n0\t{json.dumps(output)}\n")
     DAMAGE[damage](registry)
 
@@ -136,8 +142,12 @@ async def test_damaged_history_is_moved_aside_and_history_keeps_working(
 
 def _start_expecting_failure(state_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        serve_command(free_port(), no_auth=True), env=server_env(state_dir), capture_output=True, text=True,
-        timeout=60, check=False,
+        serve_command(free_port(), no_auth=True),
+        env=server_env(state_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -200,8 +210,11 @@ def test_state_dir_of_another_user_is_refused_for_that_user(tmp_path: Path) -> N
         src = str(Path(__file__).resolve().parents[1] / "src")
         done = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
-            capture_output=True, text=True, env={"PYTHONPATH": src, "PATH": os.environ.get("PATH", "")},
-            timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": src, "PATH": os.environ.get("PATH", "")},
+            timeout=30,
+            check=False,
         )
         if "No module named" in done.stderr or ("Permission denied" in done.stderr and "python" in done.stderr):
             pytest.skip(f"user nobody cannot run this interpreter: {done.stderr.strip()[-200:]}")
@@ -241,8 +254,10 @@ async def test_moved_state_dir_reads_its_own_logs(make_server: ServerFactory, tm
     assert all(p and not os.path.isabs(p) for p in _log_paths(server.state_dir))  # stored relative
     # An old server's row: an absolute path inside the state dir reads as relative after the move.
     with sqlite3.connect(server.state_dir / "jobs.sqlite3") as db:
-        db.execute("UPDATE jobs SET log_path = ? WHERE job_id = ?",
-                   (str(server.state_dir / "jobs" / f"{jobs[0][0]}.log"), jobs[0][0]))
+        db.execute(
+            "UPDATE jobs SET log_path = ? WHERE job_id = ?",
+            (str(server.state_dir / "jobs" / f"{jobs[0][0]}.log"), jobs[0][0]),
+        )
     (tmp_path / "elsewhere").mkdir()
     moved = ServerProcess(tmp_path / "elsewhere")
     shutil.move(server.state_dir, moved.state_dir)
@@ -269,8 +284,11 @@ async def test_registry_paths_outside_the_state_dir_are_never_read_or_deleted(
     # where another directory's files now lie (decoys with the same names and other content).
     elsewhere = tmp_path / "someone-else" / "jobs"
     elsewhere.mkdir(parents=True)
-    decoy = {"jsonrpc": "2.0", "method": "process.output",
-             "params": {"job_id": "x", "seq": 0, "type": "stdout", "data": "DECOY\n", "truncated": False}}
+    decoy = {
+        "jsonrpc": "2.0",
+        "method": "process.output",
+        "params": {"job_id": "x", "seq": 0, "type": "stdout", "data": "DECOY\n", "truncated": False},
+    }
     with sqlite3.connect(server.state_dir / "jobs.sqlite3") as db:
         for job_id, _, _ in jobs:
             (elsewhere / f"{job_id}.log").write_text(f"0\t{json.dumps(decoy)}\n")
@@ -295,7 +313,7 @@ async def test_a_job_whose_row_was_never_written_comes_back_from_its_log(make_se
     """The server died before its batched registry write (or the registry could not be written): the job's log
     is still there, so the job comes back with its output instead of being "not found"."""
     server = make_server()
-    (job_id, before, events), = await _run_jobs(server, 1)
+    ((job_id, before, events),) = await _run_jobs(server, 1)
     assert server.terminate() == 0
     with sqlite3.connect(server.state_dir / "jobs.sqlite3") as db:
         assert db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount == 1

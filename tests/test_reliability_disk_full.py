@@ -147,8 +147,12 @@ def _mount_tmpfs(path: Path, size: str) -> None:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
 
@@ -241,8 +245,10 @@ async def test_a_state_dir_that_fills_mid_job_loses_nothing_silently(
         previous = seq
     assert events[-1]["method"] == "process.completed"
     assert any(e["method"] == "process.output" and e["params"]["data"] == "done\n" for e in events)
-    print(f"15 MB job: {len(delivered)} chunks delivered, {len(lost)} lost range(s), "
-          f"{final['output_lost_bytes']} of {final['output_bytes']} bytes lost")  # docs/reliability.md figures
+    print(
+        f"15 MB job: {len(delivered)} chunks delivered, {len(lost)} lost range(s), "
+        f"{final['output_lost_bytes']} of {final['output_bytes']} bytes lost"
+    )  # docs/reliability.md figures
 
     # The log and the registry caught up once space returned: a restart brings the job back as it ended,
     # and its replay is exactly the stream the live client saw.
@@ -254,9 +260,11 @@ async def test_a_state_dir_that_fills_mid_job_loses_nothing_silently(
         await client.call("attach", job_id=job_id, from_seq=0)
         replay = await client.collect_until_completed(job_id, timeout=60.0)
     strip = ("duration",)
+
     def same(e: dict[str, Any]) -> tuple[str, str]:
         params = {k: v for k, v in e["params"].items() if k not in strip}
         return e["method"], json.dumps(params, sort_keys=True)
+
     live_stream = [same(e) for e in events if e["method"] != "process.started"]
     assert [same(e) for e in replay if e["method"] != "process.started"] == live_stream
     log = server.log_text()
@@ -279,8 +287,10 @@ async def test_a_job_that_ends_while_the_disk_is_full_is_never_reported_lost(
         while (await client.call("jobs.get", job_id=job_id))["log_write_error"] is not None:
             assert time.monotonic() < deadline, "the log was not written once space returned"
             await asyncio.sleep(0.05)
-        print(f"7 MB job: {final['output_lost_bytes']} of {final['output_bytes']} bytes lost; log caught up "
-              f"{time.monotonic() - freed:.2f} s after space returned")
+        print(
+            f"7 MB job: {final['output_lost_bytes']} of {final['output_bytes']} bytes lost; log caught up "
+            f"{time.monotonic() - freed:.2f} s after space returned"
+        )
         await asyncio.sleep(REGISTRY_RETRY_MAX + 1)  # the registry's retries are at most this far apart
     assert server.terminate() == 0
     server.start()
@@ -292,15 +302,16 @@ async def test_a_job_that_ends_while_the_disk_is_full_is_never_reported_lost(
     assert "accepts writes again" in server.log_text()
 
 
-
 async def test_on_log_full_stop_ends_the_job_failed_with_the_reason(tmpfs_server: ServerOnFullDisk) -> None:
     srv, _filler = tmpfs_server("6m", 512 << 10, CC_EXECUTOR_ON_LOG_FULL="stop")
     async with await RpcClient.connect(srv.url) as client:
         job_id = (await client.call("execute", command="while :; do seq 1 100000; done"))["job_id"]
         events = await client.collect_until_completed(job_id, timeout=60.0)
         final = await client.call("jobs.wait", job_id=job_id)
-    print(f"stop: ended {final['ended_at'] - final['started_at']:.2f} s after start, "
-          f"{final['output_bytes']} bytes of output")
+    print(
+        f"stop: ended {final['ended_at'] - final['started_at']:.2f} s after start, "
+        f"{final['output_bytes']} bytes of output"
+    )
     assert final["state"] == "failed"
     assert "log could not be written" in final["reason"] and "ON_LOG_FULL=stop" in final["reason"]
     errors = [e["params"] for e in events if e["method"] == "process.error"]

@@ -227,7 +227,7 @@ class StreamWatcher:
     # Prints the prelude at once, then a numbered line every 10 ms until its stdin is closed.
     COMMAND = (
         f"seq -f 'pre-%.0f' 1 {PRELUDE_LINES}; i=0; "
-        "while read -t 0.01 -r _; [ $? -gt 128 ]; do i=$((i+1)); echo \"line-$i\"; done"
+        'while read -t 0.01 -r _; [ $? -gt 128 ]; do i=$((i+1)); echo "line-$i"; done'
     )
 
     def __init__(self, ws: ClientConnection) -> None:
@@ -237,8 +237,16 @@ class StreamWatcher:
         self.finished = threading.Event()
         first = json.loads(self.ws.recv(10))
         assert first["method"] == "connected"
-        self.ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "execute",
-                                 "params": {"command": self.COMMAND, "interactive": True}}))
+        self.ws.send(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "execute",
+                    "params": {"command": self.COMMAND, "interactive": True},
+                }
+            )
+        )
         while "id" not in (message := json.loads(self.ws.recv(10))):
             self.events.append(message)
         self.job_id: str = message["result"]["job_id"]
@@ -262,8 +270,16 @@ class StreamWatcher:
 
     def finish(self) -> None:
         """Close the job's stdin, so its loop ends and it completes."""
-        self.ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "stdin",
-                                 "params": {"job_id": self.job_id, "data": "", "eof": True}}))
+        self.ws.send(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "stdin",
+                    "params": {"job_id": self.job_id, "data": "", "eof": True},
+                }
+            )
+        )
         assert self.finished.wait(30), "the streaming job did not complete after its stdin was closed"
 
 
@@ -278,8 +294,11 @@ def is_response(message: Any) -> bool:
         and (("result" in message) != ("error" in message))
         and (
             "error" not in message
-            or (isinstance(message["error"], dict) and isinstance(message["error"].get("code"), int)
-                and isinstance(message["error"].get("message"), str))
+            or (
+                isinstance(message["error"], dict)
+                and isinstance(message["error"].get("code"), int)
+                and isinstance(message["error"].get("message"), str)
+            )
         )
     )
 
@@ -340,8 +359,13 @@ def test_fuzzed_frames_are_answered_and_do_not_disturb_a_streaming_job(make_serv
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
         )
-        @given(st.lists(st.tuples(st.integers(0, CONNECTIONS - 1), frames()),
-                        min_size=FRAMES_PER_EXAMPLE[0], max_size=FRAMES_PER_EXAMPLE[1]))
+        @given(
+            st.lists(
+                st.tuples(st.integers(0, CONNECTIONS - 1), frames()),
+                min_size=FRAMES_PER_EXAMPLE[0],
+                max_size=FRAMES_PER_EXAMPLE[1],
+            )
+        )
         def fuzz_round(batch: list[tuple[int, Frame]]) -> None:
             per_connection: list[list[Frame]] = [[] for _ in fuzzers]
             for index, frame in batch:
@@ -362,10 +386,12 @@ def test_fuzzed_frames_are_answered_and_do_not_disturb_a_streaming_job(make_serv
     text = "".join(p["data"] for p in out)
     prelude = "".join(f"pre-{n}\n" for n in range(1, PRELUDE_LINES + 1))
     assert text.startswith(prelude)
-    lines = text[len(prelude):].splitlines()
+    lines = text[len(prelude) :].splitlines()
     assert lines == [f"line-{n}" for n in range(1, len(lines) + 1)]
     end = [e["params"] for e in watcher.events if e.get("method") == "process.completed"]
     assert len(end) == 1 and end[0]["status"] == "completed" and end[0]["exit_code"] == 0, end
     assert server.health()["status"] == "healthy"
-    print(f"\nfuzz: {totals['frames']} frames over {CONNECTIONS} connections, {totals['owed']} owed answers; "
-          f"the streaming job sent {PRELUDE_LINES} + {len(lines)} lines, all in order")
+    print(
+        f"\nfuzz: {totals['frames']} frames over {CONNECTIONS} connections, {totals['owed']} owed answers; "
+        f"the streaming job sent {PRELUDE_LINES} + {len(lines)} lines, all in order"
+    )

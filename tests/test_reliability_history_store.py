@@ -108,7 +108,8 @@ async def test_sqlite_file_replaced_by_a_directory_then_restored(make_server: Se
 
 
 async def test_redis_killed_then_started_again(
-    make_server: ServerFactory, redis_server: RedisServer  # noqa: F811
+    make_server: ServerFactory,
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     server = make_server(REDIS_URL=redis_server.url, CC_EXECUTOR_REDIS_PREFIX="outage", **FAST_RETRY)
     async with await RpcClient.connect(server.url) as rpc:
@@ -131,7 +132,8 @@ async def test_redis_killed_then_started_again(
 
 
 async def test_a_redis_down_at_start_shows_in_health_without_any_call(
-    make_server: ServerFactory, redis_server: RedisServer  # noqa: F811
+    make_server: ServerFactory,
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     redis_server.stop()
     server = make_server(REDIS_URL=redis_server.url, **FAST_RETRY)
@@ -159,8 +161,7 @@ class Switch(HistoryStore):
         self._check()
         self.records.insert(0, rec)
 
-    async def recent(self, limit: int = 50, command: str | None = None,
-                     category: str | None = None) -> list[RunRecord]:
+    async def recent(self, limit: int = 50, command: str | None = None, category: str | None = None) -> list[RunRecord]:
         self._check()
         return self.records[:limit]
 

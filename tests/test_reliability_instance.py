@@ -42,8 +42,9 @@ def _files(state_dir: Path) -> dict[str, tuple[int, int]]:
 
 
 def _run_sync(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 async def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -236,8 +237,14 @@ def _carrier(token: str) -> int:
     """A process in its own session carrying ``token``, like a job whose spawner is gone: orphaned (not our
     descendant, which the sweep never touches)."""
     env = dict(os.environ, **{TOKEN_ENV: token})
-    out = subprocess.run(["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 & echo $!"], env=env,
-                         capture_output=True, text=True, check=True, timeout=10).stdout
+    out = subprocess.run(
+        ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 & echo $!"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
     return int(out)
 
 

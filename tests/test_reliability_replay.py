@@ -37,8 +37,11 @@ async def raw_replay(
     """Attach over a plain socket; every frame must be JSON; stop at the job's process.completed."""
     events: list[dict[str, Any]] = []
     async with websockets.connect(server.url, max_size=None, open_timeout=10) as ws:
-        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "attach",
-                                  "params": {"job_id": job_id, "from_seq": from_seq}}))
+        await ws.send(
+            json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "attach", "params": {"job_id": job_id, "from_seq": from_seq}}
+            )
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
@@ -202,8 +205,10 @@ async def test_from_seq_past_the_end_gets_a_notice_and_the_completed(make_server
 def test_the_reader_hands_out_only_valid_entries(tmp_path: Path) -> None:
     """Straight at the log: a garbled line, a line without its seq, and a cut last line."""
     path = tmp_path / "job.log"
-    good = [f'{n}\t{{"jsonrpc":"2.0","method":"process.output","params":{{"job_id":"j","seq":{n},"data":"x"}}}}\n'
-            for n in range(6)]
+    good = [
+        f'{n}\t{{"jsonrpc":"2.0","method":"process.output","params":{{"job_id":"j","seq":{n},"data":"x"}}}}\n'
+        for n in range(6)
+    ]
     good[1] = "1\t{not json\n"
     good[2] = "no tab here\n"
     good[5] = good[5][:20]

@@ -20,7 +20,8 @@ PRINTER = "i=0; while :; do i=$((i+1)); echo line-$i; sleep 0.05; done"
 def job_events(client: RpcClient, job_id: str) -> list[dict[str, Any]]:
     """Every notification about ``job_id`` this client received, in arrival order."""
     return [
-        m for m in client.received
+        m
+        for m in client.received
         if isinstance(m, dict) and "method" in m and (m.get("params") or {}).get("job_id") == job_id
     ]
 

@@ -104,8 +104,10 @@ def test_waits_past_the_room_are_refused_under_their_own_ids() -> None:
     assert [r.id for r in requests] == ["w0", "w1", "w2", "q"]  # other methods are not counted
     refused = [i for i in kept if isinstance(i, dict)]
     assert [r["id"] for r in refused] == [f"w{i}" for i in range(3, 10)]
-    assert all(r["error"] == {"code": LIMIT_REACHED, "message": "too many pending waits", "data": {"limit": 3}}
-               for r in refused)
+    assert all(
+        r["error"] == {"code": LIMIT_REACHED, "message": "too many pending waits", "data": {"limit": 3}}
+        for r in refused
+    )
 
 
 def test_refused_notifications_are_dropped_and_no_room_admits_nothing() -> None:

@@ -160,8 +160,10 @@ async def test_batched_waits_are_capped_per_request_and_the_server_stays_respons
             assert await control.call("ping") == "pong"
             await asyncio.sleep(1.0)  # "after": the probe keeps going once the flood is over
         probe.check()
-        print(f"/health: {len(probe.latencies)} probes, max {max(probe.latencies):.3f} s; "
-              f"RSS {rss_before:.0f} -> {rss_mib(server):.0f} MiB")
+        print(
+            f"/health: {len(probe.latencies)} probes, max {max(probe.latencies):.3f} s; "
+            f"RSS {rss_before:.0f} -> {rss_mib(server):.0f} MiB"
+        )
         assert rss_mib(server) - rss_before < 300, f"server grew from {rss_before:.0f} to {rss_mib(server):.0f} MiB"
     finally:
         for client in flooders:
@@ -173,8 +175,10 @@ async def test_batched_waits_are_capped_per_request_and_the_server_stays_respons
 async def test_an_oversized_batch_is_refused_whole(make_server: ServerFactory) -> None:
     server = make_server(CC_EXECUTOR_MAX_BATCH_SIZE="10")
     async with await RpcClient.connect(server.url) as client:
-        frame = [{"jsonrpc": "2.0", "id": i, "method": "execute", "params": {"command": "echo x", "detach": True}}
-                 for i in range(11)]
+        frame = [
+            {"jsonrpc": "2.0", "id": i, "method": "execute", "params": {"command": "echo x", "detach": True}}
+            for i in range(11)
+        ]
         await client.send_raw(json.dumps(frame))
         refusal = await next_answer(client)
         assert refusal["id"] is None and refusal["error"]["code"] == INVALID_REQUEST

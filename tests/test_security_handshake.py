@@ -99,8 +99,13 @@ def host(server: ServerProcess) -> str:
 BEARER = f"Authorization: Bearer {TOKEN}"
 
 CASES = [
-    "two Host headers", "two loopback Host headers", "token wrong then right", "token right then wrong",
-    "token twice, same value", "two Authorization headers", "two Origin headers",
+    "two Host headers",
+    "two loopback Host headers",
+    "token wrong then right",
+    "token right then wrong",
+    "token twice, same value",
+    "two Authorization headers",
+    "two Origin headers",
 ]
 
 
@@ -114,10 +119,16 @@ def duplicate_case(server: ServerProcess, case: str) -> tuple[str, list[str], st
         "token wrong then right": (f"?token=wrong-token-1&token={TOKEN}", [f"Host: {h}"], "'token' query parameter"),
         "token right then wrong": (f"?token={TOKEN}&token=wrong-token-1", [f"Host: {h}"], "'token' query parameter"),
         "token twice, same value": (f"?token={TOKEN}&token={TOKEN}", [f"Host: {h}"], "'token' query parameter"),
-        "two Authorization headers": ("", [f"Host: {h}", BEARER, "Authorization: Bearer wrong-token-1"],
-                                      "Authorization header"),
-        "two Origin headers": ("", [f"Host: {h}", BEARER, f"Origin: {ALLOWED}", "Origin: https://evil.example"],
-                               "Origin header"),
+        "two Authorization headers": (
+            "",
+            [f"Host: {h}", BEARER, "Authorization: Bearer wrong-token-1"],
+            "Authorization header",
+        ),
+        "two Origin headers": (
+            "",
+            [f"Host: {h}", BEARER, f"Origin: {ALLOWED}", "Origin: https://evil.example"],
+            "Origin header",
+        ),
     }[case]
 
 
@@ -134,8 +145,11 @@ async def test_websocket_handshake_with_a_duplicate_is_refused_before_accept(gua
 
 async def test_the_same_handshake_without_the_duplicate_is_accepted(guarded: ServerProcess) -> None:
     h = host(guarded)
-    for target, lines in [("", [f"Host: {h}", BEARER]), (f"?token={TOKEN}", [f"Host: {h}"]),
-                          ("", [f"Host: {h}", BEARER, f"Origin: {ALLOWED}"])]:
+    for target, lines in [
+        ("", [f"Host: {h}", BEARER]),
+        (f"?token={TOKEN}", [f"Host: {h}"]),
+        ("", [f"Host: {h}", BEARER, f"Origin: {ALLOWED}"]),
+    ]:
         async with raw_request(guarded, f"/ws/mcp{target}", lines + upgrade()) as answer:
             assert answer.status == 101 and b"connected" in answer.body
             assert sessions(guarded) >= 1  # what the refusals above are checked against
@@ -152,8 +166,18 @@ async def test_http_request_with_a_duplicate_is_refused(guarded: ServerProcess, 
 @pytest.mark.parametrize("case", CASES)
 async def test_mcp_initialize_with_a_duplicate_opens_no_session(guarded: ServerProcess, case: str) -> None:
     target, lines, named = duplicate_case(guarded, case)
-    initialize = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).encode()
+    initialize = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+    ).encode()
     mcp_headers = ["Content-Type: application/json", "Accept: application/json, text/event-stream", "Connection: close"]
     answer = await fetch(guarded, f"/mcp{target}", lines + mcp_headers, method="POST", body=initialize)
     assert answer.status == 400 and "mcp-session-id" not in answer.headers
@@ -162,10 +186,17 @@ async def test_mcp_initialize_with_a_duplicate_opens_no_session(guarded: ServerP
 
 async def test_mcp_initialize_without_a_duplicate_opens_a_session(guarded: ServerProcess) -> None:
     """The control for the test above: the same request, once each, does open an MCP session."""
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-    answer = httpx.post(f"{guarded.http}/mcp", json=initialize, headers={
-        "Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"})
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    answer = httpx.post(
+        f"{guarded.http}/mcp",
+        json=initialize,
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"},
+    )
     assert answer.status_code == 200 and answer.headers.get("mcp-session-id")
 
 

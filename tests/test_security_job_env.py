@@ -53,7 +53,11 @@ def env_of(env: dict[str, str]) -> str:
 def test_server_settings_and_secrets_are_dropped_from_a_real_jobs_environment() -> None:
     drop = server_only_names(SERVER_ENV, exclude=())
     assert set(drop) == {
-        "CC_EXECUTOR_TOKEN", "CC_EXECUTOR_STATE_DIR", "cc_executor_limit_as", "REDIS_URL", "redis_url",
+        "CC_EXECUTOR_TOKEN",
+        "CC_EXECUTOR_STATE_DIR",
+        "cc_executor_limit_as",
+        "REDIS_URL",
+        "redis_url",
     }
     seen = env_of(job_environ(SERVER_ENV, {"MINE": "yes"}, exclude=()))
     for secret in ("tok-secret-1234", "/srv/state", "32G", "s3cretpass", "lower-case-pass"):
@@ -140,8 +144,9 @@ def test_start_job_runs_as_the_user_and_refuses_a_cwd_it_cannot_enter(open_dir: 
     public = os.path.join(open_dir, "public")
     os.mkdir(public, 0o755)
     for cwd, user, want in ((private, None, "0"), (public, nobody, str(nobody.uid))):
-        popen = start_job(["/bin/sh", "-c", "id -u; pwd"], cwd=cwd, env={"PATH": "/usr/bin:/bin"},
-                          stdin_pipe=False, user=user)
+        popen = start_job(
+            ["/bin/sh", "-c", "id -u; pwd"], cwd=cwd, env={"PATH": "/usr/bin:/bin"}, stdin_pipe=False, user=user
+        )
         out, _ = popen.communicate(timeout=10)
         assert out.decode().split() == [want, cwd]
 
@@ -176,8 +181,9 @@ def test_non_dumpable_server_hides_its_environment_from_same_user_processes() ->
         """
     )
     env = {**os.environ, "SERVER_SECRET": "hidden-value"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30,
-                            cwd="/", check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, cwd="/", check=False
+    )
     assert result.stdout.split() == ["read", "True", "False", "denied"], result.stderr
 
 
@@ -197,8 +203,9 @@ def test_without_a_cwd_a_job_user_falls_back_from_a_server_cwd_it_cannot_enter(
     monkeypatch.chdir(private)
     expected = nobody.home if os.access(nobody.home, os.X_OK) and nobody.home != private else "/"
     for user, want in ((nobody, expected), (None, private)):  # the server's user stays in the server's cwd
-        popen = start_job(["/bin/sh", "-c", "pwd"], cwd=None, env={"PATH": "/usr/bin:/bin"}, stdin_pipe=False,
-                          user=user)
+        popen = start_job(
+            ["/bin/sh", "-c", "pwd"], cwd=None, env={"PATH": "/usr/bin:/bin"}, stdin_pipe=False, user=user
+        )
         out, _ = popen.communicate(timeout=10)
         assert out.decode().strip() == want
 

@@ -62,7 +62,7 @@ def test_cpu_spinner_ends_with_sigxcpu() -> None:
 
 
 def test_cpu_limit_pairs_soft_with_a_later_hard_kill() -> None:
-    (res, soft, hard), = ResourceLimits(cpu_seconds=7).rlimits()
+    ((res, soft, hard),) = ResourceLimits(cpu_seconds=7).rlimits()
     assert (res, soft, hard) == (resource.RLIMIT_CPU, 7, 7 + CPU_KILL_GRACE)
 
 
@@ -85,7 +85,7 @@ def test_open_files_cap() -> None:
 
 def test_limits_never_exceed_the_servers_hard_limit() -> None:
     current_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    (_, soft, hard), = ResourceLimits(open_files=10**9).rlimits()
+    ((_, soft, hard),) = ResourceLimits(open_files=10**9).rlimits()
     if current_hard == resource.RLIM_INFINITY:
         assert (soft, hard) == (10**9, 10**9)
     else:
@@ -154,8 +154,19 @@ def test_process_cap_bounds_a_fork_loop() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "size"),
-    [("4096", 4096), ("512M", 512 * MiB), ("32GiB", 32 << 30), ("2g", 2 << 30), ("10 KB", 10 << 10),
-     ("0", None), ("none", None), ("", None), ("unlimited", None), (None, None), (123, 123)],
+    [
+        ("4096", 4096),
+        ("512M", 512 * MiB),
+        ("32GiB", 32 << 30),
+        ("2g", 2 << 30),
+        ("10 KB", 10 << 10),
+        ("0", None),
+        ("none", None),
+        ("", None),
+        ("unlimited", None),
+        (None, None),
+        (123, 123),
+    ],
 )
 def test_parse_size(raw: object, size: int | None) -> None:
     assert parse_size(raw) == size
@@ -168,8 +179,12 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CC_EXECUTOR_OUTPUT_LIMIT_ACTION", raising=False)
     defaults = ResourceLimits()
     assert defaults.model_dump() == {
-        "address_space": None, "cpu_seconds": None, "open_files": None, "processes": None,
-        "max_output_bytes": None, "output_limit_action": "stop_logging",
+        "address_space": None,
+        "cpu_seconds": None,
+        "open_files": None,
+        "processes": None,
+        "max_output_bytes": None,
+        "output_limit_action": "stop_logging",
     }
     monkeypatch.setenv("CC_EXECUTOR_LIMIT_AS", "32G")
     monkeypatch.setenv("CC_EXECUTOR_LIMIT_CPU", "600")

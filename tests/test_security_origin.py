@@ -11,8 +11,17 @@ from cc_executor.server.bind_policy import UnsafeBindError, check_auth_bind
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost", "LOCALHOST", "localhost.", "app.localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]",
-     "::ffff:127.0.0.1"],
+    [
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "app.localhost",
+        "127.0.0.1",
+        "127.1.2.3",
+        "::1",
+        "[::1]",
+        "::ffff:127.0.0.1",
+    ],
 )
 def test_loopback_names(host: str) -> None:
     assert is_loopback(host)
@@ -37,8 +46,19 @@ def test_loopback_bind_accepts_loopback_host_headers(header: str | None) -> None
 
 @pytest.mark.parametrize(
     "header",
-    ["evil.example", "evil.example:8003", "localhost.evil.example", "192.168.1.2:8003", "[::2]:8003",
-     "localhost:80x", "[::1]x", "[::1", ":8003", "", "127.0.0.1:8003:1"],
+    [
+        "evil.example",
+        "evil.example:8003",
+        "localhost.evil.example",
+        "192.168.1.2:8003",
+        "[::2]:8003",
+        "localhost:80x",
+        "[::1]x",
+        "[::1",
+        ":8003",
+        "",
+        "127.0.0.1:8003:1",
+    ],
 )
 def test_loopback_bind_refuses_rebinding_host_headers(header: str) -> None:
     assert not host_allowed(header, "127.0.0.1")
@@ -75,8 +95,16 @@ def test_origin_matching() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "normal"),
-    [("http://a.io", "http://a.io"), ("http://a.io:80/", "http://a.io"), ("WSS://A.io:8443", "wss://a.io:8443"),
-     ("null", None), ("http://u@a.io", None), ("http://a.io/path", None), ("http://a.io:99999", None), ("a.io", None)],
+    [
+        ("http://a.io", "http://a.io"),
+        ("http://a.io:80/", "http://a.io"),
+        ("WSS://A.io:8443", "wss://a.io:8443"),
+        ("null", None),
+        ("http://u@a.io", None),
+        ("http://a.io/path", None),
+        ("http://a.io:99999", None),
+        ("a.io", None),
+    ],
 )
 def test_normalize_origin(raw: str, normal: str | None) -> None:
     assert normalize_origin(raw) == normal

@@ -70,8 +70,13 @@ def test_exceptions_are_redacted(captured: tuple[logging.Logger, io.StringIO, Re
 def test_record_shape_survives_for_formatters_that_unpack_args() -> None:
     """uvicorn's access formatter unpacks record.args; redacting must keep the tuple when it can."""
     record = logging.LogRecord(
-        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-        ("127.0.0.1:5000", "GET", "/ws/mcp?token=abcdefgh", "1.1", 101), None,
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/ws/mcp?token=abcdefgh", "1.1", 101),
+        None,
     )
     assert RedactingFilter().filter(record)
     assert isinstance(record.args, tuple) and record.args[2] == f"/ws/mcp?token={MASK}"

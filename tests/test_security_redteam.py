@@ -117,9 +117,17 @@ def build_payload_libs(where: Path) -> PayloadLibs | None:
     (where / "selinux.map").write_text(_SELINUX_VERSIONS)
     builds = [
         [compiler, "-shared", "-fPIC", "-O1", "-o", str(where / "evil.so"), str(where / "evil.c")],
-        [compiler, "-shared", "-fPIC", "-O1", "-Wl,-soname,libselinux.so.1",
-         f"-Wl,--version-script={where / 'selinux.map'}", "-o", str(where / "libselinux.so.1"),
-         str(where / "selinux.c")],
+        [
+            compiler,
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-Wl,-soname,libselinux.so.1",
+            f"-Wl,--version-script={where / 'selinux.map'}",
+            "-o",
+            str(where / "libselinux.so.1"),
+            str(where / "selinux.c"),
+        ],
     ]
     for build in builds:
         if subprocess.run(build, capture_output=True, timeout=60, check=False).returncode != 0:
@@ -386,8 +394,13 @@ def test_corpus_is_well_formed() -> None:
     for attack in ATTACKS:
         # the payload is spelled out, or is a planted kit piece: reached by a path, an env entry or a cwd
         text = attack.command + "".join(k + v for k, v in attack.env) + (attack.cwd or "")
-        assert "{MARKER}" in text or "{DIR}" in text or attack.env or attack.cwd or "PATH=" in text or (
-            attack.command.strip() in ("./ls", "bin/ls", ". ./payload.sh")
+        assert (
+            "{MARKER}" in text
+            or "{DIR}" in text
+            or attack.env
+            or attack.cwd
+            or "PATH=" in text
+            or (attack.command.strip() in ("./ls", "bin/ls", ". ./payload.sh"))
         ), attack.id
         assert set(attack.shells) <= set(SHELLS) and attack.shells, attack.id
         assert "echo > {MARKER}" not in attack.command and "ls > {MARKER}" not in attack.command, attack.id
@@ -442,14 +455,29 @@ def test_corpus_runs_quickly(shell: str, corpus_run: Callable[[str], ShellRun]) 
 
 CONTROL_IDS = {
     "bash": [
-        "redteam-sq-dq-cmdsub", "redteam-env-bash-func-ls", "redteam-env-path-fake-dir", "cwd-path-dot",
-        "splice-sq-text-backtick", "heredoc-body-cmdsub", "arith-dollar-arith-var", "cwd-path-relative-bin",
-        "redteam-env-ld-preload", "env-ld-library-path", "basic-semicolon", "redteam-prompt-expansion",
+        "redteam-sq-dq-cmdsub",
+        "redteam-env-bash-func-ls",
+        "redteam-env-path-fake-dir",
+        "cwd-path-dot",
+        "splice-sq-text-backtick",
+        "heredoc-body-cmdsub",
+        "arith-dollar-arith-var",
+        "cwd-path-relative-bin",
+        "redteam-env-ld-preload",
+        "env-ld-library-path",
+        "basic-semicolon",
+        "redteam-prompt-expansion",
         "env-bash-env-cmdsub",
     ],
     "zsh": [
-        "redteam-zsh-unbraced-subscript", "zsh-glob-qual-e", "zsh-e-flag", "redteam-env-zdotdir",
-        "splice-sq-empty-cmdsub", "redteam-env-path-fake-dir", "redteam-env-ld-preload", "zsh-equals-cmd",
+        "redteam-zsh-unbraced-subscript",
+        "zsh-glob-qual-e",
+        "zsh-e-flag",
+        "redteam-env-zdotdir",
+        "splice-sq-empty-cmdsub",
+        "redteam-env-path-fake-dir",
+        "redteam-env-ld-preload",
+        "zsh-equals-cmd",
     ],
 }
 
@@ -524,8 +552,13 @@ def hook_server(tmp_path_factory: pytest.TempPathFactory, payload_libs: PayloadL
 
 async def _execute_and_wait(url: str, command: str, cwd: Path) -> Outcome:
     async with await RpcClient.connect(url) as rpc:
-        item = Prepared("hook", Harmless("hook", command, ""), cwd, cwd / "marker",
-                        {"command": command, "timeout": JOB_TIMEOUT, "cwd": str(cwd)})
+        item = Prepared(
+            "hook",
+            Harmless("hook", command, ""),
+            cwd,
+            cwd / "marker",
+            {"command": command, "timeout": JOB_TIMEOUT, "cwd": str(cwd)},
+        )
         return await _run_one(rpc, item)
 
 

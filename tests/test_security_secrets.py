@@ -148,15 +148,18 @@ async def test_job_user_controls_stdin_and_the_whole_tree(make_server: ServerFac
     server = make_server(CC_EXECUTOR_JOB_USER="nobody")
     async with await RpcClient.connect(server.url) as rpc:
         # stdin, and HOME/USER/LOGNAME of the job user
-        job = await rpc.call("execute", command='read line; echo "got $line $(id -un) $USER $LOGNAME $HOME"',
-                             interactive=True)
+        job = await rpc.call(
+            "execute", command='read line; echo "got $line $(id -un) $USER $LOGNAME $HOME"', interactive=True
+        )
         await rpc.call("stdin", job_id=job["job_id"], data="hello\n", eof=True)
         events = await rpc.collect_until_completed(job["job_id"])
         assert text_of(events, "stdout").split() == ["got", "hello", "nobody", "nobody", "nobody", NOBODY.pw_dir]
 
         # A tree with a background child, a setsid child and a double-forked setsid orphan: pause, resume, cancel.
-        tree = ("sleep 300 & echo $!; setsid sleep 301 & echo $!; "
-                "( setsid sh -c 'sleep 302 & echo $!; wait' & ); while :; do sleep 0.1; done")
+        tree = (
+            "sleep 300 & echo $!; setsid sleep 301 & echo $!; "
+            "( setsid sh -c 'sleep 302 & echo $!; wait' & ); while :; do sleep 0.1; done"
+        )
         job = await rpc.call("execute", command=tree, cwd=open_dir)
         job_id, pgid = job["job_id"], job["pgid"]
         seen: list[dict[str, Any]] = []
@@ -198,7 +201,10 @@ async def test_job_user_cwd_it_cannot_enter_fails_clearly(make_server: ServerFac
 async def test_operator_exclusions_reach_neither_job_nor_spawner(make_server: ServerFactory) -> None:
     server = make_server(
         CC_EXECUTOR_JOB_ENV_EXCLUDE="MY_PRIVATE_*, deploy_key",
-        MY_PRIVATE_A="private-a", MY_PRIVATE_B="private-b", DEPLOY_KEY="deploy", KEEP_ME="kept",
+        MY_PRIVATE_A="private-a",
+        MY_PRIVATE_B="private-b",
+        DEPLOY_KEY="deploy",
+        KEEP_ME="kept",
     )
     command = "env | cut -d= -f1 | sort; echo --; tr '\\0' '\\n' < /proc/$PPID/environ | cut -d= -f1 | sort"
     async with await RpcClient.connect(server.url) as rpc:
@@ -217,8 +223,15 @@ def _nobody_can_run_this_interpreter() -> str | None:
         return "the test needs root to start a server as nobody"
     try:
         probe = subprocess.run(  # noqa: S603 - our own interpreter
-            [sys.executable, "-c", "import cc_executor.cli"], user=NOBODY.pw_uid, group=NOBODY.pw_gid,
-            extra_groups=[], capture_output=True, text=True, cwd="/", check=False, timeout=60,
+            [sys.executable, "-c", "import cc_executor.cli"],
+            user=NOBODY.pw_uid,
+            group=NOBODY.pw_gid,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            check=False,
+            timeout=60,
         )
     except OSError as exc:
         return f"nobody cannot run {sys.executable} ({exc}), so no server can be started as nobody here"
@@ -239,8 +252,16 @@ def test_server_not_running_as_root_refuses_a_job_user(tmp_path_factory: pytest.
         env = server_env(Path(workdir) / "state", {"CC_EXECUTOR_JOB_USER": "nobody"})
         env["HOME"] = workdir
         refused = subprocess.run(  # noqa: S603 - our own server
-            serve_command(free_port()), env=env, user=NOBODY.pw_uid, group=NOBODY.pw_gid, extra_groups=[],
-            capture_output=True, text=True, timeout=60, cwd=workdir, check=False,
+            serve_command(free_port()),
+            env=env,
+            user=NOBODY.pw_uid,
+            group=NOBODY.pw_gid,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=workdir,
+            check=False,
         )
         assert refused.returncode == 2
         lines = refused.stderr.strip().splitlines()
@@ -248,10 +269,17 @@ def test_server_not_running_as_root_refuses_a_job_user(tmp_path_factory: pytest.
         del env["CC_EXECUTOR_JOB_USER"]
         port = free_port()
         server = subprocess.Popen(  # noqa: S603 - our own server
-            serve_command(port, no_auth=True), env=env, user=NOBODY.pw_uid, group=NOBODY.pw_gid, extra_groups=[],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
+            serve_command(port, no_auth=True),
+            env=env,
+            user=NOBODY.pw_uid,
+            group=NOBODY.pw_gid,
+            extra_groups=[],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=workdir,
         )
         try:
+
             def healthy() -> bool:
                 try:
                     return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200

@@ -118,7 +118,10 @@ def test_first_start_generates_a_private_token_that_clients_find(make_server: Se
     env = {**os.environ, "CC_EXECUTOR_URL": server.url, "CC_EXECUTOR_STATE_DIR": str(server.state_dir)}
     env.pop("CC_EXECUTOR_TOKEN", None)
     done = subprocess.run(
-        [sys.executable, "-m", "cc_executor", "run", "echo found-it"], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "cc_executor", "run", "echo found-it"],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert done.returncode == 0 and done.stdout == "found-it\n", done.stderr
@@ -129,7 +132,10 @@ def test_no_auth_is_refused_off_loopback(tmp_path: Path, args: list[str]) -> Non
     env = server_env(tmp_path / "state")
     done = subprocess.run(
         [sys.executable, "-m", "cc_executor", "serve", "--port", str(free_port()), *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2 and "--no-auth" in done.stderr
 

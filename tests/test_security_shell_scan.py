@@ -32,22 +32,64 @@ def test_quoted_text_has_no_sites() -> None:
 
 
 def test_constructs_the_scan_cannot_follow_are_problems() -> None:
-    for text in ["cat <<EOF\n$(id)\nEOF", "echo $((1))", "echo $[1]", "ls # it's", "echo `a\\`b\\``", "echo ${x:-'a'}",
-                 "echo 'open", 'echo "open', "echo $(ls"]:
+    for text in [
+        "cat <<EOF\n$(id)\nEOF",
+        "echo $((1))",
+        "echo $[1]",
+        "ls # it's",
+        "echo `a\\`b\\``",
+        "echo ${x:-'a'}",
+        "echo 'open",
+        'echo "open',
+        "echo $(ls",
+    ]:
         assert scan(text).problems, text
 
 
 def test_zsh_only_constructs_are_problems_under_zsh() -> None:
-    for text in ["echo $a[x]", "echo *(e:id:)", "echo $~x", "=id", "echo ~[x]", "echo \"$a[x]\""]:
+    for text in ["echo $a[x]", "echo *(e:id:)", "echo $~x", "=id", "echo ~[x]", 'echo "$a[x]"']:
         assert scan(text, zsh=True).problems, text
         assert not [p for p in scan(text).problems if "zsh" in p.reason], text
 
 
 # Pieces of words: quotes of every kind around substitutions that write to a marker if bash runs them.
 PIECES = [
-    "'a'", '"b"', "c", "\\'", '\\"', "\\$", "$'d'", "$'\\''", '$"e"', "'$(touch M)'", '"$(touch M)"', "$(touch M)",
-    "`touch M`", '"`touch M`"', "${v}", "$v", '"$v"', "${v:-x}", "<(touch M)", ";", " ", "|", "&&", "#", "\\\n",
-    "echo ", "(", ")", "{", "}", "=", "x=", "$(echo", "'", '"', "\\",
+    "'a'",
+    '"b"',
+    "c",
+    "\\'",
+    '\\"',
+    "\\$",
+    "$'d'",
+    "$'\\''",
+    '$"e"',
+    "'$(touch M)'",
+    '"$(touch M)"',
+    "$(touch M)",
+    "`touch M`",
+    '"`touch M`"',
+    "${v}",
+    "$v",
+    '"$v"',
+    "${v:-x}",
+    "<(touch M)",
+    ";",
+    " ",
+    "|",
+    "&&",
+    "#",
+    "\\\n",
+    "echo ",
+    "(",
+    ")",
+    "{",
+    "}",
+    "=",
+    "x=",
+    "$(echo",
+    "'",
+    '"',
+    "\\",
 ]
 
 

@@ -33,7 +33,10 @@ async def read_all(fd: int) -> bytes:
 
 async def test_streams_output_and_reports_exit(spawner: Spawner) -> None:
     proc = await spawner.spawn(
-        SH, "echo one; sleep 0.2; echo two; echo oops >&2; exit 3", cwd="/tmp", env={"PATH": os.environ["PATH"]},
+        SH,
+        "echo one; sleep 0.2; echo two; echo oops >&2; exit 3",
+        cwd="/tmp",
+        env={"PATH": os.environ["PATH"]},
         stdin_pipe=False,
     )
     assert isinstance(proc, SpawnerProcess) and proc.pgid == proc.pid and proc.stdin_fd is None
@@ -103,7 +106,10 @@ async def test_spawn_latency_against_popen(spawner: Spawner) -> None:
     for _ in range(rounds):
         started = time.perf_counter()
         popen = subprocess.Popen(
-            ["/bin/true"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ["/bin/true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         plain.append(time.perf_counter() - started)

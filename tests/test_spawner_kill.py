@@ -70,9 +70,7 @@ def server_like(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[st
     script = tmp_path / "server.py"
     script.write_text(SERVER_SCRIPT)
     pidfile = tmp_path / "pids"
-    server = subprocess.Popen(
-        [sys.executable, str(script), tree_command(pidfile)], stdout=subprocess.PIPE, text=True
-    )
+    server = subprocess.Popen([sys.executable, str(script), tree_command(pidfile)], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     info = json.loads(server.stdout.readline())
     assert wait_until(lambda: len(recorded_pids(pidfile)) == ESCAPEES, timeout=10)

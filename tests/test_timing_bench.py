@@ -13,7 +13,10 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "timeout_estimator.py
 def test_quick_json_report() -> None:
     out = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--json", "--runs", "300"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     report = json.loads(out.stdout)
     assert {"seed", "runs", "settings", "goals", "meets_goals", "results", "categories"} <= set(report)
@@ -21,7 +24,11 @@ def test_quick_json_report() -> None:
     for policy in report["results"].values():
         overall = policy["overall"]
         assert set(overall) == {
-            "successful_runs", "coverage", "median_over_provision", "hang_hours", "killed_good_hours"
+            "successful_runs",
+            "coverage",
+            "median_over_provision",
+            "hang_hours",
+            "killed_good_hours",
         }
         assert 0.0 <= overall["coverage"] <= 1.0
     assert report["categories"]["agent opus"] == "claude:model=opus:tools=Bash,Edit:prompt=m"
@@ -31,7 +38,10 @@ def test_quick_markdown_is_deterministic() -> None:
     def run() -> str:
         return subprocess.run(
             [sys.executable, str(BENCH), "--runs", "200", "--seed", "7"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         ).stdout
 
     first, second = run(), run()

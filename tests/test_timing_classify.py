@@ -75,7 +75,15 @@ def test_classification_table(command: str, key: str, rest: list[str]) -> None:
 
 def test_prompt_buckets() -> None:
     assert [prompt_bucket(" ".join(["w"] * n)) for n in (1, 10, 11, 50, 51, 200, 201, 1000, 1001)] == [
-        "xs", "xs", "s", "s", "m", "m", "l", "l", "xl"
+        "xs",
+        "xs",
+        "s",
+        "s",
+        "m",
+        "m",
+        "l",
+        "l",
+        "xl",
     ]
     assert prompt_bucket(None) == "none"
 
@@ -96,7 +104,10 @@ def test_registry_custom_and_broken_classifiers() -> None:
     reg.register("ansible", broken)
     reg.register("helm", inconsistent)
     assert reg.classify("terraform apply prod").hierarchy == [
-        "terraform:apply:prod", "terraform:apply", "terraform", "default"
+        "terraform:apply:prod",
+        "terraform:apply",
+        "terraform",
+        "default",
     ]
     assert reg.classify("ansible play").key == "ansible:play"
     assert reg.classify("helm install").key == "helm:install"

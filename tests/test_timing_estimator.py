@@ -16,8 +16,12 @@ from cc_executor.timing.settings import TimingSettings
 from cc_executor.timing.sqlite_store import SQLiteHistoryStore
 
 SETTINGS = TimingSettings(
-    timeout_quantile=0.95, timeout_safety_margin=1.5, timeout_min=10.0, timeout_max=1000.0,
-    timeout_min_samples=5, timeout_sample_window=50,
+    timeout_quantile=0.95,
+    timeout_safety_margin=1.5,
+    timeout_min=10.0,
+    timeout_max=1000.0,
+    timeout_min_samples=5,
+    timeout_sample_window=50,
 )
 
 
@@ -39,14 +43,26 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteHistoryStore]:
 _counter = iter(range(10**9))
 
 
-async def add(store: SQLiteHistoryStore, command: str, durations: list[float], status: str = "completed",
-              timeout: float | None = None) -> None:
+async def add(
+    store: SQLiteHistoryStore,
+    command: str,
+    durations: list[float],
+    status: str = "completed",
+    timeout: float | None = None,
+) -> None:
     for d in durations:
         i = next(_counter)
-        await store.record(RunRecord(
-            job_id=str(i), command=command, category=classify(command).key, started_at=time.time() - 1e5 + i,
-            duration=d, status=status, timeout=timeout,  # type: ignore[arg-type]
-        ))
+        await store.record(
+            RunRecord(
+                job_id=str(i),
+                command=command,
+                category=classify(command).key,
+                started_at=time.time() - 1e5 + i,
+                duration=d,
+                status=status,
+                timeout=timeout,  # type: ignore[arg-type]
+            )
+        )
 
 
 def test_quantile() -> None:
@@ -62,7 +78,15 @@ async def test_default_when_no_history(store: SQLiteHistoryStore) -> None:
     none = await TimeoutEstimator(store, None, SETTINGS, None).estimate("pytest")
     assert none.timeout is None and none.load_multiplier == 1.0
     assert set(none.to_dict()) == {
-        "timeout", "timeout_source", "samples", "p50", "p95", "load_multiplier", "category", "basis", "note"
+        "timeout",
+        "timeout_source",
+        "samples",
+        "p50",
+        "p95",
+        "load_multiplier",
+        "category",
+        "basis",
+        "note",
     }
 
 

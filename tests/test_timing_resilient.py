@@ -19,7 +19,9 @@ def rec(i: int) -> RunRecord:
 
 
 async def test_redis_killed_and_restarted(
-    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
+    redis_server: RedisServer,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = TimingSettings(redis_url=redis_server.url, history_op_timeout=1.0, history_retry_interval=0.0)
     store = open_history_store(settings, tmp_path)
@@ -61,8 +63,9 @@ async def test_retry_interval_skips_the_backend(tmp_path: Path) -> None:
             calls += 1
             raise OSError("disk gone")
 
-        async def recent(self, limit: int = 50, command: str | None = None,
-                         category: str | None = None) -> list[RunRecord]:
+        async def recent(
+            self, limit: int = 50, command: str | None = None, category: str | None = None
+        ) -> list[RunRecord]:
             return await self.samples("", limit)
 
         async def samples(self, category_prefix_or_key: str, limit: int) -> list[RunRecord]:
@@ -94,8 +97,9 @@ async def test_hanging_backend_times_out(tmp_path: Path) -> None:
         async def record(self, rec: RunRecord) -> None:
             await asyncio.sleep(10)
 
-        async def recent(self, limit: int = 50, command: str | None = None,
-                         category: str | None = None) -> list[RunRecord]:
+        async def recent(
+            self, limit: int = 50, command: str | None = None, category: str | None = None
+        ) -> list[RunRecord]:
             await asyncio.sleep(10)
             return []
 

@@ -34,7 +34,9 @@ def rec(i: int, category: str = "pytest", status: str = "completed", age: float 
 
 @pytest.fixture(params=["sqlite", "redis"])
 async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_server: RedisServer,  # noqa: F811
 ) -> AsyncIterator[HistoryStore]:
     settings = TimingSettings(history_max_records=10, history_max_age_days=1.0, history_prune_every=1000)
     s: HistoryStore
@@ -55,7 +57,10 @@ def test_record_round_trip() -> None:
 
 def test_category_levels() -> None:
     assert category_levels("claude:model=opus:tools=Bash:prompt=m") == [
-        "claude", "claude:model=opus", "claude:model=opus:tools=Bash", "claude:model=opus:tools=Bash:prompt=m"
+        "claude",
+        "claude:model=opus",
+        "claude:model=opus:tools=Bash",
+        "claude:model=opus:tools=Bash:prompt=m",
     ]
     assert category_levels("make") == ["make"]
 

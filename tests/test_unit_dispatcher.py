@@ -61,9 +61,16 @@ class Methods:
         async def odd(params: NoParams, ctx: Any) -> None:
             raise ProtocolError("an application error", code=-32050)
 
-        return Dispatcher([Method("echo", EchoParams, echo), Method("word", EchoParams, word),
-                           Method("note", NoParams, note), Method("buggy", NoParams, buggy),
-                           Method("missing", NoParams, missing), Method("odd", NoParams, odd)])
+        return Dispatcher(
+            [
+                Method("echo", EchoParams, echo),
+                Method("word", EchoParams, word),
+                Method("note", NoParams, note),
+                Method("buggy", NoParams, buggy),
+                Method("missing", NoParams, missing),
+                Method("odd", NoParams, odd),
+            ]
+        )
 
 
 @pytest.fixture
@@ -117,17 +124,31 @@ async def test_a_batch_is_answered_in_order_with_invalid_entries_answered_in_pla
     replies = await answer(methods.dispatcher(), frame)
     assert replies == [
         {"jsonrpc": "2.0", "result": {"echo": "a"}, "id": 1},
-        {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST, "message": "Invalid Request: expected a JSON object"},
-         "id": None},
-        {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST,
-                                     "message": 'Invalid Request: "jsonrpc" must be exactly "2.0"'}, "id": 7},
-        {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST,
-                                     "message": 'Invalid Request: "method" must be a non-empty string'}, "id": 8},
-        {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST,
-                                     "message": 'Invalid Request: "params" must be an object or an array'}, "id": 9},
-        {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST,
-                                     "message": 'Invalid Request: "id" must be a string, number or null'},
-         "id": None},  # an id that is not one is not echoed back
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": INVALID_REQUEST, "message": "Invalid Request: expected a JSON object"},
+            "id": None,
+        },
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": INVALID_REQUEST, "message": 'Invalid Request: "jsonrpc" must be exactly "2.0"'},
+            "id": 7,
+        },
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": INVALID_REQUEST, "message": 'Invalid Request: "method" must be a non-empty string'},
+            "id": 8,
+        },
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": INVALID_REQUEST, "message": 'Invalid Request: "params" must be an object or an array'},
+            "id": 9,
+        },
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": INVALID_REQUEST, "message": 'Invalid Request: "id" must be a string, number or null'},
+            "id": None,
+        },  # an id that is not one is not echoed back
         {"jsonrpc": "2.0", "result": {"echo": "b"}, "id": 2},
     ]
     assert methods.calls == [("echo", "a"), ("note", "ctx"), ("echo", "b")]
@@ -159,19 +180,31 @@ def test_a_frame_that_is_not_a_request_at_all_gets_one_error(
 
 async def test_an_unknown_method_is_minus_32601_with_the_names_there_are(methods: Methods) -> None:
     reply = await answer(methods.dispatcher(), request("nope", 3))
-    assert reply == {"jsonrpc": "2.0", "id": 3, "error": {
-        "code": METHOD_NOT_FOUND, "message": "Method not found: nope",
-        "data": {"available": ["buggy", "echo", "missing", "note", "odd", "word"]}}}
+    assert reply == {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "error": {
+            "code": METHOD_NOT_FOUND,
+            "message": "Method not found: nope",
+            "data": {"available": ["buggy", "echo", "missing", "note", "odd", "word"]},
+        },
+    }
 
 
 @pytest.mark.parametrize(
     ("params", "message", "data"),
     [
         ({}, "Invalid params: text: Field required", [{"field": "text", "error": "Field required"}]),
-        ({"text": 5}, "Invalid params: text: Input should be a valid string",
-         [{"field": "text", "error": "Input should be a valid string"}]),
-        ({"text": "x", "times": 0}, "Invalid params: times: Input should be greater than or equal to 1",
-         [{"field": "times", "error": "Input should be greater than or equal to 1"}]),
+        (
+            {"text": 5},
+            "Invalid params: text: Input should be a valid string",
+            [{"field": "text", "error": "Input should be a valid string"}],
+        ),
+        (
+            {"text": "x", "times": 0},
+            "Invalid params: times: Input should be greater than or equal to 1",
+            [{"field": "times", "error": "Input should be greater than or equal to 1"}],
+        ),
         (["x"], "Invalid params: pass parameters by name, as an object", None),
     ],
 )
@@ -188,8 +221,10 @@ async def test_bad_params_are_minus_32602_naming_the_field(
 
 async def test_no_params_and_an_empty_list_both_mean_none(methods: Methods) -> None:
     dispatcher = methods.dispatcher()
-    for frame in ({"jsonrpc": "2.0", "id": 1, "method": "note"}, {"jsonrpc": "2.0", "id": 1, "method": "note",
-                                                                  "params": []}):
+    for frame in (
+        {"jsonrpc": "2.0", "id": 1, "method": "note"},
+        {"jsonrpc": "2.0", "id": 1, "method": "note", "params": []},
+    ):
         assert await answer(dispatcher, frame) == {"jsonrpc": "2.0", "result": None, "id": 1}
 
 
@@ -205,8 +240,11 @@ async def test_unknown_params_are_ignored_and_listed_in_a_dict_result(methods: M
 async def test_a_bug_in_a_handler_is_minus_32603_and_leaks_nothing(methods: Methods, caplog: Any) -> None:
     with caplog.at_level(logging.ERROR, logger="cc_executor.rpc.dispatcher"):
         reply = await answer(methods.dispatcher(), request("buggy", 8))
-    assert reply == {"jsonrpc": "2.0", "id": 8, "error": {
-        "code": INTERNAL_ERROR, "message": "Internal error", "data": {"detail": "RuntimeError"}}}
+    assert reply == {
+        "jsonrpc": "2.0",
+        "id": 8,
+        "error": {"code": INTERNAL_ERROR, "message": "Internal error", "data": {"detail": "RuntimeError"}},
+    }
     assert "secret-token" not in json.dumps(reply) and "/srv/private" not in json.dumps(reply)
     assert [r.getMessage() for r in caplog.records] == ["method buggy failed"]  # the server's log has it
 
@@ -224,12 +262,28 @@ async def test_a_protocol_error_from_a_handler_keeps_its_code_and_data(methods: 
 
 async def test_the_protocol_dispatcher_knows_every_method_and_answers_ping() -> None:
     dispatcher = build_dispatcher()
-    assert set(dispatcher.names) >= {"execute", "control", "attach", "detach", "stdin", "jobs.list", "jobs.get",
-                                     "jobs.wait", "estimate", "history", "hook_status", "ping", "pong"}
+    assert set(dispatcher.names) >= {
+        "execute",
+        "control",
+        "attach",
+        "detach",
+        "stdin",
+        "jobs.list",
+        "jobs.get",
+        "jobs.wait",
+        "estimate",
+        "history",
+        "hook_status",
+        "ping",
+        "pong",
+    }
     items, _ = dispatcher.parse(json.dumps(request("jobs.wait", job_id="j")))
     assert dispatcher.needs_task(items)
     assert await answer(dispatcher, request("ping", 1, anything="goes"), ctx=None) == {
-        "jsonrpc": "2.0", "result": "pong", "id": 1}
+        "jsonrpc": "2.0",
+        "result": "pong",
+        "id": 1,
+    }
     reply = await answer(dispatcher, request("execute", 2, command=" "), ctx=None)
     assert reply["error"]["code"] == INVALID_PARAMS
     assert reply["error"]["data"] == [{"field": "command", "error": "Value error, command cannot be empty"}]

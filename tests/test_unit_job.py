@@ -152,8 +152,13 @@ class Harness:
 
 def make_job(clock: FakeClock, log: OutputLog | None = None, **settings: Any) -> Job:
     options: dict[str, Any] = {
-        "owner": None, "timeout": None, "timeout_source": "default", "idle_timeout": None, "chunk_size": 64,
-        "max_line": 1000, "partial_line_flush": 0.25,
+        "owner": None,
+        "timeout": None,
+        "timeout_source": "default",
+        "idle_timeout": None,
+        "chunk_size": 64,
+        "max_line": 1000,
+        "partial_line_flush": 0.25,
         "cleanup_grace": 1.0,  # the fake tree dies at SIGTERM: terminate_tree returns at its first look
     }
     options.update(settings)
@@ -191,13 +196,31 @@ async def harness(harness_of: Callable[..., Harness]) -> Harness:
 
 async def test_start_logs_process_started_and_the_timeout(harness_of: Callable[..., Harness]) -> None:
     h = harness_of(timeout=8.0, timeout_source="estimate")
-    assert h.job.start_result() == {"status": "queued", "job_id": "job1", "pid": None, "pgid": None,
-                                    "timeout": 8.0, "timeout_source": "estimate"}
+    assert h.job.start_result() == {
+        "status": "queued",
+        "job_id": "job1",
+        "pid": None,
+        "pgid": None,
+        "timeout": 8.0,
+        "timeout_source": "estimate",
+    }
     h.start()
     assert h.job.state is JobState.RUNNING and (h.job.pid, h.job.pgid) == (PID, PID)
-    assert h.events() == [{"jsonrpc": "2.0", "method": "process.started", "params": {
-        "job_id": "job1", "status": "started", "pid": PID, "pgid": PID, "timeout": 8.0,
-        "timeout_source": "estimate", "command": "echo hi"}}]
+    assert h.events() == [
+        {
+            "jsonrpc": "2.0",
+            "method": "process.started",
+            "params": {
+                "job_id": "job1",
+                "status": "started",
+                "pid": PID,
+                "pgid": PID,
+                "timeout": 8.0,
+                "timeout_source": "estimate",
+                "command": "echo hi",
+            },
+        }
+    ]
     h.job.extra["rewritten"] = "echo hello"
     assert h.job.start_result()["status"] == "started" and h.job.start_result()["rewritten"] == "echo hello"
     await h.end()
@@ -209,7 +232,10 @@ async def test_stdout_and_stderr_share_one_seq_from_zero_without_gaps(harness: H
     harness.feed("stderr", b"oops\n")
     harness.feed("stdout", b"three\n")
     assert [(o["seq"], o["type"], o["data"], o["truncated"]) for o in harness.outputs()] == [
-        (0, "stdout", "one\ntwo\n", False), (1, "stderr", "oops\n", False), (2, "stdout", "three\n", False)]
+        (0, "stdout", "one\ntwo\n", False),
+        (1, "stderr", "oops\n", False),
+        (2, "stdout", "three\n", False),
+    ]
     assert "chunk_index" not in harness.outputs()[0]
     assert harness.job.log.next_seq == 3 and harness.job.log.output_bytes == 19
     await harness.end()
@@ -231,7 +257,9 @@ async def test_a_long_line_comes_whole_in_numbered_chunks(harness_of: Callable[.
     h.start()
     h.feed("stdout", b"a" * 12 + b"\n")
     assert [(o["data"], o["truncated"], o["chunk_index"], o["total_chunks"]) for o in h.outputs()] == [
-        ("a" * 8, True, 0, 2), ("aaaa\n", False, 1, 2)]  # every chunk but the last says the line goes on
+        ("a" * 8, True, 0, 2),
+        ("aaaa\n", False, 1, 2),
+    ]  # every chunk but the last says the line goes on
 
 
 async def test_a_line_past_max_line_is_cut_and_marked_truncated(harness_of: Callable[..., Harness]) -> None:
@@ -240,7 +268,10 @@ async def test_a_line_past_max_line_is_cut_and_marked_truncated(harness_of: Call
     h.feed("stdout", b"b" * 30 + b"\n")
     frames = h.outputs()
     assert [(o["data"], o["truncated"], o["chunk_index"], o["total_chunks"]) for o in frames] == [
-        ("b" * 8, True, 0, 3), ("b" * 8, True, 1, 3), ("bbbb\n", True, 2, 3)]
+        ("b" * 8, True, 0, 3),
+        ("b" * 8, True, 1, 3),
+        ("bbbb\n", True, 2, 3),
+    ]
     assert "".join(o["data"] for o in frames) == "b" * 20 + "\n"  # the newline is kept
     assert [o["seq"] for o in frames] == [0, 1, 2]
 
@@ -281,7 +312,9 @@ async def test_bytes_written_to_the_pipes_reach_the_log(harness: Harness) -> Non
     os.write(proc.writers["stderr"], b"and this one\n")
     await harness.end(0)  # what is still in the pipes at the exit is read before the end is recorded
     assert sorted((o["type"], o["data"]) for o in harness.outputs()) == [
-        ("stderr", "and this one\n"), ("stdout", "through the pipe\n")]
+        ("stderr", "and this one\n"),
+        ("stdout", "through the pipe\n"),
+    ]
     assert sorted(o["seq"] for o in harness.outputs()) == [0, 1]
 
 
@@ -297,8 +330,9 @@ async def test_the_output_cap_keeps_a_prefix_tells_once_and_keeps_the_job_runnin
     h.feed("stderr", b"world!\n")
     h.feed("stdout", b"more\n")
     assert [o["data"] for o in h.outputs()] == ["hello\n", "worl"]
-    assert h.of("process.error") == [{"job_id": "job1", "limit": 10,
-                                      "error": "output limit of 10 bytes reached; further output is not logged"}]
+    assert h.of("process.error") == [
+        {"job_id": "job1", "limit": 10, "error": "output limit of 10 bytes reached; further output is not logged"}
+    ]
     assert h.methods() == ["process.started", "process.output", "process.error", "process.output"]
     assert h.job.extra["output_capped"] is True and h.job.state is JobState.RUNNING
     assert h.proc is not None and h.proc.signals == []
@@ -335,10 +369,16 @@ async def test_pause_and_resume_signal_the_tree_and_log_it(harness: Harness) -> 
     harness.job.resume()
     assert harness.job.state is JobState.RUNNING and proc.signals == [signal.SIGSTOP, signal.SIGCONT]
     assert harness.events()[1:] == [
-        {"jsonrpc": "2.0", "method": "process.paused",
-         "params": {"job_id": "job1", "status": "paused", "pid": PID, "pgid": PID}},
-        {"jsonrpc": "2.0", "method": "process.resumed",
-         "params": {"job_id": "job1", "status": "resumed", "pid": PID, "pgid": PID}},
+        {
+            "jsonrpc": "2.0",
+            "method": "process.paused",
+            "params": {"job_id": "job1", "status": "paused", "pid": PID, "pgid": PID},
+        },
+        {
+            "jsonrpc": "2.0",
+            "method": "process.resumed",
+            "params": {"job_id": "job1", "status": "resumed", "pid": PID, "pgid": PID},
+        },
     ]
     await harness.end()
 
@@ -400,8 +440,9 @@ async def test_cancel_stops_the_tree_and_ends_cancelled(harness: Harness, paused
     assert job.state is JobState.CANCELLED and job.reason == "cancelled by the client"
     assert (job.exit_code, job.signal) == (-signal.SIGTERM, "SIGTERM")
     assert proc.signals[-2:] == [signal.SIGTERM, signal.SIGCONT]  # continued, so a stopped tree can die
-    assert harness.of("process.cancelled") == [{"job_id": "job1", "status": "cancelled",
-                                                "reason": "cancelled by the client", "pid": PID, "pgid": PID}]
+    assert harness.of("process.cancelled") == [
+        {"job_id": "job1", "status": "cancelled", "reason": "cancelled by the client", "pid": PID, "pgid": PID}
+    ]
     assert harness.methods()[-1] == "process.completed"
     assert harness.of("process.completed")[0]["status"] == "cancelled"
 
@@ -414,8 +455,17 @@ async def test_a_queued_job_cancelled_ends_without_running(harness: Harness) -> 
     assert job.state is JobState.CANCELLED and job.done.done()
     assert harness.methods() == ["process.cancelled", "process.completed"]
     assert harness.of("process.completed")[0] == {
-        "job_id": "job1", "status": "cancelled", "exit_code": None, "signal": None, "duration": None,
-        "pid": None, "pgid": None, "reason": "cancelled while queued", "output_bytes": 0, "next_seq": 0}
+        "job_id": "job1",
+        "status": "cancelled",
+        "exit_code": None,
+        "signal": None,
+        "duration": None,
+        "pid": None,
+        "pgid": None,
+        "reason": "cancelled while queued",
+        "output_bytes": 0,
+        "next_seq": 0,
+    }
     job.stop(JobState.CANCELLED, "again")  # a final job is never stopped again
     assert harness.methods() == ["process.cancelled", "process.completed"]
 
@@ -529,8 +579,17 @@ async def test_the_completed_event_says_how_the_job_ended(
     assert len(completed) == 1 and harness.methods()[-1] == "process.completed"
     duration = completed[0].pop("duration")
     assert isinstance(duration, float) and duration >= 0
-    assert completed[0] == {"job_id": "job1", "status": state, "exit_code": code, "signal": signal_name,
-                            "pid": PID, "pgid": PID, "reason": reason, "output_bytes": 4, "next_seq": 1}
+    assert completed[0] == {
+        "job_id": "job1",
+        "status": state,
+        "exit_code": code,
+        "signal": signal_name,
+        "pid": PID,
+        "pgid": PID,
+        "reason": reason,
+        "output_bytes": 4,
+        "next_seq": 1,
+    }
     assert harness.job.state.value == state and harness.job.exit_code == code
 
 
@@ -564,8 +623,15 @@ async def test_observers_add_events_and_their_summary(harness: Harness, failure:
     harness.feed("stderr", b"warn\n")
     await harness.end(0)
     assert observer.seen == [("stdout", "hello\n"), ("stderr", "warn\n")]
-    assert harness.methods() == ["process.started", "process.output", "agent.text", "process.output",
-                                 "agent.text", "agent.result", "process.completed"]
+    assert harness.methods() == [
+        "process.started",
+        "process.output",
+        "agent.text",
+        "process.output",
+        "agent.text",
+        "agent.result",
+        "process.completed",
+    ]
     completed = harness.of("process.completed")[0]
     assert completed["agent"] == {"turns": 2} and harness.job.extra["agent"] == {"turns": 2}
     if failure is None:
@@ -614,8 +680,15 @@ async def test_a_job_stops_itself_when_its_log_cannot_be_written(tmp_path: Path)
 
 
 async def test_the_summary_survives_a_round_trip_through_restored(harness_of: Callable[..., Harness]) -> None:
-    spec = JobSpec(command="make test", cwd="/tmp", detach=True, interactive=False, queue="builds",
-                   depends_on=["job0"], labels={"team": "core"})
+    spec = JobSpec(
+        command="make test",
+        cwd="/tmp",
+        detach=True,
+        interactive=False,
+        queue="builds",
+        depends_on=["job0"],
+        labels={"team": "core"},
+    )
     h = harness_of(spec=spec, owner="session-1", timeout=60.0, timeout_source="estimate", idle_timeout=30.0)
     h.job.extra["estimate"] = {"p90": 12.5}
     h.start()

@@ -57,8 +57,11 @@ async def test_output_gets_seqs_from_zero_and_events_take_none() -> None:
     assert log.append_output("stdout", "c" * 4, False, 0, 2) == 2
     assert (log.next_seq, log.end, log.output_bytes) == (3, 4, 8)
     entries = read_all(log)
-    assert entries[0] == {"jsonrpc": "2.0", "method": "process.output", "params": {
-        "job_id": "j", "seq": 0, "type": "stdout", "data": "a\n", "truncated": False}}
+    assert entries[0] == {
+        "jsonrpc": "2.0",
+        "method": "process.output",
+        "params": {"job_id": "j", "seq": 0, "type": "stdout", "data": "a\n", "truncated": False},
+    }
     assert entries[1] == {"jsonrpc": "2.0", "method": "process.paused", "params": {"job_id": "j", "status": "paused"}}
     assert entries[2]["params"]["truncated"] is True and "chunk_index" not in entries[2]["params"]
     assert (entries[3]["params"]["chunk_index"], entries[3]["params"]["total_chunks"]) == (0, 2)
@@ -189,8 +192,17 @@ async def test_a_damaged_entry_is_skipped_and_described(tmp_path: Path, garbage:
     problems: list[LogProblem] = []
     entries = read_all(reopened(log), problems)
     assert [e["params"].get("seq") for e in entries] == [0, 1, 2, 3, 4, 6, 7, None]
-    assert problems == [LogProblem("corrupt", f"log entry 5: {reason}; skipped (output seq 5-5 not delivered)",
-                                   index=5, pos=5, entries=1, seq=5, lost_seqs=(5, 5))]
+    assert problems == [
+        LogProblem(
+            "corrupt",
+            f"log entry 5: {reason}; skipped (output seq 5-5 not delivered)",
+            index=5,
+            pos=5,
+            entries=1,
+            seq=5,
+            lost_seqs=(5, 5),
+        )
+    ]
 
 
 async def test_a_file_cut_mid_entry_ends_with_a_problem_and_a_reader_still_reaches_the_end(tmp_path: Path) -> None:

@@ -32,10 +32,16 @@ def test_state_words_are_spelled_once() -> None:
     assert is_final("timed_out") and is_final(JobState.LOST) and not is_final("running") and not is_final(None)
 
 
-@pytest.mark.parametrize(("state", "wanted", "passes"), [
-    (JobState.PAUSED, "live", True), (JobState.COMPLETED, "live", False), (JobState.FAILED, "failed", True),
-    (JobState.FAILED, "completed", False), (JobState.LOST, None, True),
-])
+@pytest.mark.parametrize(
+    ("state", "wanted", "passes"),
+    [
+        (JobState.PAUSED, "live", True),
+        (JobState.COMPLETED, "live", False),
+        (JobState.FAILED, "failed", True),
+        (JobState.FAILED, "completed", False),
+        (JobState.LOST, None, True),
+    ],
+)
 def test_list_filter(state: JobState, wanted: str | None, passes: bool) -> None:
     assert matches(state, wanted) is passes
 
@@ -50,8 +56,12 @@ def test_list_params_take_every_filter_and_refuse_others() -> None:
 def test_control_verbs_any_case_and_their_answers() -> None:
     assert control_type("pause") is ControlType.PAUSE and control_type("Signal") is ControlType.SIGNAL
     assert ControlParams.model_validate({"type": "cancel"}).type is ControlType.CANCEL
-    assert DONE == {ControlType.PAUSE: "paused", ControlType.RESUME: "resumed", ControlType.CANCEL: "cancelled",
-                    ControlType.SIGNAL: "signalled"}
+    assert DONE == {
+        ControlType.PAUSE: "paused",
+        ControlType.RESUME: "resumed",
+        ControlType.CANCEL: "cancelled",
+        ControlType.SIGNAL: "signalled",
+    }
     with pytest.raises(ValueError, match="PAUSE, RESUME, CANCEL, SIGNAL"):
         control_type("stop")
     with pytest.raises(ValueError):

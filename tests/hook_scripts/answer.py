@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Test hook: append the event read on stdin to RECORD_FILE (argv[1]), then print ANSWER (argv[2]) if given."""
+
 import sys
 
 event = sys.stdin.read()
