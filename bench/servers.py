@@ -19,21 +19,9 @@ from pathlib import Path
 
 import httpx
 
-_OUR_SETTING_NAMES = {
-    "DEFAULT_PORT",
-    "MAX_SESSIONS",
-    "SESSION_TIMEOUT",
-    "WS_PING_INTERVAL",
-    "WS_PING_TIMEOUT",
-    "WS_MAX_SIZE",
-    "DEFAULT_EXECUTION_TIMEOUT",
-    "PROCESS_CLEANUP_TIMEOUT",
-    "STREAM_TIMEOUT",
-    "ALLOWED_COMMANDS",
-    "MAX_BUFFER_SIZE",
-    "LOG_LEVEL",
-    "DEBUG",
-}
+from cc_executor.config import setting_variables
+
+_OUR_SETTING_NAMES = setting_variables()
 READY_WITHIN = 30.0
 
 

@@ -28,25 +28,12 @@ import pytest
 from claude_cli import anthropic_mock, claude_cli  # noqa: F401 - fixtures of the real-CLI tests
 from rpc_client import RpcClient
 
+from cc_executor.config import setting_variables
 from cc_executor.jobs.spawner import Spawner
 
 # Settings from the developer's own environment must not leak into the servers under test.
 _SETTING_PREFIXES = ("CC_EXECUTOR_",)
-_SETTING_NAMES = {
-    "DEFAULT_PORT",
-    "MAX_SESSIONS",
-    "SESSION_TIMEOUT",
-    "WS_PING_INTERVAL",
-    "WS_PING_TIMEOUT",
-    "WS_MAX_SIZE",
-    "DEFAULT_EXECUTION_TIMEOUT",
-    "PROCESS_CLEANUP_TIMEOUT",
-    "STREAM_TIMEOUT",
-    "ALLOWED_COMMANDS",
-    "MAX_BUFFER_SIZE",
-    "LOG_LEVEL",
-    "DEBUG",
-}
+_SETTING_NAMES = setting_variables()  # the original's unprefixed names (DEFAULT_PORT, ...) and REDIS_URL too
 
 # Small grace periods so tests that drop connections or stop stubborn trees stay fast.
 TEST_DEFAULTS = {

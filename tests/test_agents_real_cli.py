@@ -129,12 +129,11 @@ def _tree_pids(path: Path) -> dict[str, int]:
     return {name: int(pid) for name, pid in (line.split() for line in path.read_text().splitlines() if line)}
 
 
-@pytest.mark.slow
-async def test_cancel_stops_the_tree_the_bash_tool_started(
+async def _start_bash_tree(
     rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
-) -> None:
-    """The Bash tool runs its command in a new session, which starts a background child and a ``setsid``
-    escapee of its own; cancelling the job while the tool runs must leave none of them (nor the CLI)."""
+) -> tuple[str, int, int, dict[str, int]]:
+    """Start the ``bash_tree`` scenario and wait until its Bash tool has started the whole tree: the job's id,
+    pgid and leader pid, and the tree's pids by role (shell, child, escapee)."""
     pids_file = tmp_path / "tree-pids"
     env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
     job = await rpc.call(
@@ -144,11 +143,19 @@ async def test_cancel_stops_the_tree_the_bash_tool_started(
         cwd=str(tmp_path),
         timeout=JOB_TIMEOUT,
     )
-    job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
     assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60), (
         f"the Bash tool never started the tree: {_tree_pids(pids_file)}"
     )
-    tree = _tree_pids(pids_file)
+    return job["job_id"], job["pgid"], job["pid"], _tree_pids(pids_file)
+
+
+@pytest.mark.slow
+async def test_cancel_stops_the_tree_the_bash_tool_started(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """The Bash tool runs its command in a new session, which starts a background child and a ``setsid``
+    escapee of its own; cancelling the job while the tool runs must leave none of them (nor the CLI)."""
+    job_id, pgid, leader, tree = await _start_bash_tree(rpc, anthropic_mock, tmp_path)
     assert all(is_alive(pid) for pid in tree.values())
     assert tree["shell"] not in survivors(pgid), "the Bash tool's command runs outside the job's group"
 
@@ -166,19 +173,9 @@ async def test_pause_stops_the_bash_tools_tree_and_resume_continues_it(
 ) -> None:
     """Pause reaches the CLI and the tree its Bash tool started in a session of its own (state T in /proc);
     resume lets all of them run again."""
-    pids_file = tmp_path / "tree-pids"
-    env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
-    job = await rpc.call(
-        "execute",
-        command=claude_command("bash_tree", "--allowedTools", "Bash"),
-        env=env,
-        cwd=str(tmp_path),
-        timeout=JOB_TIMEOUT,
-    )
-    job_id, pgid, leader = job["job_id"], job["pgid"], job["pid"]
+    job_id, pgid, leader, tree = await _start_bash_tree(rpc, anthropic_mock, tmp_path)
+    watched = [leader, *tree.values()]
     try:
-        assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60)
-        watched = [leader, *_tree_pids(pids_file).values()]
         await rpc.call("control", type="PAUSE", job_id=job_id)
         assert await eventually(lambda: all(proc_state(pid) == "T" for pid in watched)), {
             pid: proc_state(pid) for pid in watched

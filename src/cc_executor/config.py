@@ -227,3 +227,13 @@ def _variable_name(model_title: str, field: str) -> str:
     alias = info.validation_alias if info else None
     names = getattr(alias, "choices", None) or [field]
     return str(names[0])
+
+
+def setting_variables() -> frozenset[str]:
+    """Every environment variable the service reads a setting from: what a test or a benchmark strips from the
+    environment it starts a server with, so the developer's own settings never leak in."""
+    names: set[str] = set()
+    for section in _SECTIONS.values():
+        for info in section.model_fields.values():
+            names.update(str(name) for name in getattr(info.validation_alias, "choices", None) or [])
+    return frozenset(names)
