@@ -123,3 +123,15 @@ async def test_zsh_shell_setting_runs_commands_under_zsh(make_server: ServerFact
     assert lines[0].startswith("zsh=") and len(lines[0]) > len("zsh="), text
     assert lines[1] == "from-print"
     assert completed(events)["status"] == "completed"
+
+
+async def test_a_job_knows_its_id_and_labels_and_no_request_can_change_them(client: RpcClient) -> None:
+    labels = {"team": "infra", "task-name": "build 1", "": "empty name", "nul": "a\x00b"}
+    env = {"CC_EXECUTOR_JOB_ID": "someone-else", "CC_EXECUTOR_LABEL_TEAM": "forged", "KEEP": "mine"}
+    result, events = await run(client, "env | sort", labels=labels, env=env, timeout=30)
+    seen = dict(line.split("=", 1) for line in text_of(events).splitlines() if "=" in line)
+    assert seen["CC_EXECUTOR_JOB_ID"] == result["job_id"]
+    assert seen["CC_EXECUTOR_LABEL_TEAM"] == "infra" and seen["CC_EXECUTOR_LABEL_TASK_NAME"] == "build 1"
+    assert seen["KEEP"] == "mine"
+    assert "CC_EXECUTOR_LABEL_NUL" not in seen and "CC_EXECUTOR_LABEL_" not in seen
+    assert completed(events)["exit_code"] == 0

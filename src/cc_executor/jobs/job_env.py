@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import pwd
+import re
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
@@ -78,6 +79,24 @@ def base_environ(environ: Mapping[str, str], exclude: Iterable[str] | None = Non
     return {name: value for name, value in environ.items() if name not in drop}
 
 
+JOB_ID_ENV = "CC_EXECUTOR_JOB_ID"
+LABEL_ENV_PREFIX = "CC_EXECUTOR_LABEL_"
+_NOT_IN_A_NAME = re.compile(r"[^A-Z0-9_]")
+
+
+def job_identity(job_id: str, labels: Mapping[str, str]) -> dict[str, str]:
+    """What a job is told about itself, so a program inside it (a Claude Code hook, a script) can tell which job
+    it runs in: ``CC_EXECUTOR_JOB_ID`` and each label as ``CC_EXECUTOR_LABEL_<NAME>`` (upper case, anything but
+    letters, digits and ``_`` as ``_``). A label whose value holds a NUL (no environment can carry it) is left
+    out."""
+    identity = {JOB_ID_ENV: job_id}
+    for name, value in labels.items():
+        key = _NOT_IN_A_NAME.sub("_", name.upper())
+        if key.strip("_") and "\0" not in value:
+            identity[LABEL_ENV_PREFIX + key] = value
+    return identity
+
+
 def job_environ(
     environ: Mapping[str, str],
     overrides: Mapping[str, str],
@@ -85,10 +104,12 @@ def job_environ(
     *,
     exclude: Iterable[str] | None = None,
     user: JobUser | None = None,
+    identity: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """A job's environment: the base environment minus ``unset`` (names a hook removed), with HOME, USER and
-    LOGNAME of the job user when there is one, the streaming defaults, and the request's own variables last
-    (the client's explicit choice wins)."""
+    LOGNAME of the job user when there is one, the streaming defaults, the request's own variables (the
+    client's explicit choice wins over the server's), and the job's ``identity`` last: no request can make a
+    job believe it is another."""
     env = base_environ(environ, exclude)
     for name in unset:
         env.pop(name, None)
@@ -96,6 +117,7 @@ def job_environ(
         env.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
     env.update(STREAMING_ENV)
     env.update(overrides)
+    env.update(identity or {})
     return env
 
 

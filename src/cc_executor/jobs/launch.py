@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from ..protocol.errors import InternalError, InvalidParams, SpawnFailed
 from ..protocol.state import JobState
 from .job import Job
-from .job_env import job_environ, job_user_of
+from .job_env import job_environ, job_identity, job_user_of
 from .process import EXHAUSTION_ERRNOS, SpawnedProcess, SpawnExhausted, spawn
 from .settings import JobSettings
 from .spawner import Spawner, SpawnerUnavailable
@@ -26,7 +26,14 @@ async def launch(
     away) and a ProtocolError says why."""
     spec = job.spec
     user = job_user_of(settings.job_user)
-    env = job_environ(os.environ, spec.env, spec.env_unset, exclude=settings.job_env_exclude, user=user)
+    env = job_environ(
+        os.environ,
+        spec.env,
+        spec.env_unset,
+        exclude=settings.job_env_exclude,
+        user=user,
+        identity=job_identity(job.id, spec.labels),
+    )
     stdin_pipe = spec.interactive or spec.stdin is not None
     try:
         if spawner is not None:
