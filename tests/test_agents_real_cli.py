@@ -11,6 +11,7 @@ The CLI comes from ``scripts/install-claude-code.sh``; without it these tests sk
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from anthropic_mock import BIG_DELTA_BYTES, AnthropicMock
 from claude_cli import TEST_MAX_RETRIES, claude_command, claude_env
+from cli_support import cli, cli_env
 from conftest import ServerProcess
 from proc_scan import eventually, is_alive, proc_state, survivors
 from rpc_client import RpcClient, completed, outputs, text_of
@@ -45,6 +47,16 @@ def stream_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def named(events: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
     return [e["params"] for e in events if e["method"] == method]
+
+
+async def _history_of(rpc: RpcClient, job_id: str) -> list[dict[str, Any]]:
+    """The job's history record (written just after ``process.completed``: polled for, a few times)."""
+    for _ in range(200):
+        mine = [r for r in await rpc.call("history", limit=100) if r["job_id"] == job_id]
+        if mine:
+            return mine
+        await asyncio.sleep(0.05)
+    return []
 
 
 async def run_claude(
@@ -81,6 +93,14 @@ async def test_plain_text_run_completes_with_the_summary(
     assert (agent["tool_uses"], agent["unparsed_lines"]) == (0, 0)
     assert agent["events"] == len(stream)
     assert not named(events, "error.rate_limit_exceeded") and not named(events, "error.token_limit_exceeded")
+    # The fields the CLI prints, named as it names them (issue 15).
+    assert agent["claude_code_version"] == "2.1.332"
+    assert (agent["terminal_reason"], agent["stop_reason"]) == ("completed", "end_turn")
+    assert agent["usage"] == result["usage"] and agent["modelUsage"] == result["modelUsage"]
+    assert agent["subagent_stats"] == result["subagent_stats"]
+    assert (agent["permission_denials"], agent["permission_denials_count"]) == ([], 0)
+    assert (agent["api_retries"], agent["synthetic_turns"], agent["tool_errors"]) == (0, 0, 0)
+    assert (agent["api_error_status"], agent["api_error_type"], agent["error"]) == (None, None, None)
 
     [request] = anthropic_mock.messages()
     assert request.path == "/v1/messages?beta=true"
@@ -239,7 +259,7 @@ async def test_cancel_of_a_stream_left_hanging(rpc: RpcClient, anthropic_mock: A
 async def test_429_with_retry_after_gives_a_rate_limit_notification(
     rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
 ) -> None:
-    _, events = await run_claude(rpc, anthropic_mock, tmp_path, "rate_limit")
+    job_id, events = await run_claude(rpc, anthropic_mock, tmp_path, "rate_limit")
     stream = stream_events(events)
     retries = [e for e in stream if e["type"] == "system" and e.get("subtype") == "api_retry"]
     assert [(r["attempt"], r["error_status"], r["error"]) for r in retries] == [
@@ -253,11 +273,27 @@ async def test_429_with_retry_after_gives_a_rate_limit_notification(
     assert limits, "a 429 must be reported"
     first = limits[0]
     assert (first["error_type"], first["reset_timestamp"], first["recoverable"]) == ("rate_limit", None, True)
-    # The wait is the CLI's own retry delay (the mock's retry-after: 1 plus the CLI's jitter).
+    # The wait is the CLI's own retry delay (the mock's retry-after: 1 plus the CLI's jitter); one notification
+    # per change of that wait, not one per retry.
     assert first["retry_after"] == round(retries[0]["retry_delay_ms"] / 1000)
+    waits = [round(r["retry_delay_ms"] / 1000) for r in retries]
+    assert [limit["retry_after"] for limit in limits] == [w for i, w in enumerate(waits) if i == 0 or waits[i - 1] != w]
     done = completed(events)
-    assert (done["status"], done["exit_code"]) == ("failed", 1)
-    assert (done["agent"]["is_error"], done["agent"]["num_turns"]) == (True, 1)
+    assert (done["status"], done["exit_code"], done["reason"]) == ("failed", 1, "api_error: 429 rate_limit")
+    agent = done["agent"]
+    assert (agent["is_error"], agent["num_turns"]) == (True, 1)
+    assert (agent["terminal_reason"], agent["api_error_status"], agent["api_error_type"], agent["error"]) == (
+        "api_error",
+        429,
+        "rate_limit_error",
+        "rate_limit",
+    )
+    assert agent["api_retries"] == TEST_MAX_RETRIES
+    assert agent["last_retry"]["retry_delay_ms"] == retries[-1]["retry_delay_ms"]
+    job = await rpc.call("jobs.get", job_id=job_id)
+    assert job["reason"] == "api_error: 429 rate_limit"
+    [record] = await _history_of(rpc, job_id)
+    assert (record["status"], record["reason"]) == ("failed", "api_error: 429 rate_limit")
 
 
 async def test_529_overloaded_gives_an_overloaded_notification(
@@ -269,6 +305,8 @@ async def test_529_overloaded_gives_an_overloaded_notification(
     assert len(anthropic_mock.messages("overloaded")) == 1 + TEST_MAX_RETRIES
     done = completed(events)
     assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
+    assert done["reason"] == "api_error: 529 overloaded"
+    assert (done["agent"]["api_error_status"], done["agent"]["api_error_type"]) == (529, "overloaded_error")
 
 
 async def test_max_tokens_gives_a_token_limit_notification(
@@ -284,6 +322,13 @@ async def test_max_tokens_gives_a_token_limit_notification(
     assert limit["limit"] == 128000 and "CLAUDE_CODE_MAX_OUTPUT_TOKENS" in limit["error_text"]
     done = completed(events)
     assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
+    assert done["reason"] == "max_tokens"
+    agent = done["agent"]
+    assert (agent["synthetic_turns"], agent["error"], agent["api_error"]) == (
+        len(synthetic),
+        "max_output_tokens",
+        "max_output_tokens",
+    )
 
 
 @pytest.mark.slow
@@ -322,11 +367,21 @@ async def test_slow_first_byte_still_completes(rpc: RpcClient, anthropic_mock: A
 
 
 @pytest.mark.parametrize(
-    ("scenario", "status", "retried"),
-    [("server_error", 500, True), ("unauthorized", 401, True), ("bad_request", 400, False)],
+    ("scenario", "status", "retried", "reason"),
+    [
+        ("server_error", 500, True, "api_error: 500"),
+        ("unauthorized", 401, True, "authentication_failed"),
+        ("bad_request", 400, False, "api_error: 400 invalid_request"),
+    ],
 )
 async def test_api_errors_fail_the_job_with_the_status_in_the_summary(
-    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path, scenario: str, status: int, retried: bool
+    rpc: RpcClient,
+    anthropic_mock: AnthropicMock,
+    tmp_path: Path,
+    scenario: str,
+    status: int,
+    retried: bool,
+    reason: str,
 ) -> None:
     _, events = await run_claude(rpc, anthropic_mock, tmp_path, scenario)
     stream = stream_events(events)
@@ -337,3 +392,61 @@ async def test_api_errors_fail_the_job_with_the_status_in_the_summary(
     done = completed(events)
     assert (done["status"], done["exit_code"], done["agent"]["is_error"]) == ("failed", 1, True)
     assert not named(events, "error.rate_limit_exceeded")
+    assert done["reason"] == reason
+    assert (done["agent"]["api_error_status"], done["agent"]["api_retries"]) == (status, len(retries))
+    auth = named(events, "error.authentication_failed")
+    if scenario == "unauthorized":
+        assert [(a["error_type"], a["status"]) for a in auth] == [("authentication_failed", 401)]
+    else:
+        assert not auth
+
+
+@pytest.mark.parametrize(
+    ("flag", "line"),
+    [
+        ("--dangerously-skip-permissions", "--dangerously-skip-permissions cannot be used with root/sudo privileges"),
+        ("--no-such-flag", "error: unknown option '--no-such-flag'"),
+    ],
+)
+async def test_a_cli_that_fails_to_start_says_why_in_the_reason(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path, flag: str, line: str
+) -> None:
+    if flag.startswith("--dangerously") and os.geteuid() != 0:
+        pytest.skip("the CLI refuses --dangerously-skip-permissions only as root")
+    job_id, events = await run_claude(rpc, anthropic_mock, tmp_path, "plain", flag)
+    done = completed(events)
+    assert (done["status"], done["exit_code"]) == ("failed", 1)
+    assert done["reason"].startswith(f"cli_failed_to_start: {line}")
+    assert (await rpc.call("jobs.get", job_id=job_id))["reason"] == done["reason"]
+    assert not anthropic_mock.messages()
+
+
+def _run_cli(server: ServerProcess, tmp_path: Path, mock: AnthropicMock, *flags: str, scenario: str) -> Any:
+    env_flags = [f"--env={k}={v}" for k, v in claude_env(mock, tmp_path / "home").items()]
+    command = claude_command(scenario, *flags)
+    return cli(
+        cli_env(server, tmp_path / "state"), "run", "--timeout", str(JOB_TIMEOUT), *env_flags, command, timeout=90
+    )
+
+
+def test_cc_executor_run_prints_the_limits_and_the_reason_on_stderr(
+    server: ServerProcess, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    done = _run_cli(server, tmp_path, anthropic_mock, scenario="rate_limit")
+    assert done.returncode == 1, done.stderr
+    stream = [json.loads(line) for line in done.stdout.splitlines()]  # stdout: the job's stdout, nothing else
+    assert (stream[0]["subtype"], stream[-1]["type"], stream[-1]["api_error_status"]) == ("init", "result", 429)
+    ours = [line for line in done.stderr.splitlines() if line.startswith("cc-executor: ")]
+    assert ours[0].startswith("cc-executor: rate_limit, retry in 1 s: "), done.stderr
+    assert ours[-1].endswith(" failed: api_error: 429 rate_limit"), done.stderr
+    assert len(ours) == 1 + len(set(line for line in ours if "retry in" in line))
+
+
+def test_cc_executor_run_says_why_a_cli_did_not_start(
+    server: ServerProcess, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    done = _run_cli(server, tmp_path, anthropic_mock, "--no-such-flag", scenario="plain")
+    assert (done.returncode, done.stdout) == (1, "")
+    lines = done.stderr.splitlines()
+    assert "error: unknown option '--no-such-flag'" in lines  # the CLI's own line, passed through
+    assert lines[-1].endswith(" failed: cli_failed_to_start: error: unknown option '--no-such-flag'"), done.stderr

@@ -613,6 +613,9 @@ class Observer:
     def failure_reason(self) -> str | None:
         return self.failure
 
+    def end_reason(self, returncode: int | None) -> str | None:
+        return None
+
 
 @pytest.mark.parametrize("failure", [None, "the agent reported an error"])
 async def test_observers_add_events_and_their_summary(harness: Harness, failure: str | None) -> None:

@@ -145,6 +145,7 @@ class Executor:
             timeout=job.timeout,
             timeout_source=cast(TimeoutSource, job.timeout_source),
             agent=job.extra.get("agent"),
+            reason=job.reason,
         )
         await self.estimator.record(record)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 TOKEN_LIMIT_METHOD = "error.token_limit_exceeded"
 RATE_LIMIT_METHOD = "error.rate_limit_exceeded"
+AUTH_FAILED_METHOD = "error.authentication_failed"
+AUTH_SUGGESTION = "Check the API key or log in again (claude /login); retrying with the same credentials fails again."
 
 # Default waits when the text names none: 429s clear within a minute, 529 (overloaded) a little faster.
 DEFAULT_RATE_LIMIT_RETRY = 60
@@ -31,7 +33,9 @@ _HIT_LIMIT = re.compile(r"You(?:'|\u2019)ve hit your (?:[\w-]+ ){0,2}limit[^\n]{
 # A status code only counts in an error context, so a stray "429" in ordinary output is not a limit.
 _HTTP_STATUS = re.compile(
     r"(?:API Error|Error|HTTP(?:/[\d.]+)?|status(?:[ _]code)?|error_status)\W{0,4}(429|529)\b"
-    r"|\b(429) Too Many Requests\b|\b(529) Overloaded\b",
+    r"|\b(429) Too Many Requests\b|\b(529) Overloaded\b"
+    # 2.1.332: "API Error: Request rejected (429) · …" (see wordings.py).
+    r"|Request rejected \((429|529)\)",
     re.IGNORECASE,
 )
 _ERROR_TYPE = re.compile(r"\b(rate_limit_error|overloaded_error)\b")
@@ -98,6 +102,21 @@ def rate_limit_event(
     )
 
 
+def auth_failed_event(message: str, status: int | None) -> LimitEvent:
+    """The API refused the credentials (HTTP 401): its own category, sent once per run."""
+    return LimitEvent(
+        AUTH_FAILED_METHOD,
+        {
+            "error_type": "authentication_failed",
+            "status": status,
+            "message": message[:_MESSAGE_MAX],
+            "suggestion": AUTH_SUGGESTION,
+            "recoverable": False,
+        },
+        (AUTH_FAILED_METHOD,),
+    )
+
+
 def _search(
     pattern: re.Pattern[str], text: str, anchors: tuple[str, ...], before: int, after: int
 ) -> re.Match[str] | None:
@@ -155,6 +174,14 @@ def status_error_type(status: int | None, error: str | None = None) -> str | Non
     if status == 529 or name in {"overloaded", "overloaded_error"}:
         return "overloaded"
     return None
+
+
+AUTH_ERRORS = frozenset({"authentication_failed", "authentication_error"})
+
+
+def is_auth_failure(status: int | None, error: str | None = None) -> bool:
+    """HTTP 401 or the CLI's ``authentication_failed`` (``authentication_error`` from the API)."""
+    return status == 401 or (error or "").lower() in AUTH_ERRORS
 
 
 def default_retry(error_type: str) -> int:

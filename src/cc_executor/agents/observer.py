@@ -20,14 +20,17 @@ from .claude_stream import ClaudeStreamParser, content_blocks, is_failed_result
 from .limits import (
     ERROR_TEXT_MAX,
     LimitEvent,
+    auth_failed_event,
     default_retry,
     detect_limits,
+    is_auth_failure,
     parse_retry_after,
     rate_limit_event,
     status_error_type,
 )
 from .line_assembler import LineAssembler
 from .settings import AgentSettings
+from .wordings import match_wording
 
 Notification = tuple[str, dict[str, Any]]
 
@@ -58,8 +61,11 @@ class AgentObserver:
             "stderr": LineAssembler(self.settings.line_cap),
         }
         self._parser = ClaudeStreamParser()
-        self._seen: set[tuple[Any, ...]] = set()
+        # The wait last sent per limit key: a rate limit is sent again only when the wait changes.
+        self._seen: dict[tuple[Any, ...], Any] = {}
         self.limits: list[Notification] = []  # every limit notification returned so far, in order
+        self._first_stderr: str | None = None  # the first non-empty stderr line (why a CLI failed to start)
+        self._plain_wording: str | None = None  # a reason found in a non-stream-json line (--output-format text)
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -87,12 +93,16 @@ class AgentObserver:
             return []
         now = self._clock()
         event = self._parser.feed_line(line) if stream == "stdout" else None
+        if event is None:
+            self._plain_line(stream, line)
         found = detect_limits(line, now) if event is None else self._event_limits(event, now)
+        refresh = event is not None and event["type"] == "system" and event.get("subtype") == "api_retry"
         out: list[Notification] = []
         for limit in found:
-            if limit.key in self._seen:
-                continue
-            self._seen.add(limit.key)
+            wait = limit.params.get("retry_after")
+            if limit.key in self._seen and not (refresh and self._seen[limit.key] != wait):
+                continue  # a repeat; only the CLI's own retries (their real delay) say the wait changed
+            self._seen[limit.key] = wait
             # The original's fields too: the session that started the job, and the text the limit was found in.
             params = {"session_id": self.session_id, **limit.params, "error_text": line.strip()[:ERROR_TEXT_MAX]}
             notification = (limit.method, params)
@@ -100,12 +110,24 @@ class AgentObserver:
             out.append(notification)
         return out
 
+    def _plain_line(self, stream: str, line: str) -> None:
+        text = " ".join(line.split())[:_REASON_TEXT_MAX]
+        if stream == "stderr" and self._first_stderr is None:
+            self._first_stderr = text
+        if self._plain_wording is None:
+            known = match_wording(line)
+            if known is not None:
+                self._plain_wording = _wording_reason(known[0].kind, known[1])
+
     def _event_limits(self, event: dict[str, Any], now: float) -> list[LimitEvent]:
         kind = event["type"]
         if kind == "assistant":
             message = event.get("message")
             synthetic = isinstance(message, dict) and message.get("model") == "<synthetic>"
             found: list[LimitEvent] = []
+            error = event.get("error")
+            if synthetic and is_auth_failure(None, error if isinstance(error, str) else None):
+                found.append(auth_failed_event(_first_text(event) or "authentication failed", 401))
             for block in content_blocks(event):
                 text = block.get("text")
                 if block.get("type") == "text" and isinstance(text, str) and (synthetic or _error_like(text)):
@@ -123,6 +145,8 @@ class AgentObserver:
         state = self._parser.state
         text = state.result or ""
         found = detect_limits(text, now) if (is_failed_result(state) or _error_like(text)) else []
+        if is_auth_failure(state.api_error_status, state.api_error_type):
+            found.append(auth_failed_event(text or "authentication failed", state.api_error_status))
         error_type = status_error_type(state.api_error_status)
         if error_type is not None and not any(limit.method.startswith("error.rate") for limit in found):
             retry = parse_retry_after(text)
@@ -153,6 +177,22 @@ class AgentObserver:
             "result": result[:limit] if result is not None else None,
             "result_truncated": truncated,
             "tool_uses": state.tool_uses,
+            "tool_errors": state.tool_errors,
+            "terminal_reason": state.terminal_reason,
+            "stop_reason": state.stop_reason,
+            "api_error_status": state.api_error_status,
+            "api_error_type": state.api_error_type,
+            "api_error": state.api_error,
+            "error": state.error,
+            "permission_denials": state.permission_denials,
+            "permission_denials_count": state.permission_denials_count,
+            "usage": state.usage,
+            "modelUsage": state.model_usage,
+            **({"subagent_stats": state.subagent_stats} if state.subagent_stats is not None else {}),
+            "claude_code_version": state.claude_code_version,
+            "api_retries": state.api_retries,
+            "last_retry": state.last_retry,
+            "synthetic_turns": state.synthetic_turns,
             "events": state.events,
             "unparsed_lines": state.unparsed_lines,
             "skipped_long_lines": sum(assembler.skipped for assembler in self._lines.values()),
@@ -171,11 +211,67 @@ class AgentObserver:
             reason += f": {text}"
         return reason
 
+    def end_reason(self, returncode: int | None) -> str | None:
+        """Why the run failed, in a word or two (``process.completed.reason``); None: not a failure we can name.
+
+        ``api_error: 429 rate_limit``, ``api_error: 529 overloaded``, ``api_error: 500``, ``max_tokens``,
+        ``authentication_failed``, ``cli_failed_to_start: <its first stderr line>``; a failed result with none
+        of these says ``failure_reason()``'s text. See docs/agents.md.
+        """
+        state = self._parser.state
+        if state.events == 0:
+            if returncode in (0, None):
+                return None
+            if self._plain_wording is not None:  # --output-format text: the error wording is the output
+                return self._plain_wording
+            if self._first_stderr is not None:
+                return f"cli_failed_to_start: {self._first_stderr}"
+            return None
+        if not is_failed_result(state):
+            return None
+        if state.error == "max_output_tokens" or state.api_error == "max_output_tokens":
+            return "max_tokens"
+        if state.error == "authentication_failed" or is_auth_failure(state.api_error_status, state.api_error_type):
+            return "authentication_failed"
+        if state.api_error_status is not None:
+            name = (state.api_error_type or "").removesuffix("_error")
+            return f"api_error: {state.api_error_status}" + (f" {name}" if name and name != "api" else "")
+        known = match_wording(state.result or "")
+        if known is not None:
+            return _wording_reason(known[0].kind, known[1])
+        return self.failure_reason()
+
+
+def _first_text(event: dict[str, Any]) -> str | None:
+    for block in content_blocks(event):
+        text = block.get("text")
+        if block.get("type") == "text" and isinstance(text, str):
+            return text
+    return None
+
+
+_STATUS_NAMES = {429: "rate_limit", 529: "overloaded", 400: "invalid_request"}
+
+
+def _wording_reason(kind: str, status: int | None) -> str:
+    """The ``end_reason`` of a known wording (see wordings.py) with the status it names."""
+    if kind == "token_limit":
+        return "max_tokens"
+    if kind == "authentication_failed" or status == 401:
+        return "authentication_failed"
+    if status is None:
+        return f"api_error: {kind}"
+    name = _STATUS_NAMES.get(status)
+    return f"api_error: {status}" + (f" {name}" if name else "")
+
 
 def _api_retry_limit(event: dict[str, Any]) -> list[LimitEvent]:
     """``{"type":"system","subtype":"api_retry","error_status":429,"error":"rate_limit","retry_delay_ms":…}``."""
     status = event.get("error_status")
     error = event.get("error")
+    if is_auth_failure(status if isinstance(status, int) else None, error if isinstance(error, str) else None):
+        attempt = f"API retry {event.get('attempt', '?')}/{event.get('max_retries', '?')}"
+        return [auth_failed_event(f"{attempt}: {error} (HTTP {status})", status if isinstance(status, int) else None)]
     error_type = status_error_type(
         status if isinstance(status, int) else None, error if isinstance(error, str) else None
     )

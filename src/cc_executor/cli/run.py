@@ -11,6 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..client import Client, ClientError, Completed, Event, Job, Output
+from ..protocol.events import AuthFailed, RateLimit, Stalled, TokenLimit
 from .exit_status import EXIT_INTERRUPTED, job_exit_code
 from .interrupt import InterruptHandler
 from .remote import EXIT_USAGE, connection_options, fail, run_remote
@@ -43,6 +44,27 @@ def write_output(event: Output) -> None:
     stream.buffer.flush()
 
 
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def notice(event: Event) -> str | None:
+    """The one ``cc-executor: …`` stderr line for an event a person following a job should see (a limit, a
+    stall, why the job failed), or None. Never written to stdout, which stays exactly the job's."""
+    if isinstance(event, RateLimit):
+        wait = f", retry in {_seconds(event.retry_after)} s" if event.retry_after is not None else ""
+        return f"{event.error_type or 'rate_limit'}{wait}: {event.message or ''}".rstrip(": ")
+    if isinstance(event, TokenLimit):
+        return f"token limit {event.limit if event.limit is not None else '?'}: {event.message or ''}".rstrip(": ")
+    if isinstance(event, AuthFailed):
+        return f"authentication failed: {event.message or ''}".rstrip(": ")
+    if isinstance(event, Stalled):
+        return f"job {event.job_id} stalled: no output for {_seconds(round(event.idle_seconds, 1))} s"
+    if isinstance(event, Completed) and event.reason and event.status != "completed":
+        return f"job {event.job_id} {event.status}: {event.reason}"
+    return None
+
+
 async def follow(job: Job, *, as_json: bool) -> Completed | None:
     """Print a job's events until it ends; None when following stopped first (detached)."""
     async for event in job:
@@ -50,6 +72,10 @@ async def follow(job: Job, *, as_json: bool) -> Completed | None:
             print(event_json(event), flush=True)
         elif isinstance(event, Output):
             write_output(event)
+        else:
+            line = notice(event)
+            if line is not None:
+                print(f"cc-executor: {' '.join(line.split())}", file=sys.stderr, flush=True)
         if isinstance(event, Completed):
             return event
     return None

@@ -186,6 +186,7 @@ class Job(JobControl, JobSummary):
             self._grace_timer.cancel()
         self._close_stdin()
         self.output_reader.finish()
+        agent_reason: str | None = None
         for observer in self.observers:
             summary = observer.summary()
             if summary is not None:
@@ -193,6 +194,7 @@ class Job(JobControl, JobSummary):
             failure = observer.failure_reason()
             if failure:
                 self.extra["failure_reason"] = failure
+            agent_reason = agent_reason or observer.end_reason(returncode)
         self.ended_at = time.time()
         self.exit_code = returncode
         self.signal = signal_name(returncode)
@@ -207,7 +209,9 @@ class Job(JobControl, JobSummary):
         failure = self.extra.get("failure_reason")
         if final is JobState.COMPLETED and failure:
             final = JobState.FAILED
-            self.reason = failure
+            self.reason = agent_reason or failure
+        elif final is JobState.FAILED and self.reason is None and self._final is None:
+            self.reason = agent_reason  # why the agent's run failed (an API error, a CLI that did not start)
         self.state = final
         self.log.append_event(events.COMPLETED, self.completed_params())
         # The manager closes the log once the post-run steps (history, post hooks) had their say.

@@ -37,6 +37,8 @@ class OutputObserver(Protocol):
 
     def failure_reason(self) -> str | None: ...
 
+    def end_reason(self, returncode: int | None) -> str | None: ...
+
 
 class OutputReader:
     """Frames one job's stdout and stderr into its log (they share its seq numbering).

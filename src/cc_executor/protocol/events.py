@@ -24,6 +24,7 @@ ERROR = "process.error"
 HOOK_WARNING = "hook.warning"
 TOKEN_LIMIT = "error.token_limit_exceeded"
 RATE_LIMIT = "error.rate_limit_exceeded"
+AUTH_FAILED = "error.authentication_failed"
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
@@ -138,6 +139,17 @@ class RateLimit(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AuthFailed(Event):
+    """The agent's API refused its credentials (HTTP 401)."""
+
+    error_type: str | None = None
+    status: int | None = None
+    message: str | None = None
+    suggestion: str | None = None
+    recoverable: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProcessError(Event):
     error: str | None = None
 
@@ -194,4 +206,6 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
         return RateLimit(
             **base, **_pick(params, "error_type", "message", "reset_timestamp", "retry_after", "recoverable")
         )
+    if method == AUTH_FAILED:
+        return AuthFailed(**base, **_pick(params, "error_type", "status", "message", "suggestion", "recoverable"))
     return Notification(**base, method=method)

@@ -41,6 +41,7 @@ class RunRecord:
     timeout: float | None = None
     timeout_source: TimeoutSource = "default"
     agent: dict[str, Any] | None = None
+    reason: str | None = None  # the job's ``reason`` (rows written before it was kept load as None)
 
     def __post_init__(self) -> None:
         if not is_final(self.status):
