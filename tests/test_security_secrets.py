@@ -210,11 +210,12 @@ async def test_operator_exclusions_reach_neither_job_nor_spawner(make_server: Se
     async with await RpcClient.connect(server.url) as rpc:
         out, _end = await run_job(rpc, command)
     own, _, parent = out.partition("--\n")
-    for names in (own.split(), parent.split()):
+    # The job's own markers (its token, its id) are the only CC_EXECUTOR_ names a job has; its parent has none.
+    for names, own_markers in ((own.split(), {"CC_EXECUTOR_JOB_TOKEN", "CC_EXECUTOR_JOB_ID"}), (parent.split(), set())):
         assert "KEEP_ME" in names  # the positive control: a name not excluded is passed on
         assert not {"MY_PRIVATE_A", "MY_PRIVATE_B", "DEPLOY_KEY", "CC_EXECUTOR_JOB_ENV_EXCLUDE"} & set(names)
-        assert not [n for n in names if n.startswith("CC_EXECUTOR_") and n != "CC_EXECUTOR_JOB_TOKEN"]
-    assert "CC_EXECUTOR_JOB_TOKEN" in own.split()
+        assert not [n for n in names if n.startswith("CC_EXECUTOR_") and n not in own_markers]
+    assert {"CC_EXECUTOR_JOB_TOKEN", "CC_EXECUTOR_JOB_ID"} <= set(own.split())
 
 
 def _nobody_can_run_this_interpreter() -> str | None:
