@@ -39,4 +39,4 @@ def observer_for(
     settings = settings or AgentSettings()
     if not settings.enabled or not is_agent_command(command):
         return None
-    return AgentObserver(settings, session_id=session_id)
+    return AgentObserver(settings, session_id=session_id, stream_json="stream-json" in command)

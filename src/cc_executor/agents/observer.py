@@ -52,8 +52,12 @@ class AgentObserver:
         *,
         clock: Callable[[], float] = time.time,
         session_id: str | None = None,
+        stream_json: bool = True,
     ) -> None:
         self.settings = settings or AgentSettings()
+        # Asked for stream-json output (``--output-format stream-json``): only then is a start with no event a
+        # hang (``text`` prints none, ``json`` one at the very end).
+        self.stream_json = stream_json
         self.session_id = session_id
         self._clock = clock
         self._lines = {
@@ -154,6 +158,26 @@ class AgentObserver:
             wait = retry if retry is not None else default_retry(error_type)
             found.append(rate_limit_event(error_type, message, None, wait))
         return found
+
+    # -- progress (the job's result grace and start-up watch) ------------------------------------
+
+    @property
+    def result_grace(self) -> float:
+        return self.settings.result_grace
+
+    @property
+    def start_timeout(self) -> float:
+        return self.settings.start_timeout if self.stream_json else 0.0
+
+    @property
+    def events_seen(self) -> int:
+        """Stream-json events parsed so far."""
+        return self._parser.state.events
+
+    @property
+    def results_seen(self) -> int:
+        """``result`` events parsed so far (the CLI's final word on a run)."""
+        return self._parser.state.results
 
     # -- results --------------------------------------------------------------------------------
 

@@ -19,3 +19,9 @@ class AgentSettings(BaseSettings):
     line_cap: int = Field(32 * MiB, ge=1024, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_LINE_CAP"))
     # The summary keeps at most this much of the final result text (``result_truncated`` says when cut).
     result_max_chars: int = Field(4000, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_RESULT_MAX_CHARS"))
+    # Seconds a job may live on after the CLI printed its final ``result`` before the job ends with the result's
+    # status and what is left of its tree is stopped (a child it started still holds the pipes); 0: never.
+    result_grace: float = Field(30.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_RESULT_GRACE"))
+    # No stream-json event this many seconds after the start: one ``process.stalled`` with phase "startup";
+    # 0: off.
+    start_timeout: float = Field(300.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_START_TIMEOUT"))

@@ -26,11 +26,11 @@ from ..security.limits import limit_signal_reason
 from .job_control import JobControl
 from .log_outage import describe
 from .output_log import OutputLog
-from .output_reader import READ_SIZE, Notifications, OutputObserver, OutputReader
+from .output_reader import READ_SIZE, AgentProgress, Notifications, OutputObserver, OutputReader
 from .process import SpawnedProcess, signal_name, terminate_tree
 from .spec import JobSpec
 from .summary import JobSummary, restore_fields, spec_from_summary
-from .timers import Clock, Deadline, StallWatch
+from .timers import Clock, Deadline, ResultGrace, StallWatch, StartWatch
 
 __all__ = ["READ_SIZE", "Job", "Notifications", "OutputObserver"]
 
@@ -98,11 +98,18 @@ class Job(JobControl, JobSummary):
             stop_at_cap=cancel_at_output_cap,
             on_output=self._output_seen,
             on_capped=self._output_capped,
+            on_observed=self._output_observed,
         )
         self.deadline = Deadline(clock, timeout, self._timed_out)
         self.stall_watch = StallWatch(
             clock, idle_timeout, self.output_reader.idle, lambda: self.state is JobState.RUNNING, self._stalled
         )
+        # An agent job's timers (set up at the start, when its observers are known); 0 s: off.
+        self.result_grace = ResultGrace(clock, 0.0, lambda: self.state is JobState.RUNNING, self._result_grace_over)
+        self.start_watch = StartWatch(
+            clock, 0.0, self._agent_started, lambda: self.state is JobState.RUNNING, self._startup_hang
+        )
+        self._results_seen = 0
         self._cleanup_grace = cleanup_grace
         self._final: JobState | None = None  # set when a stop was requested (cancel/timeout)
         self._terminating: asyncio.Task[None] | None = None
@@ -160,6 +167,11 @@ class Job(JobControl, JobSummary):
         )
         self.deadline.start()
         self.stall_watch.start()
+        agent = self._agent()
+        if agent is not None:
+            self.result_grace.seconds = agent.result_grace
+            self.start_watch.seconds = agent.start_timeout
+            self.start_watch.start()
 
     async def run_to_end(self, cleanup_grace: float, leftover_drain: float) -> None:
         """Wait for the leader to exit and its pipes to drain, stop leftovers, then record the end."""
@@ -182,6 +194,8 @@ class Job(JobControl, JobSummary):
     def _finish(self, returncode: int | None) -> None:
         self.deadline.cancel()
         self.stall_watch.cancel()
+        self.result_grace.cancel()
+        self.start_watch.cancel()
         if self._grace_timer is not None:
             self._grace_timer.cancel()
         self._close_stdin()
@@ -209,7 +223,9 @@ class Job(JobControl, JobSummary):
         failure = self.extra.get("failure_reason")
         if final is JobState.COMPLETED and failure:
             final = JobState.FAILED
-            self.reason = agent_reason or failure
+            why = agent_reason or failure
+            # Ended by the result grace (the only stop that ends "completed"): say both.
+            self.reason = f"{why}; {self.reason}" if self._final is JobState.COMPLETED and self.reason else why
         elif final is JobState.FAILED and self.reason is None and self._final is None:
             self.reason = agent_reason  # why the agent's run failed (an API error, a CLI that did not start)
         self.state = final
@@ -231,6 +247,42 @@ class Job(JobControl, JobSummary):
     def _output_seen(self) -> None:
         self.stalled = False
 
+    def _agent(self) -> AgentProgress | None:
+        """The observer following an agent's run (an ``AgentObserver``), if this is an agent job."""
+        for observer in self.observers:
+            if isinstance(observer, AgentProgress):
+                return observer
+        return None
+
+    def _agent_started(self) -> bool:
+        agent = self._agent()
+        return agent is None or agent.events_seen > 0
+
+    def _output_observed(self) -> None:
+        """The observers have read more output: a new final ``result`` (re)starts the result grace."""
+        agent = self._agent()
+        if agent is None or agent.results_seen <= self._results_seen:
+            return
+        self._results_seen = agent.results_seen
+        if self.state.is_live:
+            self.result_grace.arm()
+
+    def _result_grace_over(self, seconds: float) -> None:
+        """The agent printed its result ``seconds`` ago and its tree is still there: end the job with the
+        result's status (``_finish`` turns a failed result into failed) and stop what is left by the ladder.
+        A job whose stdin is still open (an interactive, multi-turn run) waits for its next turn instead."""
+        if self._stdin_fd is not None or self.state.is_final or self._final is not None:
+            return
+        self.stop(
+            JobState.COMPLETED,
+            f"the agent printed its result {seconds:g} s ago but its process tree did not exit; stopped it",
+        )
+
+    def _startup_hang(self, seconds: float) -> None:
+        """No stream-json event ``seconds`` after the start: a stall, in the start-up phase (the stall policy,
+        i.e. the ``on_stall`` hooks, decides what follows)."""
+        self._stalled(seconds, phase="startup")
+
     def _output_capped(self, cap: int) -> None:
         """The output cap was crossed (the reader told the client): note it, and stop the job if so configured."""
         self.extra["output_capped"] = True
@@ -242,10 +294,13 @@ class Job(JobControl, JobSummary):
         if self.on_event is not None:
             self.on_event(self, "timeout")
 
-    def _stalled(self, idle: float) -> None:
+    def _stalled(self, idle: float, phase: str | None = None) -> None:
         self.stalled = True
         self.stall_count += 1
-        self.log.append_event(events.STALLED, {"idle_seconds": round(idle, 3)})
+        params: dict[str, Any] = {"idle_seconds": round(idle, 3)}
+        if phase is not None:
+            params["phase"] = phase
+        self.log.append_event(events.STALLED, params)
         if self.on_event is not None:
             self.on_event(self, "stall")
 

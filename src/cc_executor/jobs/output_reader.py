@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..protocol import events
 from ..security.output_budget import OutputBudget
@@ -40,6 +40,24 @@ class OutputObserver(Protocol):
     def end_reason(self, returncode: int | None) -> str | None: ...
 
 
+@runtime_checkable
+class AgentProgress(Protocol):
+    """An observer that follows an agent's run (``AgentObserver``): the job's result grace and start-up watch
+    read it. Other observers lack these and get neither timer."""
+
+    @property
+    def result_grace(self) -> float: ...
+
+    @property
+    def start_timeout(self) -> float: ...
+
+    @property
+    def events_seen(self) -> int: ...
+
+    @property
+    def results_seen(self) -> int: ...
+
+
 class OutputReader:
     """Frames one job's stdout and stderr into its log (they share its seq numbering).
 
@@ -59,6 +77,7 @@ class OutputReader:
         stop_at_cap: bool = False,
         on_output: Callable[[], None] | None = None,
         on_capped: Callable[[int], None] | None = None,
+        on_observed: Callable[[], None] | None = None,
     ) -> None:
         self.log = log
         self.observers = observers  # the job's own list: observers added later are seen too
@@ -68,6 +87,7 @@ class OutputReader:
         self.stop_at_cap = stop_at_cap
         self._on_output = on_output
         self._on_capped = on_capped
+        self._on_observed = on_observed  # after the observers were fed (the job looks for an agent's result)
         self.partial_flush = PartialLineFlush(clock, partial_line_flush, self.idle, self.flush_partial)
         self.last_output = 0.0  # clock time of the last output (or of the start / a resume)
         self._open_pipes: dict[int, str] = {}
@@ -117,6 +137,8 @@ class OutputReader:
             self.log.append_output(stream, data, frame.truncated, frame.chunk_index, frame.total_chunks)
             for observer in self.observers:
                 self._add_events(observer.feed(stream, data), derived=True)
+        if frames and self.observers and self._on_observed is not None:
+            self._on_observed()
 
     def _within_cap(self, data: str) -> str:
         """The part of ``data`` the output cap still allows; at the crossing, tell the client once. Past the cap

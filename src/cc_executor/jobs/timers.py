@@ -151,3 +151,87 @@ class PartialLineFlush:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+
+
+class ResultGrace:
+    """An agent printed its final result: if the job is still there ``seconds`` later, ``on_expire(seconds)``.
+
+    ``arm()`` (re)starts the count (each new result); ``watching()`` false when it is due (paused) looks again
+    one ``seconds`` later. ``cancel()`` is for good: the job ended, a later ``arm`` does nothing."""
+
+    def __init__(
+        self, clock: Clock, seconds: float, watching: Callable[[], bool], on_expire: Callable[[float], None]
+    ) -> None:
+        self._clock = clock
+        self.seconds = seconds
+        self._watching = watching
+        self._on_expire = on_expire
+        self._timer: Timer | None = None
+        self._armed_at = 0.0
+        self._cancelled = False
+
+    @property
+    def armed(self) -> bool:
+        return self._timer is not None
+
+    def arm(self) -> None:
+        if self._cancelled or not self.seconds:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_at = self._clock.time()
+        self._timer = self._clock.call_later(self.seconds, self._due)
+
+    def _due(self) -> None:
+        if not self._watching():
+            self._timer = self._clock.call_later(self.seconds, self._due)
+            return
+        self._timer = None
+        self._on_expire(self._clock.time() - self._armed_at)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class StartWatch:
+    """An agent job that has printed no event ``seconds`` after its start: ``on_hang(seconds since the start)``,
+    once. ``started()`` says whether an event came; paused when due (``watching()`` false): looked at again one
+    ``seconds`` later."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        seconds: float,
+        started: Callable[[], bool],
+        watching: Callable[[], bool],
+        on_hang: Callable[[float], None],
+    ) -> None:
+        self._clock = clock
+        self.seconds = seconds
+        self._started = started
+        self._watching = watching
+        self._on_hang = on_hang
+        self._timer: Timer | None = None
+        self._since = 0.0
+
+    def start(self) -> None:
+        if self.seconds:
+            self._since = self._clock.time()
+            self._timer = self._clock.call_later(self.seconds, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._started():
+            return
+        if not self._watching():
+            self._timer = self._clock.call_later(self.seconds, self._check)
+            return
+        self._on_hang(self._clock.time() - self._since)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

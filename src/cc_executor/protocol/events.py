@@ -93,6 +93,7 @@ class Cancelled(Event):
 @dataclass(frozen=True, kw_only=True)
 class Stalled(Event):
     idle_seconds: float
+    phase: str | None = None  # "startup": an agent job printed no stream-json event yet
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,7 +190,7 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
     if method == CANCELLED:
         return Cancelled(**base, reason=params.get("reason"))
     if method == STALLED:
-        return Stalled(**base, idle_seconds=float(params.get("idle_seconds") or 0.0))
+        return Stalled(**base, idle_seconds=float(params.get("idle_seconds") or 0.0), phase=params.get("phase"))
     if method == COMPLETED:
         return Completed(
             **base,
