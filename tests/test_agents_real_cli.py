@@ -22,7 +22,7 @@ import pytest
 from anthropic_mock import BIG_DELTA_BYTES, AnthropicMock
 from claude_cli import TEST_MAX_RETRIES, claude_command, claude_env
 from cli_support import cli, cli_env
-from conftest import ServerProcess
+from conftest import ServerFactory, ServerProcess
 from proc_scan import eventually, is_alive, proc_state, survivors
 from rpc_client import RpcClient, completed, outputs, text_of
 
@@ -450,3 +450,41 @@ def test_cc_executor_run_says_why_a_cli_did_not_start(
     lines = done.stderr.splitlines()
     assert "error: unknown option '--no-such-flag'" in lines  # the CLI's own line, passed through
     assert lines[-1].endswith(" failed: cli_failed_to_start: error: unknown option '--no-such-flag'"), done.stderr
+
+
+@pytest.mark.slow
+async def test_a_timeout_stops_the_cli_and_the_tree_its_bash_tool_started(
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """The job's timeout reaches every process of a real run: the CLI, and the tool's tree in sessions of its
+    own. The timeout is long enough for the tree to start, and the test waits for the end, not for a time."""
+    result = await rpc.call(
+        "execute",
+        command=claude_command("bash_tree", "--allowedTools", "Bash"),
+        env=claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(tmp_path / "tree-pids")),
+        cwd=str(tmp_path),
+        timeout=20,
+    )
+    assert await eventually(lambda: set(_tree_pids(tmp_path / "tree-pids")) == {"shell", "child", "escapee"}, 60)
+    watched = [result["pid"], *_tree_pids(tmp_path / "tree-pids").values()]
+    done = completed(await rpc.collect_until_completed(result["job_id"], timeout=90))
+    assert done["status"] == "timed_out"
+    assert await eventually(lambda: not survivors(result["pgid"], watched), timeout=30), survivors(
+        result["pgid"], watched
+    )
+
+
+@pytest.mark.slow
+async def test_a_server_sigkill_leaves_nothing_of_a_real_run(
+    make_server: ServerFactory, anthropic_mock: AnthropicMock, tmp_path: Path
+) -> None:
+    """SIGKILL of the server while the CLI's Bash tool runs its tree: the spawner kills every job tree it holds,
+    the CLI and the escapees in other sessions included."""
+    server = make_server()
+    async with await RpcClient.connect(server.url) as client:  # still attached: no grace expiry can end the job
+        _, pgid, leader, tree = await _start_bash_tree(client, anthropic_mock, tmp_path)
+        watched = [leader, *tree.values()]
+        assert server.proc is not None and all(is_alive(pid) for pid in watched)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(5)
+    assert await eventually(lambda: not survivors(pgid, watched), timeout=30), survivors(pgid, watched)
