@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_unit_job import FakeClock, Harness, Observer, make_job
+from test_unit_job import Harness, Observer, harness_of  # noqa: F401 - harness_of is a fixture
 
 from cc_executor.agents import AgentObserver, AgentSettings, observer_for
 from cc_executor.protocol.state import JobState
@@ -25,26 +25,18 @@ def line(event: dict[str, Any]) -> bytes:
 
 
 @pytest.fixture
-async def agent_job() -> AsyncIterator[Callable[..., Harness]]:
-    """``agent_job(result_grace=, start_timeout=, observer=True, **job settings)``: a job with an
-    ``AgentObserver`` (or none); ended at teardown if a test did not."""
-    made: list[Harness] = []
+def agent_job(harness_of: Callable[..., Harness]) -> Callable[..., Harness]:  # noqa: F811 - the fixture
+    """``agent_job(result_grace=, start_timeout=, observer=True, **job settings)``: ``harness_of``'s job with an
+    ``AgentObserver`` (or none); ended at teardown by ``harness_of`` if a test did not."""
 
     def build(*, result_grace: float = 30.0, start_timeout: float = 300.0, observer: bool = True, **job: Any):
-        clock = FakeClock()
-        harness = Harness(make_job(clock, **job), clock)
+        harness = harness_of(**job)
         if observer:
             settings = AgentSettings(result_grace=result_grace, start_timeout=start_timeout)
             harness.job.observers.append(AgentObserver(settings))
-        made.append(harness)
         return harness
 
-    yield build
-    for harness in made:
-        if harness.proc is not None:
-            if not harness.job.done.done():
-                await harness.end()
-            harness.proc.close_stdin_reader()
+    return build
 
 
 # -- result grace ---------------------------------------------------------------------------------
