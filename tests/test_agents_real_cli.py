@@ -150,10 +150,10 @@ def _tree_pids(path: Path) -> dict[str, int]:
 
 
 async def _start_bash_tree(
-    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path
+    rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path, timeout: float = JOB_TIMEOUT
 ) -> tuple[str, int, int, dict[str, int]]:
-    """Start the ``bash_tree`` scenario and wait until its Bash tool has started the whole tree: the job's id,
-    pgid and leader pid, and the tree's pids by role (shell, child, escapee)."""
+    """Start the ``bash_tree`` scenario (a job ``timeout`` s long) and wait until its Bash tool has started the
+    whole tree: the job's id, pgid and leader pid, and the tree's pids by role (shell, child, escapee)."""
     pids_file = tmp_path / "tree-pids"
     env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
     job = await rpc.call(
@@ -161,7 +161,7 @@ async def _start_bash_tree(
         command=claude_command("bash_tree", "--allowedTools", "Bash"),
         env=env,
         cwd=str(tmp_path),
-        timeout=JOB_TIMEOUT,
+        timeout=timeout,
     )
     assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60), (
         f"the Bash tool never started the tree: {_tree_pids(pids_file)}"
@@ -458,20 +458,11 @@ async def test_a_timeout_stops_the_cli_and_the_tree_its_bash_tool_started(
 ) -> None:
     """The job's timeout reaches every process of a real run: the CLI, and the tool's tree in sessions of its
     own. The timeout is long enough for the tree to start, and the test waits for the end, not for a time."""
-    result = await rpc.call(
-        "execute",
-        command=claude_command("bash_tree", "--allowedTools", "Bash"),
-        env=claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(tmp_path / "tree-pids")),
-        cwd=str(tmp_path),
-        timeout=20,
-    )
-    assert await eventually(lambda: set(_tree_pids(tmp_path / "tree-pids")) == {"shell", "child", "escapee"}, 60)
-    watched = [result["pid"], *_tree_pids(tmp_path / "tree-pids").values()]
-    done = completed(await rpc.collect_until_completed(result["job_id"], timeout=90))
+    job_id, pgid, leader, tree = await _start_bash_tree(rpc, anthropic_mock, tmp_path, timeout=20)
+    watched = [leader, *tree.values()]
+    done = completed(await rpc.collect_until_completed(job_id, timeout=90))
     assert done["status"] == "timed_out"
-    assert await eventually(lambda: not survivors(result["pgid"], watched), timeout=30), survivors(
-        result["pgid"], watched
-    )
+    assert await eventually(lambda: not survivors(pgid, watched), timeout=30), survivors(pgid, watched)
 
 
 @pytest.mark.slow
