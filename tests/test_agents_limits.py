@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cc_executor.agents.limits import (
-    RATE_LIMIT_METHOD,
-    TOKEN_LIMIT_METHOD,
     detect_api_rate_limit,
     detect_limits,
     detect_token_limit,
     detect_usage_limit,
     parse_retry_after,
 )
+from cc_executor.protocol.events import RATE_LIMIT, TOKEN_LIMIT
 
 NOW = 1_751_569_200.0  # one hour before the reset epoch used below
 
@@ -24,7 +23,7 @@ def test_output_token_limit() -> None:
     )
     event = detect_token_limit(text)
     assert event is not None
-    assert event.method == TOKEN_LIMIT_METHOD
+    assert event.method == TOKEN_LIMIT
     assert event.params["limit"] == 32000
     assert event.params["recoverable"] is True
     assert "CLAUDE_CODE_MAX_OUTPUT_TOKENS" in event.params["suggestion"]
@@ -39,7 +38,7 @@ def test_output_token_limit_other_size() -> None:
 def test_usage_limit_with_epoch() -> None:
     event = detect_usage_limit("Claude AI usage limit reached|1751572800", NOW)
     assert event is not None
-    assert event.method == RATE_LIMIT_METHOD
+    assert event.method == RATE_LIMIT
     assert event.params["error_type"] == "usage_limit"
     assert event.params["reset_timestamp"] == 1751572800
     assert event.params["retry_after"] == 3600

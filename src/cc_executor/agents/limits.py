@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-TOKEN_LIMIT_METHOD = "error.token_limit_exceeded"
-RATE_LIMIT_METHOD = "error.rate_limit_exceeded"
-AUTH_FAILED_METHOD = "error.authentication_failed"
+from ..protocol.events import AUTH_FAILED, RATE_LIMIT, TOKEN_LIMIT
+
 AUTH_SUGGESTION = "Check the API key or log in again (claude /login); retrying with the same credentials fails again."
 
 # Default waits when the text names none: 429s clear within a minute, 529 (overloaded) a little faster.
@@ -71,7 +70,7 @@ def _excerpt(text: str, start: int, end: int) -> str:
 
 def token_limit_event(limit: int, message: str) -> LimitEvent:
     return LimitEvent(
-        TOKEN_LIMIT_METHOD,
+        TOKEN_LIMIT,
         {
             "error_type": "token_limit",
             "limit": limit,
@@ -79,7 +78,7 @@ def token_limit_event(limit: int, message: str) -> LimitEvent:
             "suggestion": TOKEN_LIMIT_SUGGESTION,
             "recoverable": True,
         },
-        (TOKEN_LIMIT_METHOD, limit),
+        (TOKEN_LIMIT, limit),
     )
 
 
@@ -90,7 +89,7 @@ def rate_limit_event(
     if retry_after is not None:
         retry_after = max(0, round(retry_after))
     return LimitEvent(
-        RATE_LIMIT_METHOD,
+        RATE_LIMIT,
         {
             "error_type": error_type,
             "message": message[:_MESSAGE_MAX],
@@ -98,14 +97,14 @@ def rate_limit_event(
             "retry_after": retry_after,
             "recoverable": True,
         },
-        (RATE_LIMIT_METHOD, error_type, reset_timestamp),
+        (RATE_LIMIT, error_type, reset_timestamp),
     )
 
 
 def auth_failed_event(message: str, status: int | None) -> LimitEvent:
     """The API refused the credentials (HTTP 401): its own category, sent once per run."""
     return LimitEvent(
-        AUTH_FAILED_METHOD,
+        AUTH_FAILED,
         {
             "error_type": "authentication_failed",
             "status": status,
@@ -113,7 +112,7 @@ def auth_failed_event(message: str, status: int | None) -> LimitEvent:
             "suggestion": AUTH_SUGGESTION,
             "recoverable": False,
         },
-        (AUTH_FAILED_METHOD,),
+        (AUTH_FAILED,),
     )
 
 

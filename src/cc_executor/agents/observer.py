@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..protocol.events import RATE_LIMIT
 from .claude_stream import ClaudeStreamParser, content_blocks, is_failed_result
 from .limits import (
     ERROR_TEXT_MAX,
@@ -152,7 +153,7 @@ class AgentObserver:
         if is_auth_failure(state.api_error_status, state.api_error_type):
             found.append(auth_failed_event(text or "authentication failed", state.api_error_status))
         error_type = status_error_type(state.api_error_status)
-        if error_type is not None and not any(limit.method.startswith("error.rate") for limit in found):
+        if error_type is not None and not any(limit.method == RATE_LIMIT for limit in found):
             retry = parse_retry_after(text)
             message = text or f"API error status {state.api_error_status}"
             wait = retry if retry is not None else default_retry(error_type)
