@@ -110,6 +110,7 @@ class Job(JobControl, JobSummary):
             clock, 0.0, self._agent_started, lambda: self.state is JobState.RUNNING, self._startup_hang
         )
         self._results_seen = 0
+        self._agent: AgentProgress | None = None  # found once at the start: the observers are attached by then
         self._cleanup_grace = cleanup_grace
         self._final: JobState | None = None  # set when a stop was requested (cancel/timeout)
         self._terminating: asyncio.Task[None] | None = None
@@ -167,7 +168,7 @@ class Job(JobControl, JobSummary):
         )
         self.deadline.start()
         self.stall_watch.start()
-        agent = self._agent()
+        self._agent = agent = next((o for o in self.observers if isinstance(o, AgentProgress)), None)
         if agent is not None:
             self.result_grace.seconds = agent.result_grace
             self.start_watch.seconds = agent.start_timeout
@@ -247,20 +248,12 @@ class Job(JobControl, JobSummary):
     def _output_seen(self) -> None:
         self.stalled = False
 
-    def _agent(self) -> AgentProgress | None:
-        """The observer following an agent's run (an ``AgentObserver``), if this is an agent job."""
-        for observer in self.observers:
-            if isinstance(observer, AgentProgress):
-                return observer
-        return None
-
     def _agent_started(self) -> bool:
-        agent = self._agent()
-        return agent is None or agent.events_seen > 0
+        return self._agent is None or self._agent.events_seen > 0
 
     def _output_observed(self) -> None:
         """The observers have read more output: a new final ``result`` (re)starts the result grace."""
-        agent = self._agent()
+        agent = self._agent
         if agent is None or agent.results_seen <= self._results_seen:
             return
         self._results_seen = agent.results_seen
