@@ -38,6 +38,7 @@ TREE_COMMAND = (
     'echo shell $$ >> "$f"; echo tree-started; wait'
 )
 ECHO_COMMAND = "echo mock-bash-ran"
+SLOW_COMMAND = "sleep 6; echo slow-tool-done"
 LEFTOVER_COMMAND = (
     'f="${CC_MOCK_PIDS_FILE:-/dev/null}"; sleep 20 & echo holder $! >> "$f"; '
     'setsid sleep 20 > /dev/null 2>&1 < /dev/null & echo detached $! >> "$f"; echo left-behind'
@@ -186,6 +187,8 @@ SCENARIOS: dict[str, Callable[[dict[str, Any]], Reply | HttpError]] = {
     "bash": _tool_then_text(ECHO_COMMAND),
     "bash_tree": _tool_then_text(TREE_COMMAND),
     "two_tools": _tool_then_text("echo first-tool", "echo second-tool"),
+    # A longer run: its Bash tool works for a few seconds (the learned-timeout tests' "real work").
+    "bash_slow": _tool_then_text(SLOW_COMMAND),
     # The command returns at once, leaving a background child that holds the tool's output pipe, and a
     # detached one that does not (both write their pids to $CC_MOCK_PIDS_FILE).
     "bash_leftover": _tool_then_text(LEFTOVER_COMMAND),

@@ -29,8 +29,8 @@ from rpc_client import RpcClient, completed, outputs, text_of
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("claude_cli")]
 
 MOCK_MODEL = "claude-opus-5-5"  # the CLI's default model in 2.1.332; the mock answers with the model asked for
-# An explicit job timeout: without one the shared server estimates it from the history of earlier claude runs
-# (a few seconds here), which a slow machine could hit.
+# A bound for a test that goes wrong. Without it the job would get the default (3600 s): a learned timeout of an
+# agent run never goes below the default, however quick the earlier claude runs were.
 JOB_TIMEOUT = 300
 
 

@@ -152,7 +152,7 @@ async def test_history_record_keeps_the_agent_summary(rpc: RpcClient) -> None:
         await asyncio.sleep(0.05)
     [record] = records
     assert record["job_id"] == job_id
-    assert record["category"].startswith("claude:model=default:tools=none:prompt=")
+    assert record["category"].startswith("claude:model=default:tools=none:turns=any:task=")
     assert record["agent"]["total_cost_usd"] == pytest.approx(FAKE_COST)
     assert record["agent"]["num_turns"] == 3
 

@@ -23,9 +23,21 @@ from rpc_client import RpcCallError, RpcClient, completed, text_of
 pytestmark = pytest.mark.timeout(60)
 
 DEFAULT_TIMEOUT = 3600.0  # DEFAULT_EXECUTION_TIMEOUT's default; conftest keeps the developer's value out
-MAX_LOAD_MULTIPLIER = 3.0  # CC_EXECUTOR_LOAD_MAX_MULTIPLIER's default
-TIMEOUT_MIN = 10.0  # CC_EXECUTOR_TIMEOUT_MIN's default: tiny commands are clamped up to it
-ESTIMATE_FIELDS = {"timeout", "timeout_source", "samples", "p50", "p95", "load_multiplier", "category"}
+MIN_LEARNED = 600.0  # CC_EXECUTOR_MIN_LEARNED_TIMEOUT's default: a learned timeout of a command is never shorter
+ESTIMATE_FIELDS = {
+    "timeout",
+    "timeout_source",
+    "samples",
+    "p50",
+    "p95",
+    "load_multiplier",
+    "category",
+    "basis",
+    "description",
+    "rule",
+    "quantile",
+    "floor",
+}
 
 
 def marker() -> str:
@@ -39,8 +51,8 @@ async def run_to_end(rpc: RpcClient, command: str, **params: Any) -> tuple[dict[
 
 
 def is_default_timeout(timeout: float) -> bool:
-    """The default scaled by the load multiplier (1.0 on an idle machine, up to 3.0 on a busy one)."""
-    return DEFAULT_TIMEOUT <= timeout <= DEFAULT_TIMEOUT * MAX_LOAD_MULTIPLIER
+    """The default as configured: load stretches learned timeouts only."""
+    return timeout == DEFAULT_TIMEOUT
 
 
 def started_params(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -83,17 +95,24 @@ async def test_timeout_comes_from_default_then_from_history(make_server: ServerF
         assert estimate["category"] == command.replace(" ", ":")
         assert 0 < estimate["p50"] <= estimate["p95"] < 5
         assert estimate["load_multiplier"] >= 1.0
-        assert estimate["timeout"] == TIMEOUT_MIN  # milliseconds of work, clamped up to the minimum
+        assert estimate["timeout"] == MIN_LEARNED  # milliseconds of work, raised to the floor
+        assert estimate["description"] == f'learned from 3 runs of "{command}"'
+        assert estimate["rule"].endswith("raised to the 600 s floor")
 
         result, events = await run_to_end(rpc, command)
-        assert (result["timeout"], result["timeout_source"]) == (TIMEOUT_MIN, "history")
+        assert (result["timeout"], result["timeout_source"]) == (MIN_LEARNED, "history")
         started = started_params(events)
-        assert (started["timeout"], started["timeout_source"]) == (TIMEOUT_MIN, "history")
+        assert (started["timeout"], started["timeout_source"]) == (MIN_LEARNED, "history")
+        basis = started["timeout_basis"]
+        assert (basis["description"], basis["samples"], basis["quantile"]) == (estimate["description"], 3, 0.95)
+        summary = await rpc.call("jobs.get", job_id=result["job_id"])
+        assert summary["timeout_basis"] == basis and summary["estimate"]["category"] == estimate["category"]
 
         # A timeout in the request wins over history.
         result, events = await run_to_end(rpc, command, timeout=7)
         assert (result["timeout"], result["timeout_source"]) == (7, "request")
         assert started_params(events)["timeout_source"] == "request"
+        assert started_params(events)["timeout_basis"] == {"description": "the request's timeout"}
 
 
 async def test_estimate_of_an_unknown_command(server: ServerProcess) -> None:
@@ -101,7 +120,7 @@ async def test_estimate_of_an_unknown_command(server: ServerProcess) -> None:
     async with await RpcClient.connect(server.url) as rpc:
         estimate = await rpc.call("estimate", command=command)
     assert set(estimate) >= ESTIMATE_FIELDS
-    assert estimate["timeout"] == DEFAULT_TIMEOUT * estimate["load_multiplier"]
+    assert estimate["timeout"] == DEFAULT_TIMEOUT  # not stretched by load: the operator's figure
     assert estimate["timeout_source"] == "default"
     assert estimate["samples"] == 0
     assert estimate["p50"] is None and estimate["p95"] is None

@@ -115,7 +115,7 @@ READER_CASES = [
     ("nice claude -p hi", ["nice", "claude"], True, "claude"),
     ("nohup timeout 60 claude -p hi", ["nohup", "timeout", "claude"], True, "claude"),
     ("env -i LANG=C claude -p hi", ["env", "claude"], True, "claude"),
-    ("npx -y @anthropic-ai/claude-code -p hi", ["npx", "@anthropic-ai/claude-code"], True, "claude-code"),
+    ("npx -y @anthropic-ai/claude-code -p hi", ["npx", "@anthropic-ai/claude-code"], True, "claude:"),
     ("uv run pytest tests/a.py", ["uv", "pytest"], False, "pytest:tests/a.py"),
     ("stdbuf -oL pytest -q", ["stdbuf", "pytest"], False, "pytest"),
     ("bash -c 'cd x && make test'", ["bash", "cd", "make"], False, "make:test"),
@@ -130,6 +130,7 @@ def test_policy_timing_and_agents_read_alike(command: str, programs: list[str], 
     assert [i.program for i in read_shell(command).invocations] == programs
     assert is_agent_command(command) is agent
     assert classify(command).key.startswith(category)
+    assert classify(command).agent is agent
 
 
 def test_lenient_reading_lists_what_the_parser_cannot_read() -> None:

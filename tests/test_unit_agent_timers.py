@@ -115,7 +115,8 @@ async def test_no_event_within_the_start_timeout_is_one_startup_stall(agent_job:
     h.clock.advance(199.9)
     assert h.of("process.stalled") == []
     h.clock.advance(0.1)
-    assert h.of("process.stalled") == [{"job_id": "job1", "idle_seconds": 300.0, "phase": "startup"}]
+    [stalled] = h.of("process.stalled")
+    assert (stalled["idle_seconds"], stalled["phase"], stalled["action"]) == (300.0, "startup", "notify")
     assert h.job.stalled and h.job.stall_count == 1 and h.hook_events == ["stall"]
     h.clock.advance(10_000)
     assert len(h.of("process.stalled")) == 1 and proc.signals == []  # not killed for this alone

@@ -195,14 +195,16 @@ async def harness(harness_of: Callable[..., Harness]) -> Harness:
 
 
 async def test_start_logs_process_started_and_the_timeout(harness_of: Callable[..., Harness]) -> None:
-    h = harness_of(timeout=8.0, timeout_source="estimate")
+    basis = {"description": 'learned from 9 runs of "echo hi"', "samples": 9}
+    h = harness_of(timeout=8.0, timeout_source="history", timeout_basis=basis)
     assert h.job.start_result() == {
         "status": "queued",
         "job_id": "job1",
         "pid": None,
         "pgid": None,
         "timeout": 8.0,
-        "timeout_source": "estimate",
+        "timeout_source": "history",
+        "timeout_basis": basis,
     }
     h.start()
     assert h.job.state is JobState.RUNNING and (h.job.pid, h.job.pgid) == (PID, PID)
@@ -216,7 +218,8 @@ async def test_start_logs_process_started_and_the_timeout(harness_of: Callable[.
                 "pid": PID,
                 "pgid": PID,
                 "timeout": 8.0,
-                "timeout_source": "estimate",
+                "timeout_source": "history",
+                "timeout_basis": basis,
                 "command": "echo hi",
             },
         }
@@ -494,7 +497,9 @@ async def test_the_timeout_stops_the_job_and_does_not_run_while_paused(harness_o
     h.clock.advance(0.5)
     assert h.hook_events == ["timeout"]
     await h.end()
-    assert h.job.state is JobState.TIMED_OUT and h.job.reason == "timed out after 8 s"
+    assert h.job.state is JobState.TIMED_OUT and h.job.reason == "timed out after 8 s (the server's default timeout)"
+    # The 100 s paused are kept apart: history learns 8 s of running, not 108.
+    assert h.job.paused_seconds == 100.0 and h.job.summary()["paused_seconds"] == 100.0
     assert proc.signals == [signal.SIGSTOP, signal.SIGCONT, signal.SIGTERM, signal.SIGCONT]
     completed = h.of("process.completed")[0]
     assert (completed["status"], completed["exit_code"], completed["signal"]) == ("timed_out", -15, "SIGTERM")
@@ -513,7 +518,16 @@ async def test_silence_is_reported_as_a_stall_again_and_again(harness_of: Callab
     h = harness_of(idle_timeout=4.0)
     h.start()
     h.clock.advance(4)
-    assert h.of("process.stalled") == [{"job_id": "job1", "idle_seconds": 4.0}]
+    assert h.of("process.stalled") == [
+        {
+            "job_id": "job1",
+            "idle_seconds": 4.0,
+            "idle_timeout": 4.0,
+            "stalls_in_a_row": 1,
+            "on_stall": "notify",
+            "action": "notify",
+        }
+    ]
     assert h.job.stalled and h.job.stall_count == 1 and h.hook_events == ["stall"]
     h.clock.advance(1)
     h.feed("stdout", b"alive\n")  # at t=5: output ends the stall
@@ -527,6 +541,38 @@ async def test_silence_is_reported_as_a_stall_again_and_again(harness_of: Callab
     assert h.hook_events == ["stall"] * 3
     await h.end()
     assert h.job.summary()["stall_count"] == 3
+
+
+async def test_the_timeout_reason_names_where_the_deadline_came_from(harness_of: Callable[..., Harness]) -> None:
+    basis = {"description": 'learned from 12 runs of "pytest tests/unit"'}
+    h = harness_of(timeout=600.0, timeout_source="history", timeout_basis=basis)
+    h.start()
+    h.clock.advance(600)
+    await h.end()
+    assert h.job.reason == 'timed out after 600 s (learned from 12 runs of "pytest tests/unit")'
+    assert h.of("process.completed")[0]["reason"] == h.job.reason
+    request = harness_of(timeout=2.5, timeout_source="request")
+    request.start()
+    request.clock.advance(2.5)
+    await request.end()
+    assert request.job.reason == "timed out after 2.5 s (the request's timeout)"
+
+
+async def test_on_stall_cancel_ends_the_job_after_max_stalls_in_a_row(harness_of: Callable[..., Harness]) -> None:
+    h = harness_of(idle_timeout=4.0, spec=JobSpec(command="echo hi", on_stall="cancel", max_stalls=2))
+    proc = h.start()
+    h.clock.advance(4)  # one stall: told, not cancelled
+    assert h.job.state is JobState.RUNNING and h.of("process.stalled")[-1]["action"] == "notify"
+    h.feed("stdout", b"alive\n")  # output: the count of stalls in a row starts again
+    h.clock.advance(4)
+    assert h.job.stalls_in_a_row == 1 and h.job.state is JobState.RUNNING
+    h.clock.advance(4)  # the second in a row: cancelled
+    stalled = h.of("process.stalled")[-1]
+    assert (stalled["stalls_in_a_row"], stalled["on_stall"], stalled["action"]) == (2, "cancel", "cancel")
+    await h.end()
+    assert h.job.state is JobState.CANCELLED and signal.SIGTERM in proc.signals
+    assert h.job.reason == "stalled: no output for 8 s (2 in a row; on_stall=cancel)"
+    assert h.job.stall_count == 3
 
 
 async def test_a_paused_job_is_never_stalled(harness_of: Callable[..., Harness]) -> None:

@@ -28,7 +28,16 @@ from .protocol import events
 from .protocol.errors import BlockedByHook
 from .protocol.state import FinalState
 from .security.policy import CommandPolicy
-from .timing import ResourceMonitor, RunRecord, TimeoutEstimator, classify, open_history_store
+from .timing import (
+    LoadMark,
+    ResourceMonitor,
+    RunContext,
+    RunRecord,
+    TimeoutEstimator,
+    classify,
+    mean_multiplier,
+    open_history_store,
+)
 from .timing.history import TimeoutSource
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,7 @@ class Executor:
             inherited_path=os.environ.get("PATH"),
         )
         self._sampler: asyncio.Task[None] | None = None
+        self._load_marks: dict[str, LoadMark] = {}  # running jobs: the load integral at their start
         self._stopping_jobs: asyncio.Task[None] | None = None
         self.manager = JobManager(
             settings.job_settings(),
@@ -67,6 +77,7 @@ class Executor:
                 estimate_timeout=self._estimate_timeout,
                 before_start=self._pre_execute,
                 prepare_job=self._watch_agent,
+                job_started=self._job_started,
                 on_job_event=self._job_event,
                 after_end=[self._record_history, self._post_execute],
                 rlimits=settings.security.resource_limits.named_rlimits(),
@@ -114,12 +125,28 @@ class Executor:
 
     # -- timing ---------------------------------------------------------------------------------
 
-    async def _estimate_timeout(self, command: str) -> TimeoutChoice:
-        estimate = await self.estimate(command)
-        return TimeoutChoice(estimate["timeout"], estimate["timeout_source"], estimate)
+    def run_context(self, cwd: str | None, stdin: str | None) -> RunContext:
+        """What tells runs of one command apart: the directory it runs in (the server's when none is given,
+        as the job would) and the prompt an agent reads from stdin."""
+        return RunContext(cwd=cwd or os.getcwd(), stdin=stdin)
 
-    async def estimate(self, command: str) -> dict[str, Any]:
-        return (await self.estimator.estimate(command)).to_dict()
+    async def _estimate_timeout(self, spec: JobSpec) -> TimeoutChoice:
+        estimate = await self.estimate(spec.command, spec.cwd, spec.stdin)
+        basis = {
+            "description": estimate["description"],
+            "category": estimate["category"],
+            "level": estimate["basis"],
+            "samples": estimate["samples"],
+            "quantile": estimate["quantile"] if estimate["timeout_source"] == "history" else None,
+            "rule": estimate["rule"],
+        }
+        return TimeoutChoice(estimate["timeout"], estimate["timeout_source"], estimate, basis)
+
+    async def estimate(self, command: str, cwd: str | None = None, stdin: str | None = None) -> dict[str, Any]:
+        return (await self.estimator.estimate(command, self.run_context(cwd, stdin))).to_dict()
+
+    def _job_started(self, job: Job) -> None:
+        self._load_marks[job.id] = self.monitor.load_mark()
 
     async def history_records(
         self, limit: int, command: str | None = None, category: str | None = None
@@ -129,17 +156,22 @@ class Executor:
         return [record.to_dict() for record in records]
 
     async def _record_history(self, job: Job) -> None:
+        mark = self._load_marks.pop(job.id, None)
         if job.started_at is None:
             return  # never ran: nothing to learn from
+        spec = job.spec
         record = RunRecord(
             job_id=job.id,
-            command=job.spec.command,
-            category=classify(job.spec.command).key,
+            command=spec.command,
+            category=classify(spec.command, self.run_context(spec.cwd, spec.stdin)).key,
             started_at=job.started_at,
-            duration=job.duration or 0.0,
+            duration=job.running_seconds or 0.0,
+            paused_seconds=round(job.paused_seconds, 3),
+            load_multiplier=round(mean_multiplier(mark, self.monitor.load_mark()), 3) if mark else None,
             exit_code=job.exit_code,
             status=cast(FinalState, job.state.value),  # a final state here (after_end); RunRecord checks it
-            stalled=job.stall_count > 0,
+            stalled=job.stalled,
+            stall_count=job.stall_count,
             peak_rss=job.peak_rss,
             cpu_time=job.proc.cpu_time if job.proc else None,
             timeout=job.timeout,
@@ -178,6 +210,7 @@ class Executor:
             spec.cwd = outcome.cwd
         if "timeout" in outcome.rewritten:
             job.timeout, job.timeout_source = outcome.timeout, "hook"
+            job.timeout_basis = {"description": "set by a pre_execute hook"}
         # A hook is no way around the policy: what it rewrote is checked like a client's request.
         self._check_request(spec)
 

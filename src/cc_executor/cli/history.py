@@ -21,6 +21,8 @@ FIELDS = (
     "category",
     "started_at",
     "duration",
+    "paused_seconds",
+    "load_multiplier",
     "exit_code",
     "status",
     "stalled",
@@ -28,6 +30,7 @@ FIELDS = (
     "cpu_time",
     "timeout",
     "timeout_source",
+    "reason",
     "agent",
 )
 
@@ -43,13 +46,16 @@ async def history_list(client: Client, args: argparse.Namespace) -> int:
             r.get("job_id"),
             r.get("status"),
             r.get("exit_code"),
-            r.get("duration"),
+            _round(r.get("duration")),
+            _round(r.get("paused_seconds")) or "",
+            r.get("load_multiplier") or "",
             r.get("timeout"),
             r.get("command"),
         )
         for r in records
     ]
-    print_table(("started", "job", "status", "exit", "seconds", "timeout", "command"), rows)
+    # "seconds" is running time: paused time is apart, and "load" is the multiplier the run ran under.
+    print_table(("started", "job", "status", "exit", "seconds", "paused", "load", "timeout", "command"), rows)
     return 0
 
 
@@ -77,6 +83,10 @@ async def history_export(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _round(value: Any) -> Any:
+    return round(value, 2) if isinstance(value, float) else value
+
+
 async def estimate(client: Client, args: argparse.Namespace) -> int:
     result = await client.estimate(args.cmd)
     if args.json:
@@ -87,12 +97,18 @@ async def estimate(client: Client, args: argparse.Namespace) -> int:
         for name, key in (
             ("timeout", "timeout"),
             ("source", "timeout_source"),
+            ("from", "description"),
+            ("rule", "rule"),
             ("samples", "samples"),
+            ("of them lower bounds", "lower_bounds"),
             ("p50", "p50"),
             ("p95", "p95"),
+            ("quantile", "quantile"),
+            ("floor", "floor"),
             ("load multiplier", "load_multiplier"),
             ("category", "category"),
             ("basis", "basis"),
+            ("agent run", "agent"),
             ("note", "note"),
         )
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..client import Client, ClientError, Completed, Event, Job, Output
 from ..protocol.events import AuthFailed, RateLimit, Stalled, TokenLimit
+from ..protocol.params import STALL_ACTIONS
 from .exit_status import EXIT_INTERRUPTED, job_exit_code
 from .interrupt import InterruptHandler
 from .remote import EXIT_USAGE, connection_options, fail, run_remote
@@ -59,7 +60,12 @@ def notice(event: Event) -> str | None:
     if isinstance(event, AuthFailed):
         return f"authentication failed: {event.message or ''}".rstrip(": ")
     if isinstance(event, Stalled):
-        return f"job {event.job_id} stalled: no output for {_seconds(round(event.idle_seconds, 1))} s"
+        what = "no stream-json event" if event.phase == "startup" else "no output"
+        limit = f" (idle timeout {_seconds(event.idle_timeout)} s)" if event.idle_timeout is not None else ""
+        fate = "cancelling it (on_stall=cancel)" if event.action == "cancel" else "it runs on"
+        return f"job {event.job_id} stalled: {what} for {_seconds(round(event.idle_seconds, 1))} s{limit}; {fate}"
+    if isinstance(event, Completed) and event.status == "timed_out" and event.reason:
+        return event.reason  # "timed out after 600 s (learned from 12 runs of ...)": it names the source
     if isinstance(event, Completed) and event.reason and event.status != "completed":
         return f"job {event.job_id} {event.status}: {event.reason}"
     return None
@@ -114,7 +120,14 @@ async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: 
 
 async def run_command(client: Client, args: argparse.Namespace, env: dict[str, str] | None) -> int:
     job = await client.execute(
-        args.cmd, timeout=args.timeout, cwd=args.cwd, env=env, detach=args.detach, idle_timeout=args.idle_timeout
+        args.cmd,
+        timeout=args.timeout,
+        cwd=args.cwd,
+        env=env,
+        detach=args.detach,
+        idle_timeout=args.idle_timeout,
+        on_stall=args.on_stall,
+        max_stalls=args.max_stalls,
     )
     if args.detach:
         if args.json:
@@ -148,6 +161,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--cwd", default=None, help="working directory on the server")
     parser.add_argument("--env", action="append", metavar="K=V", help="extra environment variable (repeatable)")
     parser.add_argument("--idle-timeout", type=float, default=None, help="seconds without output before 'stalled'")
+    parser.add_argument(
+        "--on-stall",
+        choices=STALL_ACTIONS,
+        default=None,
+        help="what a stall does: notify (default: a line on stderr, the job runs on) or cancel the job",
+    )
+    parser.add_argument(
+        "--max-stalls", type=int, default=None, metavar="N", help="with --on-stall cancel: stalls in a row first"
+    )
     parser.add_argument("--detach", action="store_true", help="print the job id and return; the job runs on")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of the output")
     parser.set_defaults(func=run)

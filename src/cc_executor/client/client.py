@@ -17,6 +17,7 @@ import urllib.request
 from types import TracebackType
 from typing import Any
 
+from ..protocol.params import StallAction
 from .connection import Connection
 from .discovery import discover, health_url
 from .errors import (
@@ -226,8 +227,11 @@ class Client:
         depends_on: list[str] | None = None,
         idle_timeout: float | None = None,
         labels: dict[str, str] | None = None,
+        on_stall: StallAction | None = None,
+        max_stalls: int | None = None,
     ) -> Job:
-        """Start a job and return its handle; its events stream from the first one."""
+        """Start a job and return its handle; its events stream from the first one. ``on_stall="cancel"`` ends
+        it after ``max_stalls`` stalls in a row (``idle_timeout`` seconds without output each)."""
         params: dict[str, Any] = {"command": command, "interactive": interactive, "detach": detach}
         optional = {
             "timeout": timeout,
@@ -238,6 +242,8 @@ class Client:
             "depends_on": depends_on,
             "idle_timeout": idle_timeout,
             "labels": labels,
+            "on_stall": on_stall,
+            "max_stalls": max_stalls,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         return await self._follow("execute", params, next_seq=0)
@@ -286,9 +292,12 @@ class Client:
             params["timeout"] = timeout
         return await self._request("jobs.wait", params)
 
-    async def estimate(self, command: str) -> dict[str, Any]:
-        """The timeout the server would choose for ``command``, and why."""
-        return await self._request("estimate", {"command": command})
+    async def estimate(self, command: str, cwd: str | None = None) -> dict[str, Any]:
+        """The timeout the server would choose for ``command`` (run in ``cwd``; default: the server's), and why."""
+        params: dict[str, Any] = {"command": command}
+        if cwd is not None:
+            params["cwd"] = cwd
+        return await self._request("estimate", params)
 
     async def history(self, limit: int = 50, command: str | None = None) -> list[dict[str, Any]]:
         """Finished runs, newest first, optionally only those of ``command``."""

@@ -54,17 +54,18 @@ def check_hook_cwd(job: Job) -> None:
 
 
 async def choose_timeout(
-    spec: JobSpec, estimate: Callable[[str], Awaitable[TimeoutChoice]] | None, default: float | None
+    spec: JobSpec, estimate: Callable[[JobSpec], Awaitable[TimeoutChoice]] | None, default: float | None
 ) -> TimeoutChoice:
     """The request's own timeout, else the estimator's, else the default."""
     if spec.timeout is not None:
-        return TimeoutChoice(spec.timeout, "request")
+        return TimeoutChoice(spec.timeout, "request", basis={"description": "the request's timeout"})
     if estimate is not None:
         try:
-            return await estimate(spec.command)
+            return await estimate(spec)
         except Exception:  # an estimator problem must never fail a job
             log.warning("timeout estimate failed; using the default", exc_info=True)
-    return TimeoutChoice(default, "default")
+    what = "the server's default timeout" if default is not None else "no timeout (the server has no default)"
+    return TimeoutChoice(default, "default", basis={"description": what})
 
 
 def open_log(job_id: str, settings: JobSettings) -> OutputLog:
@@ -90,6 +91,7 @@ def new_job(
         owner=owner,
         timeout=choice.timeout,
         timeout_source=choice.source,
+        timeout_basis=dict(choice.basis),
         idle_timeout=spec.idle_timeout if spec.idle_timeout is not None else s.stream_timeout,
         chunk_size=s.output_chunk_size,
         max_line=s.max_buffer_size,

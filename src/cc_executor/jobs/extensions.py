@@ -13,9 +13,13 @@ from .spec import JobSpec
 
 @dataclass(slots=True)
 class TimeoutChoice:
+    """A job's timeout, where it came from (``source``), why (``basis``: ``description`` in words, for a learned
+    one its class and samples) and the estimator's whole answer (``detail``, shown as ``estimate``)."""
+
     timeout: float | None
     source: str
     detail: dict[str, Any] = field(default_factory=dict)
+    basis: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -24,12 +28,14 @@ class Extensions:
 
     # Refuse a request (command, env, cwd) before anything else (raises a ProtocolError).
     check_request: Callable[[JobSpec], None] | None = None
-    # Estimate a timeout for a command that came without one.
-    estimate_timeout: Callable[[str], Awaitable[TimeoutChoice]] | None = None
+    # Estimate a timeout for a job whose request came without one.
+    estimate_timeout: Callable[[JobSpec], Awaitable[TimeoutChoice]] | None = None
     # Before spawn: may rewrite the spec, raise BlockedByHook; returns notifications for the submitter.
     before_start: Callable[[Job], Awaitable[None]] | None = None
     # Attach output observers (agent parsing) to a new job.
     prepare_job: Callable[[Job], None] | None = None
+    # The job's process has just started (the load it runs under is measured from here).
+    job_started: Callable[[Job], None] | None = None
     # A running job timed out or stalled ("timeout", "stall"): on_timeout/on_stall hooks.
     on_job_event: Callable[[Job, str], Coroutine[Any, Any, None]] | None = None
     # After the end, before the log closes: history, post hooks. Never allowed to fail the job.

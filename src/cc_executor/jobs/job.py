@@ -34,6 +34,14 @@ from .timers import Clock, Deadline, ResultGrace, StallWatch, StartWatch
 
 __all__ = ["READ_SIZE", "Job", "Notifications", "OutputObserver"]
 
+# What a timed-out job's reason says of a timeout that came with no basis of its own.
+TIMEOUT_SOURCES = {
+    "request": "the request's timeout",
+    "hook": "set by a pre_execute hook",
+    "default": "the server's default timeout",
+    "history": "learned from history",
+}
+
 
 class Job(JobControl, JobSummary):
     """A job's whole life, from queued to a final state. Created and driven by the ``JobManager``."""
@@ -56,16 +64,21 @@ class Job(JobControl, JobSummary):
         cancel_at_output_cap: bool = False,
         stop_on_log_failure: bool = False,
         clock: Clock | None = None,
+        timeout_basis: dict[str, Any] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         clock = loop if clock is None else clock
+        self._clock = clock
         self.id = job_id
         self.spec = spec
         self.log = log
         self.owner = owner
         self.timeout = timeout
         self.timeout_source = timeout_source
+        # Where the timeout came from: ``description`` in words, and for a learned one its class and samples.
+        self.timeout_basis: dict[str, Any] = timeout_basis or {}
         self.idle_timeout = idle_timeout
+        self.paused_seconds = 0.0
         self.state = JobState.QUEUED
         self.created_at = time.time()
         self.started_at: float | None = None
@@ -77,6 +90,7 @@ class Job(JobControl, JobSummary):
         self.reason: str | None = None
         self.stalled = False
         self.stall_count = 0
+        self.stalls_in_a_row = 0  # stalls since the last output (``on_stall: cancel`` counts these)
         self.peak_rss: int | None = None  # bytes, largest sampled RSS of the whole group
         self._restored_cpu_time: float | None = None
         self.extra: dict[str, Any] = {}  # additions from hooks, agents, estimators (shown in summaries)
@@ -163,6 +177,7 @@ class Job(JobControl, JobSummary):
                 "pgid": proc.pgid,
                 "timeout": self.timeout,
                 "timeout_source": self.timeout_source,
+                "timeout_basis": self.timeout_basis,
                 "command": self.spec.command,
             },
         )
@@ -200,6 +215,7 @@ class Job(JobControl, JobSummary):
         if self._grace_timer is not None:
             self._grace_timer.cancel()
         self._close_stdin()
+        self.note_resumed()
         self.output_reader.finish()
         agent_reason: str | None = None
         for observer in self.observers:
@@ -247,6 +263,7 @@ class Job(JobControl, JobSummary):
 
     def _output_seen(self) -> None:
         self.stalled = False
+        self.stalls_in_a_row = 0
 
     def _agent_started(self) -> bool:
         return self._agent is None or self._agent.events_seen > 0
@@ -282,20 +299,38 @@ class Job(JobControl, JobSummary):
         if self.output_reader.stop_at_cap:
             self.stop(JobState.CANCELLED, f"output limit of {cap} bytes reached")
 
+    def timeout_reason(self) -> str:
+        """``timed out after 600 s (learned from 12 runs of "pytest tests/unit")``: the deadline and its source."""
+        where = self.timeout_basis.get("description") or TIMEOUT_SOURCES.get(self.timeout_source)
+        return f"timed out after {self.timeout:g} s" + (f" ({where})" if where else "")
+
     def _timed_out(self) -> None:
-        self.stop(JobState.TIMED_OUT, f"timed out after {self.timeout:g} s")
+        self.stop(JobState.TIMED_OUT, self.timeout_reason())
         if self.on_event is not None:
             self.on_event(self, "timeout")
 
     def _stalled(self, idle: float, phase: str | None = None) -> None:
         self.stalled = True
         self.stall_count += 1
-        params: dict[str, Any] = {"idle_seconds": round(idle, 3)}
+        self.stalls_in_a_row += 1
+        spec = self.spec
+        cancel = spec.on_stall == "cancel" and self.stalls_in_a_row >= spec.max_stalls
+        params: dict[str, Any] = {
+            "idle_seconds": round(idle, 3),
+            "idle_timeout": self.idle_timeout,
+            "stalls_in_a_row": self.stalls_in_a_row,
+            "on_stall": spec.on_stall,
+            "action": "cancel" if cancel else "notify",
+        }
         if phase is not None:
             params["phase"] = phase
         self.log.append_event(events.STALLED, params)
         if self.on_event is not None:
             self.on_event(self, "stall")
+        if cancel:
+            what = "no stream-json event" if phase == "startup" else "no output"
+            in_a_row = self.stalls_in_a_row
+            self.stop(JobState.CANCELLED, f"stalled: {what} for {idle:.0f} s ({in_a_row} in a row; on_stall=cancel)")
 
     def _log_write_failed(self, error: OSError) -> None:
         """The log could not be written and the server is set to stop such jobs (CC_EXECUTOR_ON_LOG_FULL)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal as signals
-import time
 
 from ..protocol import events
 from ..protocol.errors import InvalidParams
@@ -20,7 +19,7 @@ from .output_log import OutputLog
 from .output_reader import OutputReader
 from .process import SpawnedProcess, terminate_tree
 from .state import can_move
-from .timers import Deadline
+from .timers import Clock, Deadline
 from .waits import wake
 
 
@@ -39,7 +38,9 @@ class JobControl:
     _cleanup_grace: float
     _final: JobState | None  # set when a stop was requested (cancel/timeout): the state the job will end in
     _terminating: asyncio.Task[None] | None
-    _paused_at: float | None
+    _paused_at: float | None  # on ``_clock``, while paused
+    _clock: Clock
+    paused_seconds: float
     _stdin_fd: int | None
 
     def _move(self, target: JobState) -> bool:
@@ -54,7 +55,7 @@ class JobControl:
         if self.proc is None or not self._move(JobState.PAUSED):
             raise InvalidParams(f"job {self.id} is {self.state.value}, not running", {"state": self.state.value})
         self.proc.signal_tree(signals.SIGSTOP)
-        self._paused_at = time.time()
+        self._paused_at = self._clock.time()
         self.deadline.suspend()
         self.log.append_event(events.PAUSED, {"status": "paused", "pid": self.pid, "pgid": self.pgid})
 
@@ -63,10 +64,16 @@ class JobControl:
         if self.proc is None or not (self.state is JobState.PAUSED and self._move(JobState.RUNNING)):
             raise InvalidParams(f"job {self.id} is {self.state.value}, not paused", {"state": self.state.value})
         self.proc.signal_tree(signals.SIGCONT)
-        self._paused_at = None
+        self.note_resumed()
         self.output_reader.touch()
         self.deadline.resume()
         self.log.append_event(events.RESUMED, {"status": "resumed", "pid": self.pid, "pgid": self.pgid})
+
+    def note_resumed(self) -> None:
+        """The pause is over (resumed, or the job ended): its time goes into ``paused_seconds``."""
+        if self._paused_at is not None:
+            self.paused_seconds += max(0.0, self._clock.time() - self._paused_at)
+            self._paused_at = None
 
     def send_signal(self, sig: int) -> None:
         if self.proc is None or self.state.is_final:

@@ -139,6 +139,8 @@ class JobManager:
     async def _spawn(self, job: Job) -> None:
         proc = await launch(job, self.settings, self.spawner, self.ext.rlimits)
         self.jobs_started += 1
+        if self.ext.job_started is not None:
+            self.ext.job_started(job)  # before the process.started event, which may end a fast job's wait
         job.start(proc)
 
         def note_end_reason(_: object) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..protocol.params import StallAction
+
 
 @dataclass(slots=True)
 class JobSpec:
@@ -20,4 +22,6 @@ class JobSpec:
     queue: str | None = None
     depends_on: list[str] = field(default_factory=list)
     idle_timeout: float | None = None
+    on_stall: StallAction = "notify"  # or "cancel": after ``max_stalls`` stalls in a row
+    max_stalls: int = 1
     labels: dict[str, str] = field(default_factory=dict)

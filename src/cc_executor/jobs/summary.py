@@ -14,6 +14,7 @@ from ..protocol.state import JobState
 from .output_log import OutputLog
 from .process import SpawnedProcess
 from .spec import JobSpec
+from .timers import Clock
 
 
 class JobSummary:
@@ -25,7 +26,9 @@ class JobSummary:
     owner: str | None
     timeout: float | None
     timeout_source: str
+    timeout_basis: dict[str, Any]
     idle_timeout: float | None
+    paused_seconds: float
     state: JobState
     created_at: float
     started_at: float | None
@@ -41,12 +44,25 @@ class JobSummary:
     extra: dict[str, Any]
     proc: SpawnedProcess | None
     _restored_cpu_time: float | None
+    _paused_at: float | None
+    _clock: Clock
 
     @property
     def duration(self) -> float | None:
         if self.started_at is None:
             return None
         return (self.ended_at or time.time()) - self.started_at
+
+    @property
+    def running_seconds(self) -> float | None:
+        """How long it ran, paused time left out (what history learns from and the timeout counts)."""
+        duration = self.duration
+        if duration is None:
+            return None
+        paused = self.paused_seconds
+        if self._paused_at is not None and self.ended_at is None:
+            paused += self._clock.time() - self._paused_at
+        return max(0.0, duration - paused)
 
     def start_result(self) -> dict[str, Any]:
         """What ``execute`` answers: started (with pid) or queued, and the timeout it will run under."""
@@ -57,6 +73,7 @@ class JobSummary:
             "pgid": self.pgid,
             "timeout": self.timeout,
             "timeout_source": self.timeout_source,
+            "timeout_basis": self.timeout_basis,
         }
         if self.extra.get("rewritten"):
             result["rewritten"] = self.extra["rewritten"]
@@ -79,7 +96,11 @@ class JobSummary:
             "reason": self.reason,
             "timeout": self.timeout,
             "timeout_source": self.timeout_source,
+            "timeout_basis": self.timeout_basis,
             "idle_timeout": self.idle_timeout,
+            "on_stall": self.spec.on_stall,
+            "max_stalls": self.spec.max_stalls,
+            "paused_seconds": round(self.paused_seconds, 3),
             "stalled": self.stalled,
             "stall_count": self.stall_count,
             "peak_rss": self.peak_rss,
@@ -126,6 +147,8 @@ def spec_from_summary(summary: dict[str, Any]) -> JobSpec:
         queue=summary.get("queue"),
         depends_on=list(summary.get("depends_on") or []),
         labels=dict(summary.get("labels") or {}),
+        on_stall=summary.get("on_stall") or "notify",
+        max_stalls=summary.get("max_stalls") or 1,
     )
 
 
@@ -140,6 +163,8 @@ def restore_fields(job: JobSummary, summary: dict[str, Any]) -> None:
     job.exit_code, job.signal = summary.get("exit_code"), summary.get("signal")
     job.reason = summary.get("reason")
     job.stall_count = summary.get("stall_count") or 0
+    job.paused_seconds = summary.get("paused_seconds") or 0.0
+    job.timeout_basis = summary.get("timeout_basis") or {}
     job.peak_rss = summary.get("peak_rss")
     job._restored_cpu_time = summary.get("cpu_time")
     known = set(job.summary()) | {"status"}  # rows written before 2026-12 also said "status"

@@ -62,6 +62,7 @@ class Started(Event):
     pgid: int | None = None
     timeout: float | None = None
     timeout_source: str | None = None
+    timeout_basis: dict[str, Any] | None = None  # ``description``: where the timeout came from, in words
     command: str | None = None
 
 
@@ -94,6 +95,9 @@ class Cancelled(Event):
 class Stalled(Event):
     idle_seconds: float
     phase: str | None = None  # "startup": an agent job printed no stream-json event yet
+    idle_timeout: float | None = None
+    stalls_in_a_row: int | None = None
+    action: str | None = None  # "notify" (the job runs on) or "cancel" (on_stall: cancel is stopping it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,7 +184,7 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
             total_chunks=params.get("total_chunks"),
         )
     if method == STARTED:
-        return Started(**base, **_pick(params, "pid", "pgid", "timeout", "timeout_source", "command"))
+        return Started(**base, **_pick(params, "pid", "pgid", "timeout", "timeout_source", "timeout_basis", "command"))
     if method == QUEUED:
         return Queued(**base, queue=params.get("queue"))
     if method == PAUSED:
@@ -190,7 +194,11 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
     if method == CANCELLED:
         return Cancelled(**base, reason=params.get("reason"))
     if method == STALLED:
-        return Stalled(**base, idle_seconds=float(params.get("idle_seconds") or 0.0), phase=params.get("phase"))
+        return Stalled(
+            **base,
+            idle_seconds=float(params.get("idle_seconds") or 0.0),
+            **_pick(params, "phase", "idle_timeout", "stalls_in_a_row", "action"),
+        )
     if method == COMPLETED:
         return Completed(
             **base,

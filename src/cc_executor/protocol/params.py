@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +24,11 @@ class Params(BaseModel):
         """The params this method takes, as a dict (the ignored ones left out)."""
         return self.model_dump(exclude=set(self.model_extra or {}))
 
+
+# What a job does when it stalls (no output for ``idle_timeout``): tell (notify) or, after ``max_stalls``
+# stalls in a row, end ``cancelled`` (cancel). See docs/protocol.md.
+StallAction = Literal["notify", "cancel"]
+STALL_ACTIONS: tuple[StallAction, ...] = ("notify", "cancel")
 
 IGNORED_LISTED = 50  # a request full of unknown names gets a bounded list back
 IGNORED_NAME_MAX = 100
@@ -48,6 +53,8 @@ class ExecuteParams(Params):
     queue: str | None = Field(None, min_length=1)
     depends_on: list[str] = Field(default_factory=list)
     idle_timeout: float | None = Field(None, gt=0)
+    on_stall: StallAction = "notify"
+    max_stalls: int = Field(1, ge=1, le=1000)
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("command")
@@ -105,6 +112,8 @@ class WaitParams(JobIdParams):
 
 class EstimateParams(Params):
     command: str = Field(min_length=1)
+    cwd: str | None = None  # where it would run (agent runs are classed by it); default: the server's
+    stdin: str | None = None  # an agent's prompt given on stdin
 
 
 class HistoryParams(Params):

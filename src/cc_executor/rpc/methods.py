@@ -97,7 +97,7 @@ async def jobs_wait(params: p.WaitParams, ctx: RpcContext) -> dict[str, Any]:
 
 
 async def estimate(params: p.EstimateParams, ctx: RpcContext) -> dict[str, Any]:
-    return await ctx.executor.estimate(params.command)
+    return await ctx.executor.estimate(params.command, params.cwd, params.stdin)
 
 
 async def history(params: p.HistoryParams, ctx: RpcContext) -> list[dict[str, Any]]:

@@ -1,19 +1,27 @@
-"""Which earlier runs a command resembles: a category key and a hierarchy of coarser levels.
+"""Which earlier runs a command resembles: its class (a key) and a hierarchy of coarser levels.
 
 The rule (documented in ``docs/timing.md``): read the command with the project's one shell reader
-(``security.shell_reader``, the policy's), which lists the programs it runs past assignments and wrappers
-(``env``, ``sudo``, ``nice``, ``timeout``, ``uv run``, ``npx`` ...: one table for policy, timing and agents);
-pick the meaningful one (skip ``cd``, ``source``, ``export`` ... around ``&&``/``;``/``|``), then ask the
-classifier registered for the program, else the generic one (program and sub-command).
+(``security.shell_reader``, the policy's), which lists every program it runs past assignments and wrappers
+(``env``, ``sudo``, ``nice``, ``timeout``, ``uv run``, ``npx`` ...: one table for policy, timing and agents).
+Programs that take no time of their own (``cd``, ``export``, ``echo``, ``true``, a ``| tee`` or ``| grep``
+filter ...) are left out; each program left is classified by the classifier registered for it (else the
+generic one), and the class of the command is the whole sequence of them: ``sleep 1 && pytest`` is neither
+``sleep`` nor ``pytest``. Two commands that merely start the same way are different classes.
+
 Levels are joined by ``:``; every level is a ``:``-prefix of the key, which is what the stores rely on.
+A command of several programs has one level (its key, which contains no ``:``). Agent runs (``claude``
+and other agent CLIs) are keyed by what repeats when an orchestrator reruns a task: the prompt's text (by
+hash), the working directory, the allowed tools and ``--max-turns``; never by prompt length.
 Classification never raises: anything odd falls back to the first word.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,26 +30,42 @@ from cc_executor.timing.history import LEVEL_SEPARATOR, matches_level
 
 log = logging.getLogger(__name__)
 DEFAULT = "default"
+STEP_SEPARATOR = " ; "  # between the programs of a command of several (a key of one level: no ``:``)
 _MAX_PART = 80
+_MAX_KEY = 240
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What besides its text tells one run from another: an agent's task is its prompt in its directory
+    (``stdin`` stands for the prompt of an agent given none on its command line)."""
+
+    cwd: str | None = None
+    stdin: str | None = None
+
+
+NO_CONTEXT = RunContext()
 
 
 @dataclass(frozen=True, slots=True)
 class Category:
-    """``key`` is the most specific level; ``hierarchy`` runs from it to ``'default'``."""
+    """``key`` is the most specific level; ``hierarchy`` runs from it to ``'default'``; ``agent``: the run is
+    an AI agent's (its learned timeout never drops below the default, see ``docs/timing.md``)."""
 
     key: str
     hierarchy: list[str] = field(default_factory=list)
+    agent: bool = False
 
     @classmethod
-    def from_levels(cls, *levels: str) -> Category:
+    def from_levels(cls, *levels: str, agent: bool = False) -> Category:
         """Most specific first; duplicates and empties dropped, ``'default'`` appended."""
         ordered: list[str] = []
         for level in levels:
             if level and level not in ordered and level != DEFAULT:
                 ordered.append(level)
         if not ordered:
-            return cls(DEFAULT, [DEFAULT])
-        return cls(ordered[0], [*ordered, DEFAULT])
+            return cls(DEFAULT, [DEFAULT], agent)
+        return cls(ordered[0], [*ordered, DEFAULT], agent)
 
     def is_consistent(self) -> bool:
         """Each level must be a ``:``-prefix of the key (stores find a level's runs that way)."""
@@ -55,47 +79,62 @@ class Category:
 class Classifier(Protocol):
     """Classifies one program's invocation; ``program`` is normalised, ``args`` follow it."""
 
-    def __call__(self, program: str, args: Sequence[str]) -> Category | None: ...
+    def __call__(self, program: str, args: Sequence[str], context: RunContext) -> Category | None: ...
 
 
-def part(text: str) -> str:
-    """Make a string safe as one level: no separator, no white space runs, bounded length."""
+def digest(*texts: str | None) -> str:
+    """A short stable hash of some texts (a prompt and its directory): 12 hex digits."""
+    h = hashlib.sha256()
+    for text in texts:
+        h.update((text or "").encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def part(text: str, limit: int = _MAX_PART) -> str:
+    """Make a string safe as one level: no separator, no white space runs, bounded length. A longer text is
+    cut and ends in a hash of the whole, so two that merely start alike stay apart."""
     cleaned = " ".join(text.split()).replace(LEVEL_SEPARATOR, "%3A")
-    return cleaned[:_MAX_PART]
+    if len(cleaned) <= limit:
+        return cleaned
+    return cleaned[: limit - 13] + "~" + digest(cleaned)
 
 
 def join(*parts: str) -> str:
     return LEVEL_SEPARATOR.join(part(p) for p in parts)
 
 
-# --- picking the meaningful program --------------------------------------------------------------
+def describe(level: str) -> str:
+    """A class as a person reads it: ``pytest:tests/unit`` is ``pytest tests/unit``."""
+    return level.replace(LEVEL_SEPARATOR, " ").replace("%3A", ":")
+
+
+# --- which programs make up the class ----------------------------------------------------------------
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_SETUP_PROGRAMS = {
-    "cd",
-    "pushd",
-    "popd",
-    "source",
-    ".",
-    "export",
-    "set",
-    "unset",
-    "alias",
-    "true",
-    ":",
-    "ulimit",
-    "umask",
-    "echo",
-    "printf",
-    "mkdir",
-    "sleep",
-    "trap",
-    "shopt",
-    "wait",
-}
+# Programs that take no time of their own: set-up steps, printing, and filters that only pass another
+# program's output on. They stand for a command only when nothing else runs (``echo hi`` is ``echo:hi``).
+QUICK_PROGRAMS = frozenset(
+    {
+        # shell built-ins and set-up
+        "cd", "pushd", "popd", "source", ".", "export", "[[", "set", "unset", "alias", "unalias", "true", "false",
+        ":", "ulimit", "umask", "trap", "shopt", "wait", "test", "[", "exit", "return", "shift", "declare",
+        "local", "readonly", "typeset", "hash", "type", "which", "kill", "mkdir", "touch", "ln", "chmod",
+        "date", "pwd", "whoami", "env", "printenv",
+        # printing
+        "echo", "printf",
+        # filters in a pipeline
+        "tee", "cat", "head", "tail", "grep", "egrep", "fgrep", "sed", "awk", "sort", "uniq", "wc", "cut",
+        "tr", "jq", "less", "more", "column", "nl", "ts",
+    }
+)  # fmt: skip
+# Package names of agent CLIs started through a package runner (``npx @anthropic-ai/claude-code``).
+_PACKAGE_PROGRAMS = {"claude-code": "claude", "gemini-cli": "gemini"}
 
 
 def normalise_program(word: str) -> str:
     name = word.rsplit("/", 1)[-1].lower()
+    if word.startswith("@"):  # an npm package: @scope/name[@version]
+        name = _PACKAGE_PROGRAMS.get(name.split("@", 1)[0], name.split("@", 1)[0])
     if name.endswith(".exe"):
         name = name[:-4]
     if re.fullmatch(r"python[0-9.]*", name):
@@ -118,18 +157,46 @@ def _skip_options(args: Sequence[str], with_value: set[str]) -> list[str]:
     return list(args[i:])
 
 
-def _meaningful(command: str) -> list[str]:
-    """The program that does the work, and its arguments: the project's shell reader (the policy's, with its
-    one wrapper table) lists what runs; setup steps around ``&&``/``;``/``|`` are skipped."""
-    candidates = [[i.program, *i.args] for i in working_invocations(read_shell(command)) if i.program]
-    for words in candidates:
-        if normalise_program(words[0]) not in _SETUP_PROGRAMS:
-            break
-    else:
-        words = candidates[0] if candidates else []
-    if words and normalise_program(words[0]) == "python" and words[1:3] in (["-m", "pytest"], ["-m", "py.test"]):
-        return ["pytest", *words[3:]]
-    return words
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One program of a command's class with its arguments, and the ``cd`` moves written before it."""
+
+    words: list[str]
+    dirs: tuple[str, ...] = ()
+
+    def context(self, context: RunContext) -> RunContext:
+        """The run's context as this program sees it: ``cd repo && claude …`` works in ``<cwd>/repo``."""
+        if not self.dirs:
+            return context
+        return RunContext(cwd=os.path.normpath(os.path.join(context.cwd or "", *self.dirs)), stdin=context.stdin)
+
+
+def steps(command: str) -> list[Step]:
+    """The programs that make up the command's class, each with its arguments, in the order they run:
+    every program the shell reader lists that does work (not a wrapper), less the quick ones; all of them
+    when only quick ones run. ``python -m pytest`` is ``pytest``."""
+    candidates: list[Step] = []
+    dirs: tuple[str, ...] = ()
+    for invocation in working_invocations(read_shell(command)):
+        if not invocation.program:
+            continue
+        words = [invocation.program, *invocation.args]
+        candidates.append(Step(words, dirs))
+        if normalise_program(words[0]) in ("cd", "pushd") and not invocation.substitution:
+            target = next((a for a in words[1:] if not a.startswith("-")), "~")
+            dirs = (*dirs, target)
+    working = [step for step in candidates if normalise_program(step.words[0]) not in QUICK_PROGRAMS]
+    found = working or candidates
+    for index, step in enumerate(found):
+        words = step.words
+        if normalise_program(words[0]) == "python" and words[1:3] in (["-m", "pytest"], ["-m", "py.test"]):
+            found[index] = Step(["pytest", *words[3:]], step.dirs)
+    return found
+
+
+def sequence_key(keys: Iterable[str]) -> str:
+    """One level for a command of several programs: their keys in order, readable, without ``:``."""
+    return part(STEP_SEPARATOR.join(describe(k).replace(LEVEL_SEPARATOR, "%3A") for k in keys), _MAX_KEY)
 
 
 # --- program classifiers -----------------------------------------------------------------------
@@ -137,7 +204,7 @@ def _first_subcommand(args: Sequence[str]) -> str | None:
     return args[0] if args and not args[0].startswith("-") else None
 
 
-def generic_classifier(program: str, args: Sequence[str]) -> Category:
+def generic_classifier(program: str, args: Sequence[str], context: RunContext = NO_CONTEXT) -> Category:
     """``program:first-argument`` when that argument is not an option, then ``program``."""
     sub = _first_subcommand(args)
     return Category.from_levels(join(program, sub) if sub else part(program), part(program))
@@ -172,19 +239,20 @@ _PYTEST_VALUE_OPTS = {
 }
 
 
-def pytest_classifier(program: str, args: Sequence[str]) -> Category:
-    """``pytest:<targets>:-k <expr>`` then ``pytest:<targets>`` then ``pytest``."""
+def pytest_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
+    """``pytest:<targets>:-k <expr>`` then ``pytest:<targets>`` then ``pytest``; a marker selection
+    (``-m slow``) counts like ``-k``."""
     targets: list[str] = []
-    keyword: str | None = None
+    selection: list[str] = []
     i = 0
     while i < len(args):
         a = args[i]
-        if a == "-k" and i + 1 < len(args):
-            keyword = args[i + 1]
+        if a in ("-k", "-m") and i + 1 < len(args):
+            selection.append(f"{a} {args[i + 1]}")
             i += 2
             continue
-        if a.startswith("-k") and len(a) > 2 and not a.startswith("--"):
-            keyword = a[2:]
+        if a.startswith(("-k", "-m")) and len(a) > 2 and not a.startswith("--"):
+            selection.append(f"{a[:2]} {a[2:]}")
         elif a.startswith("-"):
             i += 2 if a in _PYTEST_VALUE_OPTS else 1
             continue
@@ -194,8 +262,8 @@ def pytest_classifier(program: str, args: Sequence[str]) -> Category:
     levels = ["pytest"]
     if targets:
         levels.insert(0, join("pytest", ",".join(sorted(set(targets)))))
-    if keyword:
-        levels.insert(0, levels[0] + LEVEL_SEPARATOR + part("-k " + keyword))
+    if selection:
+        levels.insert(0, levels[0] + LEVEL_SEPARATOR + part(" ".join(selection)))
     return Category.from_levels(*levels)
 
 
@@ -208,11 +276,11 @@ def _script_runner(program: str, args: Sequence[str], run_words: set[str]) -> Ca
     return Category.from_levels(join(program, script) if script else program, program)
 
 
-def npm_classifier(program: str, args: Sequence[str]) -> Category:
+def npm_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
     return _script_runner(program, args, {"run", "run-script"})
 
 
-def make_classifier(program: str, args: Sequence[str]) -> Category:
+def make_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
     """``make:<targets>`` (options and ``VAR=val`` ignored), then ``make``."""
     targets: list[str] = []
     i = 0
@@ -227,7 +295,7 @@ def make_classifier(program: str, args: Sequence[str]) -> Category:
     return Category.from_levels(join(program, ",".join(targets)) if targets else program, program)
 
 
-def python_classifier(program: str, args: Sequence[str]) -> Category:
+def python_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
     """``python:-m <module>``, ``python:-c`` or ``python:<script>``, then ``python``."""
     i = 0
     while i < len(args):
@@ -246,11 +314,11 @@ def python_classifier(program: str, args: Sequence[str]) -> Category:
     return Category.from_levels("python")
 
 
-def shell_classifier(program: str, args: Sequence[str]) -> Category:
+def shell_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
     """``bash -c "..."`` is classified by its script; ``bash file.sh`` by the file."""
     for i, a in enumerate(args):
         if a.startswith("-") and "c" in a[1:] and not a.startswith("--") and i + 1 < len(args):
-            return classify(args[i + 1])
+            return classify(args[i + 1], context)
         if not a.startswith("-"):
             return Category.from_levels(join(program, a), program)
     return Category.from_levels(program)
@@ -284,18 +352,6 @@ _CLAUDE_VARIADIC = {
     "--betas",
 }
 _TOOL = re.compile(r"^(?:[A-Z][A-Za-z0-9_]*|mcp__[A-Za-z0-9_-]+)(?:\([^)]*\))?$")
-PROMPT_BUCKETS: tuple[tuple[int, str], ...] = ((10, "xs"), (50, "s"), (200, "m"), (1000, "l"))
-
-
-def prompt_bucket(prompt: str | None) -> str:
-    """A coarse size class of the prompt by word count: xs ≤10, s ≤50, m ≤200, l ≤1000, else xl."""
-    if not prompt:
-        return "none"
-    words = len(prompt.split())
-    for limit, name in PROMPT_BUCKETS:
-        if words <= limit:
-            return name
-    return "xl"
 
 
 def _tool_names(value: str) -> list[str] | None:
@@ -305,18 +361,23 @@ def _tool_names(value: str) -> list[str] | None:
     return [t.split("(", 1)[0] for t in items]
 
 
-def claude_classifier(program: str, args: Sequence[str]) -> Category:
-    """``claude:model=<m>:tools=<sorted>:prompt=<bucket>``, then ``claude:model=<m>``, then ``claude``."""
+def claude_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
+    """``claude:model=<m>:tools=<sorted>:turns=<n>:task=<hash of prompt and cwd>``, then ``claude:model=<m>``,
+    then ``claude``. The prompt is the first positional argument, else the job's stdin."""
     model = "default"
     tools: set[str] = set()
+    turns = "any"
     prompt: str | None = None
     i = 0
     while i < len(args):
         a = args[i]
         name, eq, inline = a.partition("=")
-        if name == "--model":
+        if name in ("--model", "--max-turns"):
             value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
-            model = value.strip().lower() or "default"
+            if name == "--model":
+                model = value.strip().lower() or "default"
+            else:
+                turns = value.strip() or "any"
             i += 1 if eq else 2
             continue
         if name in ("--allowedTools", "--allowed-tools"):
@@ -344,10 +405,20 @@ def claude_classifier(program: str, args: Sequence[str]) -> Category:
             prompt = a
         i += 1
     model_level = join("claude", "model=" + model)
+    task = digest(prompt if prompt is not None else context.stdin, context.cwd)
     key = LEVEL_SEPARATOR.join(
-        [model_level, part("tools=" + (",".join(sorted(tools)) or "none")), "prompt=" + prompt_bucket(prompt)]
+        [model_level, part("tools=" + (",".join(sorted(tools)) or "none")), part("turns=" + turns), "task=" + task]
     )
-    return Category.from_levels(key, model_level, "claude")
+    return Category.from_levels(key, model_level, "claude", agent=True)
+
+
+# Other agent CLIs: one class per task (all their arguments, stdin and cwd), then the program.
+AGENT_PROGRAMS = frozenset({"codex", "gemini", "aider", "opencode", "cursor-agent", "goose", "amp", "qwen", "crush"})
+
+
+def agent_classifier(program: str, args: Sequence[str], context: RunContext) -> Category:
+    task = digest("\0".join(args), context.stdin, context.cwd)
+    return Category.from_levels(join(program, "task=" + task), part(program), agent=True)
 
 
 # --- the registry ----------------------------------------------------------------------------------
@@ -359,9 +430,13 @@ class ClassifierRegistry:
     def __init__(self) -> None:
         self._by_program: dict[str, Classifier] = {}
         # Each job's command is classified several times (estimate, record); parsing it once is enough.
-        self._cache: dict[str, Category] = {}
+        self._cache: dict[tuple[str, RunContext], Category] = {}
 
-    def register(self, program: str, classifier: Classifier | Callable[[str, Sequence[str]], Category | None]) -> None:
+    def register(
+        self,
+        program: str,
+        classifier: Classifier | Callable[[str, Sequence[str], RunContext], Category | None],
+    ) -> None:
         self._by_program[normalise_program(program)] = classifier  # type: ignore[assignment]
         self._cache.clear()
 
@@ -369,37 +444,44 @@ class ClassifierRegistry:
         self._by_program.pop(normalise_program(program), None)
         self._cache.clear()
 
-    def classify(self, command: str) -> Category:
+    def classify(self, command: str, context: RunContext | None = None) -> Category:
         """Never raises: a failing or inconsistent classifier falls back to the generic rule."""
-        found = self._cache.get(command)
+        cache_key = (command, context or NO_CONTEXT)
+        found = self._cache.get(cache_key)
         if found is None:
             if len(self._cache) >= self.CACHE_SIZE:
                 self._cache.clear()
-            found = self._cache[command] = self._classify(command)
+            found = self._cache[cache_key] = self._classify(*cache_key)
         return found
 
-    def _classify(self, command: str) -> Category:
+    def _classify(self, command: str, context: RunContext) -> Category:
         try:
-            words = _meaningful(command)
-            if not words:
+            found = [self._classify_step(step.words, step.context(context)) for step in steps(command)]
+            found = [category for category in found if category.key != DEFAULT]
+            if not found:
                 return Category.from_levels()
-            program, args = normalise_program(words[0]), words[1:]
-            if not program:
-                return Category.from_levels()
-            custom = self._by_program.get(program)
-            if custom is not None:
-                try:
-                    found = custom(program, args)
-                except Exception:
-                    log.warning("classifier for %r failed; using the generic rule", program, exc_info=True)
-                    found = None
-                if found is not None and found.is_consistent():
-                    return found
-            return generic_classifier(program, args)
+            if len(found) == 1:
+                return found[0]
+            return Category.from_levels(sequence_key(c.key for c in found), agent=any(c.agent for c in found))
         except Exception:  # belt and braces: classification is advice, never an error
             log.warning("could not classify %r", command[:200], exc_info=True)
             first = command.split()[:1]
             return Category.from_levels(part(first[0])) if first else Category.from_levels()
+
+    def _classify_step(self, words: list[str], context: RunContext) -> Category:
+        program, args = normalise_program(words[0]), words[1:]
+        if not program:
+            return Category.from_levels()
+        custom = self._by_program.get(program)
+        if custom is not None:
+            try:
+                found = custom(program, args, context)
+            except Exception:
+                log.warning("classifier for %r failed; using the generic rule", program, exc_info=True)
+                found = None
+            if found is not None and found.is_consistent():
+                return found
+        return generic_classifier(program, args, context)
 
 
 default_registry = ClassifierRegistry()
@@ -417,15 +499,16 @@ for _name, _fn in (
     ("zsh", shell_classifier),
     ("dash", shell_classifier),
     ("claude", claude_classifier),
+    *((agent, agent_classifier) for agent in AGENT_PROGRAMS),
 ):
     default_registry.register(_name, _fn)
 
 
 def register_classifier(program: str, classifier: Classifier) -> None:
-    """Teach the default registry a program (``classifier(program, args) -> Category | None``)."""
+    """Teach the default registry a program (``classifier(program, args, context) -> Category | None``)."""
     default_registry.register(program, classifier)
 
 
-def classify(command: str) -> Category:
+def classify(command: str, context: RunContext | None = None) -> Category:
     """Category of a shell command line with the default registry (see module doc)."""
-    return default_registry.classify(command)
+    return default_registry.classify(command, context)

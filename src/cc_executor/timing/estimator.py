@@ -1,13 +1,21 @@
-"""A timeout for a command, learned from how long similar commands took (rule in ``docs/timing.md``).
+"""A timeout for a command, learned from how long the same class of command took (rule in ``docs/timing.md``).
 
-Walk the command's category hierarchy from most specific to coarsest; the first level with at least
-``min_samples`` usable runs in its newest ``sample_window`` supplies them. Usable runs are completed runs
-(their duration) and timed-out runs, which are *censored*: they ran at least their timeout, so they enter
-the sample at that value. The quantile of that sample times the safety margin, times the machine's load
-multiplier, clamped to ``[min, max]``, is the timeout. Timed-out runs therefore matter only when they are
-common enough to reach the quantile (the class really runs long: the estimate then grows past the old
-timeout by the margin each time); rare hangs do not inflate every later timeout. Failed, cancelled and lost
-runs say nothing about how long a successful run needs and are ignored.
+The objective: never cut good work. A learned timeout is a safety net against hangs, and a way to let a class
+that needs longer than the default run to its end; it is not a tight fit (stall detection catches hangs that
+print nothing). So:
+
+- Samples are honest: a run's duration excludes paused time and is divided by the load multiplier it ran
+  under; completed runs are *events*, timed-out and cancelled runs *lower bounds* ("it needed at least this"),
+  and the quantile is taken on the Kaplan-Meier estimate of those. Failed and lost runs say nothing about how
+  long success takes, and a run stopped while it was stalled (silent) was hanging, not working: all ignored.
+- Walk the class's hierarchy, most specific first; the first level with ``min_samples`` usable runs in its
+  newest ``sample_window`` answers. timeout = quantile(q) x margin x the load multiplier now, never below the
+  floor (``min_learned_timeout`` for a command, the default timeout for an agent run) and at most ``max``.
+- When the lower bounds dominate past the quantile (the class keeps running longer than it was allowed), the
+  longest of them x ``growth``, never below the default: the class escapes its old timeout. Two such runs of
+  the class itself are enough for that, before it has ``min_samples``.
+- A level coarser than the command's own class (``pytest`` for ``pytest tests/e2e``) may lengthen the
+  default, never shorten it. Too few samples anywhere: the default, as configured (not stretched by load).
 """
 
 from __future__ import annotations
@@ -16,9 +24,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
-from cc_executor.timing.classify import DEFAULT, classify
-from cc_executor.timing.history import HistoryStore, RunRecord
+from cc_executor.timing.classify import DEFAULT, Category, RunContext, classify, describe
+from cc_executor.timing.history import HistoryStore, RunRecord, category_levels
 from cc_executor.timing.settings import TimingSettings
+
+LOWER_BOUND_STATES = frozenset({"timed_out", "cancelled"})
+OUTGROWN_AFTER = 2  # runs of a class stopped before their end, with none finishing past them: it needs longer
 
 
 class LoadSource(Protocol):
@@ -29,16 +40,22 @@ class LoadSource(Protocol):
 
 @dataclass(slots=True)
 class Estimate:
-    """A timeout and how it was reached (shown to clients by the ``estimate`` method)."""
+    """A timeout and how it was reached (the ``estimate`` method's answer; ``description`` says it in words)."""
 
     timeout: float | None
     timeout_source: Literal["history", "default"]
-    samples: int
-    p50: float | None
+    samples: int  # usable runs at ``basis``: completed ones and lower bounds
+    lower_bounds: int  # of those, runs stopped before they ended (timed out, cancelled)
+    p50: float | None  # of the completed runs' durations, normalised to no load
     p95: float | None
+    quantile: float
     load_multiplier: float
+    floor: float | None  # the floor this class's learned timeout never goes below
     category: str
-    basis: str
+    basis: str  # the level whose runs answered, or "default"
+    agent: bool
+    description: str  # where the timeout came from, in words (what a timed-out job's reason quotes)
+    rule: str  # how the figure was reached (``p95 12.5 s x 3, raised to the 600 s floor``)
     note: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +77,42 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def censored_quantile(events: list[float], lower_bounds: list[float], q: float) -> float | None:
+    """The ``q`` quantile of durations from the Kaplan-Meier estimate: ``events`` are observed durations,
+    ``lower_bounds`` durations only known to be at least that long. None when the bounds leave the
+    estimate short of ``q`` (too much is only known to run longer)."""
+    if not events:
+        return None
+    points = sorted([(t, 0) for t in events] + [(t, 1) for t in lower_bounds])  # events first at a tie
+    at_risk = len(points)
+    survival = 1.0
+    i = 0
+    while i < len(points):
+        t = points[i][0]
+        ended = bounded = 0
+        while i < len(points) and points[i][0] == t:
+            if points[i][1] == 0:
+                ended += 1
+            else:
+                bounded += 1
+            i += 1
+        if ended:
+            survival *= 1 - ended / at_risk
+            if 1 - survival >= q - 1e-12:
+                return t
+        at_risk -= ended + bounded
+    return None
+
+
+def seconds(value: float) -> str:
+    """A duration as the messages write it: ``600 s``, ``2.5 s``, ``0.02 s``."""
+    return f"{value:.0f} s" if value >= 100 else f"{value:.3g} s"
+
+
+def _normalised(record: RunRecord) -> float:
+    return max(record.duration, 0.0) / max(record.load_multiplier or 1.0, 1.0)
+
+
 class TimeoutEstimator:
     """Estimates timeouts from a history store and a load source; never raises for a command string."""
 
@@ -76,13 +129,19 @@ class TimeoutEstimator:
         self.default_timeout = default_timeout
         self._cache: dict[str, tuple[float, list[RunRecord]]] = {}
 
-    def _multiplier(self) -> float:
+    def multiplier(self) -> float:
+        """The load multiplier now (1.0 when the monitor cannot say)."""
         if self.monitor is None:
             return 1.0
         try:
             return max(1.0, float(self.monitor.multiplier()))
         except Exception:  # noqa: BLE001 - a broken monitor must not stop a job from starting
             return 1.0
+
+    def floor(self, category: Category) -> float | None:
+        """The shortest learned timeout this class may get: the default for an agent run (None: no default,
+        so history never bounds an agent), else ``min_learned_timeout``."""
+        return self.default_timeout if category.agent else self.settings.min_learned_timeout
 
     async def _samples(self, level: str) -> list[RunRecord]:
         """The level's recent runs, cached briefly: an orchestrator spawning the same command over and over
@@ -103,52 +162,100 @@ class TimeoutEstimator:
 
     def _observe(self, record: RunRecord) -> None:
         window = self.settings.timeout_sample_window
-        for level in classify(record.command).hierarchy:
+        for level in [*category_levels(record.category), DEFAULT]:
             cached = self._cache.get(level)
             if cached is not None:
                 self._cache[level] = (cached[0], [record, *cached[1][: window - 1]])
 
-    async def estimate(self, command: str) -> Estimate:
+    async def estimate(self, command: str, context: RunContext | None = None) -> Estimate:
         s = self.settings
-        category = classify(command)
-        multiplier = self._multiplier()
+        category = classify(command, context)
+        multiplier = self.multiplier()
+        floor = self.floor(category)
         notes: list[str] = []
+        known = 0
         for level in category.hierarchy:
             if level == DEFAULT:
                 break
+            own = level == category.key
+            if floor is None or (not own and self.default_timeout is None):
+                notes.append("no default timeout: history does not bound " + ("agent runs" if own else level))
+                break
             runs = await self._samples(level)
-            durations = [r.duration for r in runs if r.status == "completed" and r.duration >= 0]
-            censored = [r.timeout for r in runs if r.status == "timed_out" and r.timeout]
-            usable = durations + [float(t) for t in censored]
-            if len(usable) < s.timeout_min_samples:
-                notes.append(f"too few samples for {level} ({len(usable)} < {s.timeout_min_samples})")
+            events = [_normalised(r) for r in runs if r.status == "completed"]
+            stopped = [r for r in runs if r.status in LOWER_BOUND_STATES]
+            bounds = [_normalised(r) for r in stopped if not r.stalled]
+            hangs = len(stopped) - len(bounds)
+            usable = len(events) + len(bounds)
+            if own:
+                known = usable
+            value = censored_quantile(events, bounds, s.timeout_quantile)
+            outgrown = own and value is None and len(bounds) >= OUTGROWN_AFTER
+            if usable < s.timeout_min_samples and not outgrown:
+                notes.append(f"too few runs of {describe(level)} ({usable} < {s.timeout_min_samples})")
                 continue
-            base = quantile(usable, s.timeout_quantile) * s.timeout_safety_margin
-            timeout = min(s.timeout_max, max(s.timeout_min, base * multiplier))
-            if censored:
-                notes.append(f"{len(censored)} timed-out run(s) counted as at least their timeout")
-            if level != category.key:
-                notes.append(f"used {level}")
+            if hangs:
+                notes.append(f"{hangs} run(s) stopped while stalled (hanging) ignored")
+            lowest = floor if own else max(floor, self.default_timeout or 0.0)
+            if value is None:
+                # Past the quantile, only "it needed longer": grow from the longest bound, never below the default.
+                lowest = max(lowest, self.default_timeout or 0.0)
+                learned = max(bounds) * s.timeout_growth * multiplier
+                how = f"{len(bounds)} of them stopped before they ended; {s.timeout_growth:g} x the longest"
+            else:
+                learned = value * s.timeout_safety_margin * multiplier
+                how = f"p{s.timeout_quantile * 100:g} {seconds(value)} x {s.timeout_safety_margin:g}"
+                if multiplier > 1.0:
+                    how += f" x load {multiplier:.2f}"
+            if not own and learned <= lowest:
+                notes.append(f"{describe(level)} gives no more than the default: kept the default")
+                continue
+            timeout = round(min(max(s.timeout_max, lowest), max(lowest, learned)), 1)
+            if learned < lowest:
+                how += f", raised to the {seconds(lowest)} floor"
+            if bounds:
+                notes.append(f"{len(bounds)} run(s) stopped early counted as lower bounds")
+            if not own:
+                notes.append(f"used {describe(level)}, a coarser class: it lengthens the default")
             return Estimate(
                 timeout=timeout,
                 timeout_source="history",
-                samples=len(usable),
-                p50=quantile(durations, 0.5) if durations else None,
-                p95=quantile(durations, 0.95) if durations else None,
+                samples=usable,
+                lower_bounds=len(bounds),
+                p50=round(quantile(events, 0.5), 3) if events else None,
+                p95=round(quantile(events, 0.95), 3) if events else None,
+                quantile=s.timeout_quantile,
                 load_multiplier=multiplier,
+                floor=floor,
                 category=category.key,
                 basis=level,
+                agent=category.agent,
+                description=f'learned from {usable} runs of "{describe(level)}"',
+                rule=how,
                 note="; ".join(notes),
             )
-        notes.append("no level has enough samples, used the default")
+        what = f'"{describe(category.key)}"'
+        if known:
+            why = f"{known} earlier run(s) of {what}; {s.timeout_min_samples} are needed to learn"
+        else:
+            why = f"no earlier runs of {what}"
+        description = f"the server's default timeout ({why})"
+        if self.default_timeout is None:
+            description = "no timeout (the server has no default)"
         return Estimate(
-            timeout=self.default_timeout * multiplier if self.default_timeout is not None else None,
+            timeout=self.default_timeout,
             timeout_source="default",
-            samples=0,
+            samples=known,
+            lower_bounds=0,
             p50=None,
             p95=None,
+            quantile=s.timeout_quantile,
             load_multiplier=multiplier,
+            floor=floor,
             category=category.key,
             basis=DEFAULT,
+            agent=category.agent,
+            description=description,
+            rule="the default" if self.default_timeout is not None else "none",
             note="; ".join(notes),
         )

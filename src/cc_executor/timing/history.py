@@ -32,16 +32,19 @@ class RunRecord:
     command: str
     category: str
     started_at: float
-    duration: float
+    duration: float  # seconds it ran, paused time excluded (rows written before pauses were excluded: wall time)
     exit_code: int | None = None
     status: FinalState = "completed"  # the job's final state (``status`` as in process.completed)
-    stalled: bool = False
+    stalled: bool = False  # silent (stalled) when it ended: a run stopped then was hanging, not working
+    stall_count: int = 0  # stalls over the whole run
     peak_rss: int | None = None
     cpu_time: float | None = None
     timeout: float | None = None
     timeout_source: TimeoutSource = "default"
     agent: dict[str, Any] | None = None
     reason: str | None = None  # the job's ``reason`` (rows written before it was kept load as None)
+    paused_seconds: float = 0.0  # time spent paused (not in ``duration``)
+    load_multiplier: float | None = None  # the machine's mean load multiplier while it ran (None: unknown, 1)
 
     def __post_init__(self) -> None:
         if not is_final(self.status):

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import psutil
@@ -104,6 +106,20 @@ def load_multiplier(cpu_percent: float | None, load_per_core: float | None, sett
     return min(settings.load_max_multiplier, 1.0 + settings.load_slope * (pressure - settings.load_knee))
 
 
+@dataclass(frozen=True, slots=True)
+class LoadMark:
+    at: float  # monotonic seconds
+    load_seconds: float  # the multiplier integrated up to ``at``
+
+
+def mean_multiplier(start: LoadMark, end: LoadMark) -> float:
+    """The mean load multiplier between two marks (1.0 over no time)."""
+    span = end.at - start.at
+    if span <= 0:
+        return 1.0
+    return max(1.0, (end.load_seconds - start.load_seconds) / span)
+
+
 class ResourceMonitor:
     """Samples the machine in the background; ``snapshot()`` and ``multiplier()`` read the last sample."""
 
@@ -122,6 +138,10 @@ class ResourceMonitor:
         self._cpu_last: tuple[int, int] | None = None  # (busy, total) jiffies at the previous sample
         self._delay = settings.monitor_interval  # grows while /proc cannot be read
         self._failures = 0  # samples failed in the current outage
+        # The multiplier integrated over time (multiplier-seconds), so a run's mean load is two marks apart.
+        self._load_seconds = 0.0
+        self._load_at = time.monotonic()
+        self._load_now = 1.0
 
     async def start(self) -> None:
         if self._task is not None:
@@ -185,6 +205,12 @@ class ResourceMonitor:
         self._load_avg = load_average(self._proc.read(PROC_LOADAVG))
         if self._nvml is not None:
             self._gpu = await asyncio.to_thread(self._read_gpus)
+        self._integrate()
+
+    def _integrate(self) -> None:
+        now = time.monotonic()
+        self._load_seconds += self._load_now * (now - self._load_at)
+        self._load_at, self._load_now = now, self.multiplier()
 
     def _init_nvml(self) -> None:
         try:
@@ -243,6 +269,11 @@ class ResourceMonitor:
     def multiplier(self) -> float:
         """Stretch for a timeout started now (CPU averaged over the last few samples)."""
         return load_multiplier(self._smoothed_cpu(), self._load_per_core(), self._settings)
+
+    def load_mark(self) -> LoadMark:
+        """Where the load integral stands now; ``mean_multiplier(mark, later_mark)`` is the mean between."""
+        now = time.monotonic()
+        return LoadMark(now, self._load_seconds + self._load_now * (now - self._load_at))
 
     def snapshot(self) -> dict[str, Any]:
         return {

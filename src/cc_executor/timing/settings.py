@@ -31,8 +31,13 @@ class TimingSettings(BaseSettings):
 
     # --- estimator -----------------------------------------------------------------------------
     timeout_quantile: float = Field(0.95, gt=0, lt=1, validation_alias=_env("CC_EXECUTOR_TIMEOUT_QUANTILE"))
-    timeout_safety_margin: float = Field(1.08, ge=1.0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_SAFETY_MARGIN"))
-    timeout_min: float = Field(10.0, gt=0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_MIN"))
+    timeout_safety_margin: float = Field(3.0, ge=1.0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_SAFETY_MARGIN"))
+    # When the runs that were stopped early dominate past the quantile: the longest of them times this.
+    timeout_growth: float = Field(2.0, gt=1.0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_GROWTH"))
+    # A learned timeout of a command is never shorter (an agent run's never shorter than the default).
+    min_learned_timeout: float = Field(
+        600.0, gt=0, validation_alias=AliasChoices("CC_EXECUTOR_MIN_LEARNED_TIMEOUT", "CC_EXECUTOR_TIMEOUT_MIN")
+    )
     timeout_max: float = Field(6 * 3600.0, gt=0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_MAX"))
     timeout_min_samples: int = Field(5, ge=1, validation_alias=_env("CC_EXECUTOR_TIMEOUT_MIN_SAMPLES"))
     timeout_sample_window: int = Field(50, ge=1, validation_alias=_env("CC_EXECUTOR_TIMEOUT_SAMPLE_WINDOW"))
@@ -53,6 +58,6 @@ class TimingSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _ordered_bounds(self) -> TimingSettings:
-        if self.timeout_min > self.timeout_max:
-            raise ValueError("CC_EXECUTOR_TIMEOUT_MIN must not exceed CC_EXECUTOR_TIMEOUT_MAX")
+        if self.min_learned_timeout > self.timeout_max:
+            raise ValueError("CC_EXECUTOR_MIN_LEARNED_TIMEOUT must not exceed CC_EXECUTOR_TIMEOUT_MAX")
         return self
