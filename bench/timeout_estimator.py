@@ -218,9 +218,14 @@ NATURAL_END: dict[Outcome, FinalState] = {
 }
 
 
-def live(run: Run, timeout: float | None, wall_clock: bool) -> Lived:
-    """Play a run against a timeout. ``wall_clock``: the deadline counts paused time (the original's)."""
+def live(run: Run, timeout: float | None, wall_clock: bool, extension: float = 0.0) -> Lived:
+    """Play a run against a timeout. ``wall_clock``: the deadline counts paused time (the original's).
+    ``extension``: seconds more, once, when the run is still working (printing) at the deadline (ours' rule);
+    a silent hang is quiet from its start, so never is (the server's test: nothing printed within
+    ``min(idle_timeout, timeout / 2)``)."""
     limit = math.inf if timeout is None else timeout
+    if extension and timeout is not None and run.duration > limit and not run.silent:
+        limit += extension
     natural = run.duration
     paused_before_end = run.pause if run.pause and run.pause_at < natural else 0.0
     needed = natural + paused_before_end if wall_clock else natural
@@ -372,7 +377,7 @@ async def replay_ours(runs: list[Run], settings: TimingSettings, state_dir: Path
             # and let every estimate read the store: the figures then do not depend on how fast the machine is.
             estimator._cache.clear()
             est = await estimator.estimate(run.family.command, context(run.family))
-            lived = live(run, est.timeout, wall_clock=False)
+            lived = live(run, est.timeout, wall_clock=False, extension=est.extension)
             tallies[run.family.name].add(run, est.timeout, lived, wall_clock=False)
             rec = RunRecord(
                 job_id=str(run.index),

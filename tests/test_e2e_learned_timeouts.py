@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(150)
 
 STRICT = {"CC_EXECUTOR_MIN_LEARNED_TIMEOUT": "1", "CC_EXECUTOR_TIMEOUT_SAFETY_MARGIN": "1"}
 DEFAULT_TIMEOUT = 3600.0  # DEFAULT_EXECUTION_TIMEOUT's default
+STEPS = "for i in 1 2 3 4 5 6 7 8; do sleep 0.25; done; echo finished"
 
 
 async def run_to_end(rpc: RpcClient, command: str, **params: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -124,7 +125,8 @@ async def test_a_longer_agent_run_after_quick_ones_completes(
 async def test_paused_time_and_load_are_kept_apart_in_history(make_server: ServerFactory) -> None:
     srv = make_server(CC_EXECUTOR_TIMEOUT_MIN_SAMPLES="1")
     async with await RpcClient.connect(srv.url) as rpc:
-        result = await rpc.call("execute", command="sleep 2; echo finished")
+        # Eight short sleeps, not one long one: a sleep's clock runs on while it is stopped.
+        result = await rpc.call("execute", command=STEPS)
         await rpc.call("control", type="PAUSE", job_id=result["job_id"])
         paused_at = time.monotonic()
         await asyncio.sleep(3)
@@ -134,12 +136,12 @@ async def test_paused_time_and_load_are_kept_apart_in_history(make_server: Serve
         assert completed(events)["status"] == "completed"
         record = await history_of(rpc, result["job_id"])
         summary = await rpc.call("jobs.get", job_id=result["job_id"])
-        estimate = await rpc.call("estimate", command="sleep 2; echo finished")
+        estimate = await rpc.call("estimate", command=STEPS)
     assert 2.9 <= record["paused_seconds"] <= paused_for + 0.5
     assert summary["paused_seconds"] == pytest.approx(record["paused_seconds"], abs=0.01)
     # The record's duration is running time: the wall time less the pause.
     assert record["duration"] == pytest.approx(summary["duration"] - summary["paused_seconds"], abs=0.05)
-    assert 1.9 <= record["duration"] < summary["duration"] - 2.5
+    assert 1.5 <= record["duration"] < summary["duration"] - 2.5
     # The load it ran under is kept, and the estimate learns the duration divided by it.
     assert record["load_multiplier"] >= 1.0
     assert estimate["p50"] == pytest.approx(record["duration"] / record["load_multiplier"], abs=0.01)
@@ -187,3 +189,30 @@ async def test_stalls_are_told_on_stderr_and_on_stall_cancel_ends_the_job(
     assert end["status"] == "cancelled" and end["reason"].startswith("stalled: no output for")
     assert [s["action"] for s in stalls] == ["cancel"] and stalls[0]["idle_timeout"] == 0.5
     assert (summary["on_stall"], summary["max_stalls"]) == ("cancel", 1)
+
+
+async def test_a_job_still_printing_at_its_learned_deadline_gets_more_time_once(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    srv = make_server(**STRICT, CC_EXECUTOR_TIMEOUT_GROWTH="4")  # learned 1 s, then 3 s more once if working
+    command = "for i in $(seq ${N:-1}); do echo tick; sleep 0.3; done"
+    async with await RpcClient.connect(srv.url) as rpc:
+        await run_quick(rpc, command, 5)
+        estimate = await rpc.call("estimate", command=command)
+        assert (estimate["timeout"], estimate["extension"]) == (1.0, 3.0)
+        # Printing every 0.3 s for 1.5 s: still working at 1 s, so it runs to its end.
+        result, events = await run_to_end(rpc, command, env={"N": "5"})
+        assert result["timeout_basis"]["extension"] == 3.0
+        [extended] = [e["params"] for e in events if e["method"] == "process.timeout_extended"]
+        assert (extended["timeout"], extended["extended_by"]) == (4.0, 3.0)
+        assert completed(events)["status"] == "completed"
+        assert text_of(events, "stdout") == "tick\n" * 5
+        now = await rpc.call("estimate", command=command)  # six runs now, the 1.5 s one among them
+    timeout, extension = now["timeout"], now["extension"]
+    out = cli(cli_env(srv, tmp_path / "cli"), "run", "--env", "N=100", command)  # 30 s: extended, then stopped
+    assert out.returncode == 124, out
+    assert f"still working at its {timeout:g} s deadline" in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        f'cc-executor: timed out after {timeout + extension:g} s (learned from 6 runs of "sleep 0.3"; '
+        f"extended once by {extension:g} s while it was still working)"
+    )

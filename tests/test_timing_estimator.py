@@ -114,6 +114,7 @@ async def test_default_when_no_history_is_not_stretched_by_load(store: SQLiteHis
         "quantile",
         "load_multiplier",
         "floor",
+        "extension",
         "category",
         "basis",
         "agent",
@@ -152,8 +153,13 @@ async def test_quantile_margin_load_floor_and_ceiling(store: SQLiteHistoryStore)
     await add(store, "make tiny", [0.1] * 5)
     tiny = await estimator(store, None).estimate("make tiny", HERE)
     assert (tiny.timeout, tiny.floor) == (10.0, 10.0) and tiny.rule.endswith("raised to the 10 s floor")
+    # A job still working at its deadline gets (growth - 1) x the timeout more, once, up to the ceiling.
+    assert tiny.extension == 10.0 and est.extension == pytest.approx(98 * 1.5 * 2.0)
     await add(store, "make huge", [5000.0] * 5)
-    assert (await estimator(store, None).estimate("make huge", HERE)).timeout == 1000.0
+    huge = await estimator(store, None).estimate("make huge", HERE)
+    assert (huge.timeout, huge.extension) == (1000.0, 0.0)
+    off = TimeoutEstimator(store, None, SETTINGS.model_copy(update={"extend_working": False}), None)
+    assert (await off.estimate("make tiny", HERE)).extension == 0.0
 
 
 async def test_durations_are_normalised_by_the_load_they_ran_under(store: SQLiteHistoryStore) -> None:

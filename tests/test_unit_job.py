@@ -558,6 +558,40 @@ async def test_the_timeout_reason_names_where_the_deadline_came_from(harness_of:
     assert request.job.reason == "timed out after 2.5 s (the request's timeout)"
 
 
+async def test_a_job_still_working_at_its_learned_deadline_gets_it_once_more(
+    harness_of: Callable[..., Harness],
+) -> None:
+    basis = {"description": 'learned from 9 runs of "make e2e"', "extension": 4.0}
+    h = harness_of(timeout=8.0, timeout_source="history", timeout_basis=basis, idle_timeout=5.0)
+    h.start()
+    h.clock.advance(7)
+    h.feed("stdout", b"still compiling\n")  # it printed 1 s before the deadline: working
+    h.clock.advance(1)
+    assert h.job.state is JobState.RUNNING and "timeout" not in h.hook_events
+    [extended] = h.of("process.timeout_extended")
+    assert (extended["timeout"], extended["extended_by"], extended["idle_seconds"]) == (12.0, 4.0, 1.0)
+    assert h.job.timeout == 12.0 and h.job.summary()["timeout_basis"]["extended_by"] == 4.0
+    h.feed("stdout", b"and more\n")
+    h.clock.advance(4)  # only once: at 12 s it is stopped, working or not
+    await h.end()
+    assert h.job.state is JobState.TIMED_OUT
+    assert h.job.reason == (
+        'timed out after 12 s (learned from 9 runs of "make e2e"; extended once by 4 s while it was still working)'
+    )
+
+
+async def test_a_quiet_job_at_its_learned_deadline_is_stopped(harness_of: Callable[..., Harness]) -> None:
+    basis = {"description": 'learned from 9 runs of "make e2e"', "extension": 4.0}
+    h = harness_of(timeout=8.0, timeout_source="history", timeout_basis=basis, idle_timeout=3.0)
+    h.start()
+    h.clock.advance(4)
+    h.feed("stdout", b"then nothing\n")  # 4 s before the deadline, more than idle_timeout: hanging
+    h.clock.advance(4)
+    await h.end()
+    assert h.job.state is JobState.TIMED_OUT and h.of("process.timeout_extended") == []
+    assert h.job.reason == 'timed out after 8 s (learned from 9 runs of "make e2e")'
+
+
 async def test_on_stall_cancel_ends_the_job_after_max_stalls_in_a_row(harness_of: Callable[..., Harness]) -> None:
     h = harness_of(idle_timeout=4.0, spec=JobSpec(command="echo hi", on_stall="cancel", max_stalls=2))
     proc = h.start()

@@ -139,6 +139,7 @@ class Executor:
             "samples": estimate["samples"],
             "quantile": estimate["quantile"] if estimate["timeout_source"] == "history" else None,
             "rule": estimate["rule"],
+            "extension": estimate["extension"],
         }
         return TimeoutChoice(estimate["timeout"], estimate["timeout_source"], estimate, basis)
 

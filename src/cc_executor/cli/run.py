@@ -11,7 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..client import Client, ClientError, Completed, Event, Job, Output
-from ..protocol.events import AuthFailed, RateLimit, Stalled, TokenLimit
+from ..protocol.events import AuthFailed, RateLimit, Stalled, TimeoutExtended, TokenLimit
 from ..protocol.params import STALL_ACTIONS
 from .exit_status import EXIT_INTERRUPTED, job_exit_code
 from .interrupt import InterruptHandler
@@ -64,6 +64,8 @@ def notice(event: Event) -> str | None:
         limit = f" (idle timeout {_seconds(event.idle_timeout)} s)" if event.idle_timeout is not None else ""
         fate = "cancelling it (on_stall=cancel)" if event.action == "cancel" else "it runs on"
         return f"job {event.job_id} stalled: {what} for {_seconds(round(event.idle_seconds, 1))} s{limit}; {fate}"
+    if isinstance(event, TimeoutExtended):
+        return f"job {event.job_id} {event.reason or 'got more time'}"
     if isinstance(event, Completed) and event.status == "timed_out" and event.reason:
         return event.reason  # "timed out after 600 s (learned from 12 runs of ...)": it names the source
     if isinstance(event, Completed) and event.reason and event.status != "completed":

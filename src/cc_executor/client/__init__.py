@@ -14,6 +14,7 @@ from ..protocol.events import (
     Resumed,
     Stalled,
     Started,
+    TimeoutExtended,
     TokenLimit,
 )
 from .client import Client
@@ -74,6 +75,7 @@ __all__ = [
     "Stalled",
     "Started",
     "StreamTimeout",
+    "TimeoutExtended",
     "TokenLimit",
     "Unauthorized",
     "discover",

@@ -301,13 +301,44 @@ class Job(JobControl, JobSummary):
 
     def timeout_reason(self) -> str:
         """``timed out after 600 s (learned from 12 runs of "pytest tests/unit")``: the deadline and its source."""
-        where = self.timeout_basis.get("description") or TIMEOUT_SOURCES.get(self.timeout_source)
+        basis = self.timeout_basis
+        where = basis.get("description") or TIMEOUT_SOURCES.get(self.timeout_source)
+        if where and basis.get("extended_by"):
+            where += f"; extended once by {basis['extended_by']:g} s while it was still working"
         return f"timed out after {self.timeout:g} s" + (f" ({where})" if where else "")
 
     def _timed_out(self) -> None:
+        if self._extend_while_working():
+            return
         self.stop(JobState.TIMED_OUT, self.timeout_reason())
         if self.on_event is not None:
             self.on_event(self, "timeout")
+
+    def _extend_while_working(self) -> bool:
+        """A learned deadline is a net for hangs: a job that printed within its ``idle_timeout`` (and within the
+        last half of its timeout) is working, and gets the ``extension`` its estimate offered, once. A quiet one
+        is stopped."""
+        basis = self.timeout_basis
+        extension = float(basis.get("extension") or 0.0)
+        idle = self.output_reader.idle()
+        if not extension or basis.get("extended_by") or self.timeout is None or not self.idle_timeout:
+            return False
+        if idle >= min(self.idle_timeout, self.timeout / 2):  # quiet for long: hanging, not working
+            return False
+        old, self.timeout = self.timeout, self.timeout + extension
+        self.timeout_basis = {**basis, "extended_by": extension}
+        self.deadline.extend(extension)
+        self.log.append_event(
+            events.TIMEOUT_EXTENDED,
+            {
+                "timeout": self.timeout,
+                "extended_by": extension,
+                "idle_seconds": round(idle, 3),
+                "reason": f"still working at its {old:g} s deadline (it printed {idle:.0f} s before): "
+                f"extended once, by {extension:g} s",
+            },
+        )
+        return True
 
     def _stalled(self, idle: float, phase: str | None = None) -> None:
         self.stalled = True

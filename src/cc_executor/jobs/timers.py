@@ -65,6 +65,12 @@ class Deadline:
             assert self.remaining is not None
             self.remaining -= self._clock.time() - self._armed_at
 
+    def extend(self, seconds: float) -> None:
+        """Once expired: count down ``seconds`` more (the job was still working at its deadline)."""
+        if self._timer is None:
+            self.remaining = seconds
+            self.resume()
+
     def cancel(self) -> None:
         """The job ended: never fire."""
         if self._timer is not None:

@@ -19,6 +19,7 @@ PAUSED = "process.paused"
 RESUMED = "process.resumed"
 CANCELLED = "process.cancelled"
 STALLED = "process.stalled"
+TIMEOUT_EXTENDED = "process.timeout_extended"
 COMPLETED = "process.completed"
 ERROR = "process.error"
 HOOK_WARNING = "hook.warning"
@@ -98,6 +99,16 @@ class Stalled(Event):
     idle_timeout: float | None = None
     stalls_in_a_row: int | None = None
     action: str | None = None  # "notify" (the job runs on) or "cancel" (on_stall: cancel is stopping it)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeoutExtended(Event):
+    """The job was still working (printing) at its learned deadline: it got it once more."""
+
+    timeout: float | None = None  # the deadline now, in seconds of running time
+    extended_by: float | None = None
+    idle_seconds: float | None = None  # how long before the deadline it last printed
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +210,8 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
             idle_seconds=float(params.get("idle_seconds") or 0.0),
             **_pick(params, "phase", "idle_timeout", "stalls_in_a_row", "action"),
         )
+    if method == TIMEOUT_EXTENDED:
+        return TimeoutExtended(**base, **_pick(params, "timeout", "extended_by", "idle_seconds", "reason"))
     if method == COMPLETED:
         return Completed(
             **base,

@@ -51,6 +51,7 @@ class Estimate:
     quantile: float
     load_multiplier: float
     floor: float | None  # the floor this class's learned timeout never goes below
+    extension: float  # seconds more, once, for a job still working (printing) at its learned deadline
     category: str
     basis: str  # the level whose runs answered, or "default"
     agent: bool
@@ -217,6 +218,9 @@ class TimeoutEstimator:
                 notes.append(f"{len(bounds)} run(s) stopped early counted as lower bounds")
             if not own:
                 notes.append(f"used {describe(level)}, a coarser class: it lengthens the default")
+            extension = 0.0
+            if s.extend_working:
+                extension = round(max(0.0, min(timeout * (s.timeout_growth - 1), s.timeout_max - timeout)), 1)
             return Estimate(
                 timeout=timeout,
                 timeout_source="history",
@@ -227,6 +231,7 @@ class TimeoutEstimator:
                 quantile=s.timeout_quantile,
                 load_multiplier=multiplier,
                 floor=floor,
+                extension=extension,
                 category=category.key,
                 basis=level,
                 agent=category.agent,
@@ -252,6 +257,7 @@ class TimeoutEstimator:
             quantile=s.timeout_quantile,
             load_multiplier=multiplier,
             floor=floor,
+            extension=0.0,
             category=category.key,
             basis=DEFAULT,
             agent=category.agent,

@@ -31,9 +31,11 @@ class TimingSettings(BaseSettings):
 
     # --- estimator -----------------------------------------------------------------------------
     timeout_quantile: float = Field(0.95, gt=0, lt=1, validation_alias=_env("CC_EXECUTOR_TIMEOUT_QUANTILE"))
-    timeout_safety_margin: float = Field(3.0, ge=1.0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_SAFETY_MARGIN"))
+    timeout_safety_margin: float = Field(1.5, ge=1.0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_SAFETY_MARGIN"))
     # When the runs that were stopped early dominate past the quantile: the longest of them times this.
     timeout_growth: float = Field(2.0, gt=1.0, validation_alias=_env("CC_EXECUTOR_TIMEOUT_GROWTH"))
+    # A job still printing at its learned deadline gets it once more, by (growth - 1) x the timeout.
+    extend_working: bool = Field(True, validation_alias=_env("CC_EXECUTOR_TIMEOUT_EXTEND_WORKING"))
     # A learned timeout of a command is never shorter (an agent run's never shorter than the default).
     min_learned_timeout: float = Field(
         600.0, gt=0, validation_alias=AliasChoices("CC_EXECUTOR_MIN_LEARNED_TIMEOUT", "CC_EXECUTOR_TIMEOUT_MIN")
