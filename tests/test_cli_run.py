@@ -105,3 +105,38 @@ def test_a_reader_that_goes_away_is_not_an_error(env: dict[str, str]) -> None:
     stderr = proc.stderr.read()
     assert proc.wait(30) == 128 + signal.SIGPIPE
     assert "Traceback" not in stderr, stderr
+
+
+def test_a_reader_that_goes_away_ends_the_job_it_was_reading(env: dict[str, str]) -> None:
+    """`cc-executor run "yes" | head -1` must not leave `yes` filling the state dir on the server."""
+    marker = uuid.uuid4().hex
+    proc = cli_popen(env, "run", f"yes {marker}")
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == f"{marker}\n"
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(30) == 128 + signal.SIGPIPE
+    assert "Traceback" not in stderr, stderr
+    for _ in range(20):  # the cancel was sent before the CLI exited; the tree's end follows at once
+        jobs = json.loads(cli(env, "jobs", "--json", "--limit", "50").stdout)
+        [job] = [j for j in jobs if marker in j["command"]]
+        if job["state"] != "running":
+            break
+    assert job["state"] == "cancelled", job
+
+
+def test_version() -> None:
+    from cc_executor import __version__
+
+    done = cli({}, "--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"cc-executor {__version__}"
+
+
+def test_jobs_do_not_inherit_make_s_hand_down_from_make_run(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`make run` starts the server with MAKELEVEL/MAKEFLAGS set; a job's own `make` must not see them."""
+    srv = make_server(MAKELEVEL="1", MAKEFLAGS="-j4 --no-print-directory", MFLAGS="-j4")
+    done = cli(cli_env(srv, tmp_path / "state"), "run", "env")
+    assert done.returncode == 0, done.stderr
+    names = {line.split("=", 1)[0] for line in done.stdout.splitlines()}
+    assert not names & {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
+    assert "PATH" in names  # the positive control: the rest of the environment is there

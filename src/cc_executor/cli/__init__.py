@@ -7,11 +7,13 @@ import os
 import signal
 import sys
 
+from .. import __version__
 from . import doctor, history, jobs, mcp, run, serve, tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
+    parser.add_argument("--version", action="version", version=f"cc-executor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
     run.add_parser(sub)

@@ -111,7 +111,15 @@ async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: 
         pending.add(asyncio.create_task(job.detach()))
 
     with InterruptHandler(cancel if cancel_on_interrupt else detach, detach) as interrupt:
-        done = await follow(job, as_json=as_json)
+        try:
+            done = await follow(job, as_json=as_json)
+        except BrokenPipeError:
+            # Whoever read the output went away (`| head -1`): a job started for that output goes too, as a
+            # pipeline's writer does on SIGPIPE; one only followed (`logs -f`) runs on.
+            if cancel_on_interrupt:
+                with contextlib.suppress(ClientError):
+                    await job.cancel()
+            raise
         for task in pending:
             with contextlib.suppress(ClientError):  # the job may have ended before the cancel reached it
                 await task

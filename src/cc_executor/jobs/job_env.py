@@ -30,6 +30,9 @@ JOB_ENV_KEEP = frozenset({TOKEN_ENV})
 # Settings the server reads without the prefix that can hold a credential (timing/settings.py: the Redis URL,
 # ``redis://:password@host``). Every other unprefixed setting (config.py) is a plain knob.
 SECRET_NAMES = frozenset({"REDIS_URL"})
+# How the server was started, not what a job should see: under ``make run`` a job's own ``make`` would take
+# itself for a sub-make of the server's (``make[1]: Entering directory …``, the server's -j and flags).
+LAUNCHER_NAMES = frozenset({"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"})
 EXCLUDE_ENV = "CC_EXECUTOR_JOB_ENV_EXCLUDE"
 JOB_USER_ENV = "CC_EXECUTOR_JOB_USER"
 # Make common runtimes write as they go instead of in 4 KiB blocks at exit.
@@ -51,11 +54,12 @@ def parse_exclude(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def is_server_only(name: str, exclude: Iterable[str] = ()) -> bool:
-    """True for a name no job may inherit: a server setting, a server secret, or one the operator excluded."""
+    """True for a name no job may inherit: a server setting, a server secret, make's hand-down from how the
+    server was started, or one the operator excluded."""
     upper = name.upper()
     if upper in JOB_ENV_KEEP:
         return False
-    if upper.startswith(SERVER_ENV_PREFIX) or upper in SECRET_NAMES:
+    if upper.startswith(SERVER_ENV_PREFIX) or upper in SECRET_NAMES or upper in LAUNCHER_NAMES:
         return True
     return any(fnmatchcase(upper, pattern) for pattern in exclude)
 
