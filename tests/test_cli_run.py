@@ -140,3 +140,27 @@ def test_jobs_do_not_inherit_make_s_hand_down_from_make_run(make_server, tmp_pat
     names = {line.split("=", 1)[0] for line in done.stdout.splitlines()}
     assert not names & {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
     assert "PATH" in names  # the positive control: the rest of the environment is there
+
+
+def test_a_server_url_is_read_as_a_person_means_it(server: ServerProcess, tmp_path: Path) -> None:
+    """``host:port``, ``http://host:port`` and ``ws://host:port`` (no path) all reach the server."""
+    env = cli_env(None, tmp_path / "state")
+    hostport = server.url.split("://", 1)[1].split("/", 1)[0]
+    for url in (hostport, f"http://{hostport}", f"ws://{hostport}", f"ws://{hostport}/"):
+        done = cli(env, "run", "--url", url, "echo reached")
+        assert (done.returncode, done.stdout) == (0, "reached\n"), (url, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("ftp://127.0.0.1:8003", "use ws://, wss://, http:// or https://"),
+        ("ws://127.0.0.1:99999", "the port is not a number"),
+        ("ws://", "no host:port in it"),
+    ],
+)
+def test_a_bad_server_url_is_one_line(tmp_path: Path, url: str, says: str) -> None:
+    done = cli(cli_env(None, tmp_path / "state"), "jobs", "--url", url)
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()  # one line, no traceback
+    assert line.startswith(f"cc-executor: server URL {url!r}: {says}"), line

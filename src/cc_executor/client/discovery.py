@@ -10,9 +10,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from .errors import ClientError
 from .settings import ClientSettings
 
 TOKEN_FILE_NAME = "token"
+WS_PATH = "/ws/mcp"
+_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+def server_url(text: str) -> str:
+    """The WebSocket URL a person meant: ``127.0.0.1:8003``, ``http://host:8003`` and ``ws://host:8003`` all
+    mean ``ws://host:8003/ws/mcp`` (https: wss). Anything else is a ``ClientError`` saying what is wrong."""
+    given = text.strip()
+    parts = urlsplit(given if "://" in given else f"ws://{given}")
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise ClientError(f"server URL {text!r}: use ws://, wss://, http:// or https:// (e.g. ws://127.0.0.1:8003)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ClientError(f"server URL {text!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname or port == 0:
+        raise ClientError(f"server URL {text!r}: no host:port in it (e.g. ws://127.0.0.1:8003)")
+    path = parts.path if parts.path not in ("", "/") else WS_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,7 @@ def discover(url: str | None = None, token: str | None = None) -> Endpoint:
     resolved = token if token is not None else settings.token
     if resolved is None:
         resolved = read_token_file(path)
-    return Endpoint(url=url or settings.url, token=resolved or None, token_file=path)
+    return Endpoint(url=server_url(url or settings.url), token=resolved or None, token_file=path)
 
 
 def health_url(ws_url: str) -> str:
