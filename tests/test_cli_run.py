@@ -164,3 +164,32 @@ def test_a_bad_server_url_is_one_line(tmp_path: Path, url: str, says: str) -> No
     assert done.returncode == 1, done
     [line] = done.stderr.splitlines()  # one line, no traceback
     assert line.startswith(f"cc-executor: server URL {url!r}: {says}"), line
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    done = cli({}, "rnu", "echo hi")
+    assert done.returncode == 2 and "did you mean 'run'?" in done.stderr, done.stderr
+    nested = cli({}, "history", "lsit")
+    assert nested.returncode == 2 and "did you mean 'list'?" in nested.stderr, nested.stderr
+
+
+def test_no_color_means_no_escape_codes_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from cc_executor.cli.table import print_table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("TERM", "xterm-256color")  # the positive control must not depend on the runner's TERM
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+    for no_color, escapes in (("1", False), (None, True)):
+        if no_color is None:
+            monkeypatch.delenv("NO_COLOR", raising=False)
+        else:
+            monkeypatch.setenv("NO_COLOR", no_color)
+        out = Terminal()
+        print_table(("job", "state"), [("3f2a", "running")], title="jobs", stream=out)
+        assert "running" in out.getvalue() and ("\x1b" in out.getvalue()) is escapes

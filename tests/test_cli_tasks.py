@@ -54,6 +54,9 @@ def test_stop_on_failure_and_keep_going(env: dict[str, str], tmp_path: Path) -> 
     stopped = cli(env, "tasks", "run", str(file))
     assert stopped.returncode == 1 and not (tmp_path / "after").exists()
     assert "not run" in stopped.stdout
+    status = cli(env, "tasks", "status", str(file))  # a task failed: status says so in its exit code too
+    assert status.returncode == 1 and "failed" in status.stdout, status
+    assert cli(env, "tasks", "status", str(file), "--json").returncode == 1
     run = cli(env, "tasks", "run", str(file), "--keep-going", "--json")
     results = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r.get("exit_code") for r in results[:3]] == [0, 3, 0] and (tmp_path / "after").exists()
@@ -69,8 +72,9 @@ def test_resume_skips_what_succeeded(env: dict[str, str], tmp_path: Path) -> Non
     assert again.returncode == 0, again.stdout + again.stderr
     assert "skipped" in again.stdout
     assert first.read_text() == "x\n" and third.read_text() == "y\n"
-    status = json.loads(cli(env, "tasks", "status", str(file), "--json").stdout)
-    assert [t["status"] for t in status["tasks"]] == ["completed"] * 3
+    done = cli(env, "tasks", "status", str(file), "--json")
+    assert done.returncode == 0  # all succeeded now
+    assert [t["status"] for t in json.loads(done.stdout)["tasks"]] == ["completed"] * 3
 
 
 def test_detached_list_goes_on_after_the_cli_is_killed(env: dict[str, str], tmp_path: Path) -> None:

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import signal
 import sys
+from typing import NoReturn
 
 from .. import __version__
 from . import doctor, history, jobs, mcp, run, serve, tasks
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command (``cc-executor rnu`` -> ``run``)."""
+
+    def error(self, message: str) -> NoReturn:
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            close = difflib.get_close_matches(found.group(1), re.findall(r"'([^']*)'", found.group(2)), n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cc-executor", description="Run long commands over WebSocket JSON-RPC.")
+    parser: argparse.ArgumentParser = Parser(
+        prog="cc-executor", description="Run long commands over WebSocket JSON-RPC."
+    )
     parser.add_argument("--version", action="version", version=f"cc-executor {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # Typed as the base class: each command module adds its parser to a plain ``_SubParsersAction``.
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
     run.add_parser(sub)
     jobs.add_parser(sub)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -10,6 +11,14 @@ from typing import Any, TextIO
 
 def is_terminal(stream: TextIO | None = None) -> bool:
     return bool((stream or sys.stdout).isatty())
+
+
+def console(stream: TextIO) -> Any:
+    """A rich console on ``stream``; with ``NO_COLOR`` set (https://no-color.org) it writes no escape codes at all
+    (rich alone keeps bold and underline then)."""
+    from rich.console import Console
+
+    return Console(file=stream, color_system=None if os.environ.get("NO_COLOR") else "auto")
 
 
 def cell(value: Any) -> str:
@@ -33,13 +42,12 @@ def print_table(
     out = stream or sys.stdout
     texts = [[cell(value) for value in row] for row in rows]
     if is_terminal(out):
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(*columns, title=title)
         for row in texts:
             table.add_row(*row)
-        Console(file=out).print(table)
+        console(out).print(table)
         return
     if title:
         print(title, file=out)

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .table import print_table
+from .table import console, print_table
 from .task_file import TaskSpec
 from .task_state import TaskRecord
 
@@ -95,11 +95,10 @@ class LiveProgress(LineProgress):
     """On a terminal: a spinner line with the current task, its elapsed time and the estimated time left."""
 
     def __init__(self, total: int, remaining: Remaining) -> None:
-        from rich.console import Console
         from rich.live import Live
 
         super().__init__(total, remaining)
-        self.console = Console(file=sys.stdout)
+        self.console = console(sys.stdout)
         self._current: TaskSpec | None = None
         self._since = 0.0
         self._live = Live(self, console=self.console, refresh_per_second=4, transient=True)

@@ -228,7 +228,7 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
                 }
             )
         )
-        return 0
+        return 1 if any_failed(state) else 0
     rows = [
         (r.index + 1, r.name, r.status, r.exit_code, seconds(r.duration) if r.duration is not None else "-", r.job_id)
         for r in state.tasks
@@ -238,7 +238,15 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
         rows,
         title=f"{state.file}" + (f" (queue {state.queue})" if state.queue else ""),
     )
-    return 0
+    return 1 if any_failed(state) else 0
+
+
+def any_failed(state: TaskRunState) -> bool:
+    """A task ended other than completed with exit 0 (so ``tasks status`` exits 1, as ``tasks run`` would)."""
+    return any(
+        r.status in ("failed", "timed_out", "cancelled", "lost") or (r.status == "completed" and r.exit_code != 0)
+        for r in state.tasks
+    )
 
 
 def _with_tasks(args: argparse.Namespace, body: Any) -> int:

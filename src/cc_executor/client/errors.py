@@ -97,7 +97,8 @@ class Unauthorized(ClientError):
     def __init__(self, url: str, status: int, token_hint: str) -> None:
         super().__init__(
             f"the server at {url} refused the connection (HTTP {status}): missing or wrong token. "
-            f"Set CC_EXECUTOR_TOKEN or pass token=..., or check the token file ({token_hint})."
+            f"Set CC_EXECUTOR_TOKEN, pass --token (the CLI) or token= (the Python client), or check the token "
+            f"file ({token_hint})."
         )
         self.url = url
         self.status = status
