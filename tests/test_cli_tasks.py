@@ -103,3 +103,19 @@ def test_malformed_task_file_is_a_usage_error(env: dict[str, str], tmp_path: Pat
     file = write(tmp_path / "bad.yaml", [{"name": "no command"}])
     done = cli(env, "tasks", "run", str(file))
     assert done.returncode == 2 and "task 1" in done.stderr
+
+
+def test_a_broken_task_file_is_one_line_naming_file_line_and_column(env: dict[str, str], tmp_path: Path) -> None:
+    yaml_file = tmp_path / "broken.yaml"
+    yaml_file.write_text("- echo one\n- [unclosed\n- echo three: [\n")
+    done = cli(env, "tasks", "run", str(yaml_file))
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith(f"cc-executor: {yaml_file}:") and "not valid YAML" in line, line
+    assert "<unicode string>" not in line
+    json_file = tmp_path / "broken.json"
+    json_file.write_text('["echo a",]')
+    done = cli(env, "tasks", "run", str(json_file))
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == f"cc-executor: {json_file}:1:11: not valid JSON: Expecting value"
+    )

@@ -223,6 +223,10 @@ async def check_hooks(ctx: DoctorContext) -> Outcome:
     return f"hooks {state}, {len(hooks)} loaded, config {status.get('config_file') or 'none'}", shown
 
 
+def _rounded(value: object) -> object:
+    return round(value, 2) if isinstance(value, float) else value
+
+
 async def check_resources(ctx: DoctorContext) -> Outcome:
     resources = dict(ctx.health.get("resources") or {})
     shown = {
@@ -232,7 +236,7 @@ async def check_resources(ctx: DoctorContext) -> Outcome:
         raise CheckFailed("the server's /health has no resource readings", shown)
     return (
         f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
-        f"timeout multiplier {resources.get('multiplier')}"
+        f"timeout multiplier {_rounded(resources.get('multiplier'))}"
     ), shown
 
 

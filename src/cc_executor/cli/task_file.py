@@ -96,6 +96,15 @@ def parse_tasks(data: Any) -> list[TaskSpec]:
     return [_task(index, item) for index, item in enumerate(data)]
 
 
+def yaml_error(path: Path, exc: Exception) -> str:
+    """One line naming the file, line and column (PyYAML's own text says ``"<unicode string>"`` over 6 lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
 def load_tasks(path: Path) -> list[TaskSpec]:
     """Read a task file (``.json`` as JSON, anything else as YAML, which also reads JSON)."""
     import yaml
@@ -106,8 +115,10 @@ def load_tasks(path: Path) -> list[TaskSpec]:
         raise TaskFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TaskFileError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise TaskFileError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        raise TaskFileError(yaml_error(path, exc)) from None
     try:
         return parse_tasks(data)
     except TaskFileError as exc:
