@@ -216,16 +216,10 @@ async def test_what_the_bash_tool_leaves_behind_does_not_outlive_the_job(
     """The tool's command returns at once, leaving a background child and a detached ``setsid`` one (both in
     sessions other than the job's); the CLI exits 0 without waiting for them, and the job's end stops them."""
     pids_file = tmp_path / "left-pids"
-    env = claude_env(anthropic_mock, tmp_path / "home", CC_MOCK_PIDS_FILE=str(pids_file))
-    job = await rpc.call(
-        "execute",
-        command=claude_command("bash_leftover", "--allowedTools", "Bash"),
-        env=env,
-        cwd=str(tmp_path),
-        timeout=JOB_TIMEOUT,
+    _, events = await run_claude(
+        rpc, anthropic_mock, tmp_path, "bash_leftover", "--allowedTools", "Bash", CC_MOCK_PIDS_FILE=str(pids_file)
     )
-    events = await rpc.collect_until_completed(job["job_id"], timeout=90)
-    done = completed(events)
+    done, job = completed(events), named(events, "process.started")[0]
     assert (done["status"], done["exit_code"], done["agent"]["result"]) == ("completed", 0, "Tool said: left-behind")
     left = _tree_pids(pids_file)
     assert set(left) == {"holder", "detached"}

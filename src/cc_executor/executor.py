@@ -18,7 +18,7 @@ from .agents import observer_for
 from .config import SERVICE_NAME, Settings
 from .hooks import HookEngine
 from .jobs.extensions import Extensions, TimeoutChoice
-from .jobs.job import Job
+from .jobs.job import TIMEOUT_SOURCES, Job
 from .jobs.manager import JobManager
 from .jobs.registry import JobRegistry
 from .jobs.spawner import Spawner
@@ -211,7 +211,7 @@ class Executor:
             spec.cwd = outcome.cwd
         if "timeout" in outcome.rewritten:
             job.timeout, job.timeout_source = outcome.timeout, "hook"
-            job.timeout_basis = {"description": "set by a pre_execute hook"}
+            job.timeout_basis = {"description": TIMEOUT_SOURCES["hook"]}
         # A hook is no way around the policy: what it rewrote is checked like a client's request.
         self._check_request(spec)
 

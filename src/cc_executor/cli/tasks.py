@@ -243,10 +243,7 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
 
 def any_failed(state: TaskRunState) -> bool:
     """A task ended other than completed with exit 0 (so ``tasks status`` exits 1, as ``tasks run`` would)."""
-    return any(
-        r.status in ("failed", "timed_out", "cancelled", "lost") or (r.status == "completed" and r.exit_code != 0)
-        for r in state.tasks
-    )
+    return any(is_final(r.status) and not (r.status == "completed" and r.exit_code == 0) for r in state.tasks)
 
 
 def _with_tasks(args: argparse.Namespace, body: Any) -> int:

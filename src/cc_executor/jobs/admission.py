@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from ..protocol.errors import InvalidParams, JobNotFound, LimitReached, SpawnFailed
 from .extensions import TimeoutChoice
-from .job import Job
+from .job import NO_TIMEOUT, TIMEOUT_SOURCES, Job
 from .output_log import OutputLog
 from .process import EXHAUSTION_ERRNOS, exhaustion_message, fd_limit
 from .settings import JobSettings
@@ -58,13 +58,13 @@ async def choose_timeout(
 ) -> TimeoutChoice:
     """The request's own timeout, else the estimator's, else the default."""
     if spec.timeout is not None:
-        return TimeoutChoice(spec.timeout, "request", basis={"description": "the request's timeout"})
+        return TimeoutChoice(spec.timeout, "request", basis={"description": TIMEOUT_SOURCES["request"]})
     if estimate is not None:
         try:
             return await estimate(spec)
         except Exception:  # an estimator problem must never fail a job
             log.warning("timeout estimate failed; using the default", exc_info=True)
-    what = "the server's default timeout" if default is not None else "no timeout (the server has no default)"
+    what = TIMEOUT_SOURCES["default"] if default is not None else NO_TIMEOUT
     return TimeoutChoice(default, "default", basis={"description": what})
 
 

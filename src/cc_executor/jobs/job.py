@@ -34,7 +34,9 @@ from .timers import Clock, Deadline, ResultGrace, StallWatch, StartWatch
 
 __all__ = ["READ_SIZE", "Job", "Notifications", "OutputObserver"]
 
-# What a timed-out job's reason says of a timeout that came with no basis of its own.
+# Where a timeout came from, in words: the ``description`` of a ``timeout_basis`` the job core sets, and what a
+# timed-out job's reason says of a timeout that came with no basis of its own.
+NO_TIMEOUT = "no timeout (the server has no default)"
 TIMEOUT_SOURCES = {
     "request": "the request's timeout",
     "hook": "set by a pre_execute hook",

@@ -196,7 +196,7 @@ def steps(command: str) -> list[Step]:
 
 def sequence_key(keys: Iterable[str]) -> str:
     """One level for a command of several programs: their keys in order, readable, without ``:``."""
-    return part(STEP_SEPARATOR.join(describe(k).replace(LEVEL_SEPARATOR, "%3A") for k in keys), _MAX_KEY)
+    return part(STEP_SEPARATOR.join(k.replace(LEVEL_SEPARATOR, " ") for k in keys), _MAX_KEY)
 
 
 # --- program classifiers -----------------------------------------------------------------------
