@@ -34,13 +34,14 @@ def mcp_command() -> list[str]:
 
 
 @asynccontextmanager
-async def stdio_session(url: str, state_dir: Path, **env: str) -> AsyncIterator[Client]:
-    """An MCP client session with a fresh ``cc-executor mcp`` process pointed at ``url``."""
+async def stdio_session(url: str, state_dir: Path, cwd: Path | None = None, **env: str) -> AsyncIterator[Client]:
+    """An MCP client session with a fresh ``cc-executor mcp`` process pointed at ``url`` (started in ``cwd``)."""
     command = mcp_command()
     params = StdioServerParameters(
         command=command[0],
         args=command[1:],
         env=server_env(state_dir, {"CC_EXECUTOR_URL": url, **env}),
+        cwd=cwd,
     )
     async with Client(params, read_timeout_seconds=60) as client:
         yield client

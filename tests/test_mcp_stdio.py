@@ -55,6 +55,16 @@ async def test_short_command_end_to_end(server: ServerProcess) -> None:
         assert estimate["timeout_source"]
 
 
+async def test_a_tool_call_without_cwd_runs_where_the_agent_started_the_mcp_server(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    async with stdio_session(server.url, server.state_dir, cwd=tmp_path) as client:
+        result = data(await client.call_tool("execute", {"command": "pwd"}))
+        assert result["stdout_tail"] == f"{tmp_path}\n"
+        given = data(await client.call_tool("execute", {"command": "pwd", "cwd": "/"}))
+        assert given["stdout_tail"] == "/\n"
+
+
 async def test_long_job_wait_with_progress_and_resource(server: ServerProcess) -> None:
     progress: list[tuple[float, float | None, str | None]] = []
 

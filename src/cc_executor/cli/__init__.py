@@ -1,4 +1,8 @@
-"""The ``cc-executor`` command line: one module per command group, each adding its own sub-parser."""
+"""The ``cc-executor`` command line: one module per command group, each adding its own sub-parser.
+
+Each module imports only what building its parser needs; the client library, pydantic and the server load when a
+command runs, so ``--help`` and ``--version`` start in a fraction of the time (docs/cli.md, "Start-up").
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import sys
 from typing import NoReturn
 
 from .. import __version__
-from . import doctor, history, jobs, mcp, run, serve, tasks
+from . import daemon, doctor, history, jobs, mcp, run, serve, tasks
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,9 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cc-executor", description="Run long commands over WebSocket JSON-RPC."
     )
     parser.add_argument("--version", action="version", version=f"cc-executor {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error (also CC_EXECUTOR_DEBUG=1)"
+    )
     # Typed as the base class: each command module adds its parser to a plain ``_SubParsersAction``.
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
+    daemon.add_parser(sub)
     run.add_parser(sub)
     jobs.add_parser(sub)
     tasks.add_parser(sub)
@@ -51,3 +59,23 @@ def main(argv: list[str] | None = None) -> int:
         # Whoever read our output went away (`| head`): exit quietly, as a shell tool does on SIGPIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except Exception as exc:
+        if args.debug or os.environ.get("CC_EXECUTOR_DEBUG", "").lower() in ("1", "true", "yes"):
+            raise
+        return unexpected(exc)
+
+
+def unexpected(exc: Exception) -> int:
+    """One line for an error no command turned into words: a client error as the commands word it, anything
+    else named by its type (``--debug`` shows where it came from)."""
+    from ..client import ClientError
+    from .remote import describe
+
+    if isinstance(exc, ClientError):
+        print(f"cc-executor: {describe(exc)}", file=sys.stderr, flush=True)
+        return 1
+    text = " ".join(str(exc).split()) or "(no message)"
+    print(f"cc-executor: unexpected {type(exc).__name__}: {text} (run with --debug for the traceback)", file=sys.stderr)
+    return 1

@@ -21,6 +21,14 @@ def signal_number(name: Any) -> int | None:
     return None
 
 
+def signal_name(number: int) -> str:
+    """9 -> ``"SIGKILL"`` (``"signal 99"`` for a number no signal has)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def job_exit_code(status: str, exit_code: int | None, signal_name: Any = None) -> int:
     """0 for success, the job's own code, 124 for a timeout, 130 for a cancel, 128+N for a kill by signal N,
     and 1 for a failure with no code of its own (an agent error that exited 0, a job lost with the server)."""

@@ -8,11 +8,13 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client import Client
 from .remote import connection_options, fail, run_remote
 from .table import clock, print_table
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 EXPORT_LIMIT = 10000  # the most the server returns in one call
 FIELDS = (

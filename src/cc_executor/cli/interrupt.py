@@ -6,10 +6,13 @@ running event loop, so it runs as an ordinary callback between awaits.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class InterruptHandler:
@@ -22,6 +25,8 @@ class InterruptHandler:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __enter__(self) -> InterruptHandler:
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         self._loop.add_signal_handler(signal.SIGINT, self._hit)
         return self

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
-from ..config import ConfigError
-
 
 def mcp(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ..client import ClientError
+    from ..config import ConfigError
     from ..mcp.stdio import StateDirUnavailable, serve_stdio
+    from .remote import describe
 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
@@ -21,6 +23,9 @@ def mcp(args: argparse.Namespace) -> int:
     except (ConfigError, StateDirUnavailable) as exc:
         print(f"cc-executor: {exc}", file=sys.stderr, flush=True)
         return 2
+    except ClientError as exc:  # a wrong token, a bad URL: one line, not a traceback
+        print(f"cc-executor: {describe(exc)}", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

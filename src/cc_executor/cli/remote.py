@@ -8,26 +8,17 @@ not running, a refused token or a refused request print one line on stderr and e
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from ..client import (
-    BlockedByHook,
-    Client,
-    ClientError,
-    CommandNotAllowed,
-    JobNotFound,
-    ReconnectPolicy,
-    ServerError,
-    ServerUnavailable,
-    Unauthorized,
-)
+if TYPE_CHECKING:  # the client library loads pydantic and websockets: only when a command runs (start-up time)
+    from ..client import Client, ClientError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-Body = Callable[[Client], Awaitable[int]]
+Body = Callable[["Client"], Awaitable[int]]
 
 
 def connection_options() -> argparse.ArgumentParser:
@@ -47,6 +38,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> int:
 
 def describe(exc: ClientError) -> str:
     """What went wrong, in words that say what to do about it."""
+    from ..client import BlockedByHook, CommandNotAllowed, JobNotFound, ServerError, ServerUnavailable, Unauthorized
+
     if isinstance(exc, ServerUnavailable | Unauthorized):
         return str(exc)  # both already say how to start the server / where the token comes from
     if isinstance(exc, JobNotFound):
@@ -56,19 +49,38 @@ def describe(exc: ClientError) -> str:
     if isinstance(exc, BlockedByHook):
         return f"a pre_execute hook refused the command: {exc.reason or exc.message}"
     if isinstance(exc, ServerError):
-        detail = f" ({exc.data})" if exc.data not in (None, {}, []) else ""
-        return f"the server refused the request: {exc.message}{detail}"
+        return f"the server refused the request: {exc.message}{detail(exc.message, exc.data)}"
     return str(exc)
+
+
+def detail(message: str, data: Any) -> str:
+    """The parts of an error's ``data`` its message does not already say, as ``" (key: value; ...)"``: words, not
+    a Python repr of nested dicts and lists."""
+    items = data if isinstance(data, list) else [data]
+    said: list[str] = []
+    for item in items:
+        pairs = item.items() if isinstance(item, dict) else [(None, item)]
+        for key, value in pairs:
+            text = " ".join(str(value).split())
+            if value in (None, "", [], {}) or text in message or text in said:
+                continue
+            said.append(text if key is None else f"{key}: {text}")
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def open_client(args: argparse.Namespace) -> Client:
     """A client for ``args.url``/``args.token``; few reconnect attempts, so a dead server fails fast."""
+    from ..client import Client, ReconnectPolicy
+
     policy = ReconnectPolicy(attempts=5, max_time=15.0)
     return Client(getattr(args, "url", None), getattr(args, "token", None), reconnect=policy, open_timeout=10.0)
 
 
 def run_remote(args: argparse.Namespace, body: Body) -> int:
     """Run ``body`` with a connected client on a fresh event loop; client errors become exit 1 with a message."""
+    import asyncio
+
+    from ..client import ClientError
 
     async def main() -> int:
         async with open_client(args) as client:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client import Client, ClientError, Completed, Event, Job, Output
-from ..protocol.events import AuthFailed, RateLimit, Stalled, TimeoutExtended, TokenLimit
-from ..protocol.params import STALL_ACTIONS
-from .exit_status import EXIT_INTERRUPTED, job_exit_code
+from ..protocol.events import (
+    AuthFailed,
+    Completed,
+    Event,
+    HookWarning,
+    Output,
+    ProcessError,
+    RateLimit,
+    Stalled,
+    TimeoutExtended,
+    TokenLimit,
+)
+from ..protocol.stall import STALL_ACTIONS
+from .exit_status import EXIT_INTERRUPTED, job_exit_code, signal_name, signal_number
 from .interrupt import InterruptHandler
 from .remote import EXIT_USAGE, connection_options, fail, run_remote
+
+if TYPE_CHECKING:  # the client library loads pydantic and websockets: only when a command runs (start-up time)
+    from ..client import Client, Job
 
 
 def parse_env(pairs: list[str] | None) -> dict[str, str] | None:
@@ -66,10 +78,30 @@ def notice(event: Event) -> str | None:
         return f"job {event.job_id} stalled: {what} for {_seconds(round(event.idle_seconds, 1))} s{limit}; {fate}"
     if isinstance(event, TimeoutExtended):
         return f"job {event.job_id} {event.reason or 'got more time'}"
-    if isinstance(event, Completed) and event.status == "timed_out" and event.reason:
+    if isinstance(event, HookWarning):
+        said = f": {event.stderr.strip().splitlines()[-1]}" if event.stderr and event.stderr.strip() else ""
+        return f"{event.hook_type or 'a'} hook {event.severity or 'warning'}: {event.message or event.error}{said}"
+    if isinstance(event, ProcessError):
+        return f"job {event.job_id}: {event.error}"
+    if isinstance(event, Completed):
+        return ending(event)
+    return None
+
+
+def ending(event: Completed) -> str | None:
+    """Why a job ended, when it did not simply exit on its own (a timeout and its source, a cancel, a signal, a
+    lost job, an agent's failure); None for a plain exit, whose code says it all."""
+    if event.status == "timed_out" and event.reason:
         return event.reason  # "timed out after 600 s (learned from 12 runs of ...)": it names the source
-    if isinstance(event, Completed) and event.reason and event.status != "completed":
+    if event.status == "timed_out":
+        return f"job {event.job_id} timed out"
+    if event.status in ("cancelled", "lost"):
+        return f"job {event.job_id} {event.status}" + (f": {event.reason}" if event.reason else "")
+    if event.reason and event.status != "completed":
         return f"job {event.job_id} {event.status}: {event.reason}"
+    number = signal_number(event.signal) or (-event.exit_code if event.exit_code and event.exit_code < 0 else None)
+    if number is not None:
+        return f"job {event.job_id} killed by {signal_name(number)}"
     return None
 
 
@@ -95,6 +127,10 @@ async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: 
     With ``cancel_on_interrupt`` the first Ctrl-C cancels the job and waits for its end, a second one stops
     waiting; without it (``logs -f``) the first one just stops following and the job runs on.
     """
+    import asyncio
+
+    from ..client import ClientError
+
     pending: set[asyncio.Task[Any]] = set()
 
     def cancel() -> None:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import signal
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import WS_PATH, ConfigError, Settings, load_settings
-from ..jobs.instance_lock import InstanceLock, InstanceLocked
-from ..jobs.job_env import job_user_refusal, protect_server_process
-from ..jobs.state_dir import StateDirError, not_writable, prepare_state_dir
-from ..security.redact import RedactingFilter
-from ..security.token_file import TokenFileError, ensure_state_dir, ensure_token
-from ..server.bind_policy import UnsafeBindError, check_auth_bind
+if TYPE_CHECKING:  # loaded when the server starts, not for every ``cc-executor --help`` (start-up time)
+    from ..config import Settings
+    from ..jobs.instance_lock import InstanceLock
+
+from .daemon import log_to_file, remove_pid_file, start_daemon, write_pid_file
 
 log = logging.getLogger("cc_executor.serve")
 
@@ -24,13 +26,29 @@ _instance_lock: InstanceLock | None = None
 
 def ws_url(host: str, port: int) -> str:
     """``ws://host:port/ws/mcp`` (an IPv6 address in brackets)."""
+    from ..config import WS_PATH
+
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"ws://{shown}:{port}{WS_PATH}"
+
+
+def usage_hint() -> str:
+    """How to use the server from another shell: the command by name when it is on PATH, else by its path."""
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("cc-executor")
+    if found or here is None or here.name != "cc-executor":
+        return 'Use it from another shell: cc-executor run "echo hello"   (cc-executor stop ends it)'
+    return (
+        f'Use it from another shell: {here} run "echo hello"   ({here.parent} is not on your PATH;'
+        " `make install` puts cc-executor there)"
+    )
 
 
 def take_instance_lock(settings: Settings) -> InstanceLock:
     """One instance per state dir: the lock is taken before the spawner, the registry, the token file or the
     leftover cleanup are touched; a live holder makes this raise ``InstanceLocked`` (docs/reliability.md)."""
+    from ..jobs.instance_lock import InstanceLock
+
     global _instance_lock
     lock = InstanceLock.acquire(settings.state_dir)  # the dir exists: prepare_state_dir ran first
     lock.write(url=ws_url(settings.host, settings.port), mode="cc-executor serve")
@@ -39,7 +57,14 @@ def take_instance_lock(settings: Settings) -> InstanceLock:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from ..config import ConfigError, load_settings
+    from ..jobs.instance_lock import InstanceLocked
+    from ..jobs.job_env import job_user_refusal, protect_server_process
+    from ..jobs.state_dir import StateDirError, not_writable, prepare_state_dir
+    from ..security.redact import RedactingFilter
+    from ..security.token_file import TokenFileError
     from ..server.app import create_app, run_app
+    from ..server.bind_policy import UnsafeBindError
 
     overrides = {}
     if args.host is not None:
@@ -51,6 +76,10 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"cc-executor: {exc}", file=sys.stderr)
         return 2
+    if args.daemon:
+        return start_daemon(args, settings)
+    if args.log_file:
+        log_to_file(Path(args.log_file))
     refusal = job_user_refusal(settings.job_user, os.geteuid())
     if refusal is not None:
         print(f"cc-executor: {refusal}", file=sys.stderr)
@@ -85,10 +114,13 @@ def serve(args: argparse.Namespace) -> int:
     redactor.add_secret(settings.token)
     app = create_app(settings)
     print(
-        f"CC Executor listening on ws://{settings.host}:{settings.port}{WS_PATH} (state in {settings.state_dir})",
+        f"CC Executor listening on {ws_url(settings.host, settings.port)} (state in {settings.state_dir})\n"
+        f"{usage_hint()}",
         file=sys.stderr,
         flush=True,
     )
+    write_pid_file(settings.state_dir)
+    atexit.register(remove_pid_file, settings.state_dir)
     # Uvicorn shuts down gracefully on SIGTERM/SIGINT, then restores the previous handlers and re-raises the
     # signal. With these no-op handlers in place the re-raise does nothing, so a clean shutdown exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -115,6 +147,9 @@ def serve(args: argparse.Namespace) -> int:
 
 def _secure(settings: Settings, *, no_auth: bool) -> Settings:
     """Apply the authentication policy: a token unless ``--no-auth`` on loopback (see docs/security.md)."""
+    from ..security.token_file import ensure_state_dir, ensure_token
+    from ..server.bind_policy import check_auth_bind
+
     ensure_state_dir(settings.state_dir)
     warning = check_auth_bind(settings.host, auth_enabled=not no_auth)
     if warning:
@@ -145,4 +180,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="accept connections without a token (loopback addresses only; anyone on this machine can then run"
         " commands as you)",
     )
+    parser.add_argument(
+        "--daemon",
+        action="store_true",
+        help="start in the background and return once it answers; its log goes to --log-file (default "
+        "<state dir>/server.log), its pid to <state dir>/server.pid; `cc-executor stop` ends it",
+    )
+    parser.add_argument("--log-file", default=None, metavar="PATH", help="append the server's log to PATH")
     parser.set_defaults(func=serve)

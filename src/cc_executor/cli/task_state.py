@@ -9,13 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-from ..client import ClientSettings
 
 
 @dataclass
@@ -29,6 +26,7 @@ class TaskRecord:
     exit_code: int | None = None
     job_id: str | None = None
     duration: float | None = None
+    signal: str | None = None  # the signal that killed the job, when one did (for the exit code)
 
 
 @dataclass
@@ -52,22 +50,29 @@ class TaskRunState:
 
 def state_path(task_file: Path, state_dir: Path | None = None) -> Path:
     """Where the state of ``task_file`` lives."""
+    if state_dir is None:
+        from ..client import ClientSettings
+
+        state_dir = ClientSettings().state_dir
     key = hashlib.sha256(str(task_file.resolve()).encode()).hexdigest()
-    return (state_dir or ClientSettings().state_dir) / "tasks" / f"{key}.json"
+    return state_dir / "tasks" / f"{key}.json"
 
 
 def load_state(path: Path) -> TaskRunState | None:
     """The recorded state, or None when there is none (or it is unreadable: then there is nothing to resume)."""
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        records = [TaskRecord(**record) for record in data.pop("tasks", [])]
+        known = {f.name for f in fields(TaskRecord)}  # a file written by another version may know other keys
+        records = [TaskRecord(**{k: v for k, v in record.items() if k in known}) for record in data.pop("tasks", [])]
         return TaskRunState(**data, tasks=records)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
 def save_state(path: Path, state: TaskRunState) -> None:
     """Write atomically: a reader sees the old state or the new one, never half of one."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
         json.dump(asdict(state), tmp, indent=1)

@@ -9,26 +9,23 @@ each task's job, which ``--resume`` and ``tasks status`` read.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import uuid
 from collections import deque
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client import Client, ClientError, Completed, JobNotFound, Output
-from ..client.task_list import Outcome, run_in_order, submit_chain
-from ..protocol.control import ControlType
-from ..protocol.state import is_final
-from .exit_status import EXIT_INTERRUPTED
-from .interrupt import InterruptHandler
-from .remote import EXIT_USAGE, connection_options, describe, fail, run_remote
-from .table import print_table
+from .exit_status import EXIT_INTERRUPTED, job_exit_code
 from .task_file import TaskFileError, TaskSpec, load_tasks
 from .task_progress import LineProgress, Remaining, make_progress, seconds
 from .task_state import TaskRecord, TaskRunState, load_state, save_state, state_path
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Awaitable
+
+    from ..client import Client
+    from ..client.task_list import Outcome
 
 TAIL_LINES = 20
 # Requests sent from a SIGINT handler, held here until done: the loop keeps only weak references to tasks.
@@ -36,6 +33,8 @@ _background: set[asyncio.Future[Any]] = set()
 
 
 def _in_background(request: Awaitable[Any]) -> None:
+    import asyncio
+
     task = asyncio.ensure_future(request)
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -43,6 +42,9 @@ def _in_background(request: Awaitable[Any]) -> None:
 
 async def refresh(client: Client, state: TaskRunState) -> None:
     """Bring each recorded job's status up to date from the server (a detached list moves on without us)."""
+    from ..client import JobNotFound
+    from ..protocol.state import is_final
+
     for record in state.tasks:
         if record.job_id is None or is_final(record.status):
             continue
@@ -54,20 +56,17 @@ async def refresh(client: Client, state: TaskRunState) -> None:
         record.status = str(summary.get("state"))
         record.exit_code = summary.get("exit_code")
         record.duration = summary.get("duration")
-
-
-async def _median(client: Client, command: str) -> float | None:
-    try:
-        p50 = (await client.estimate(command)).get("p50")
-    except ClientError:
-        return None
-    return float(p50) if isinstance(p50, int | float) else None
+        record.signal = summary.get("signal")
 
 
 async def run_one(
     client: Client, spec: TaskSpec, record: TaskRecord, progress: LineProgress, save: Any
 ) -> tuple[str, bool]:
-    """Run one task to its end; returns (last output lines, interrupted)."""
+    """Run one task to its end, its output shown through ``progress``; returns (last output lines, interrupted)."""
+    from ..client import ClientError, Completed, Output
+    from .interrupt import InterruptHandler
+    from .remote import describe
+
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
         job = await client.execute(spec.command, **spec.options())
@@ -87,13 +86,31 @@ async def run_one(
         async for event in job:
             if isinstance(event, Output):
                 tail.extend(event.data.splitlines(keepends=True))
+                progress.output(spec, event.stream, event.data)
             elif isinstance(event, Completed):
                 done = event
     if done is not None:
         record.status, record.exit_code, record.duration = done.status, done.exit_code, done.duration
+        record.signal = done.signal
     else:
         record.status = "detached"
     return "".join(tail), interrupt.interrupted
+
+
+def failed(record: TaskRecord) -> bool:
+    """The task ran (or was refused) and did not succeed."""
+    return record.status not in ("completed", "not run") or (record.status == "completed" and record.exit_code != 0)
+
+
+def list_exit_code(state: TaskRunState, skipped: set[int], interrupted: bool) -> int:
+    """``tasks run``'s exit code: 130 after Ctrl-C, else the first failed task's as ``run`` computes it
+    (its own exit code, 124 timed out, 130 cancelled, 128+N killed by signal N, 1 without a code), else 0."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    for record in state.tasks:
+        if record.index not in skipped and failed(record):
+            return job_exit_code(record.status, record.exit_code, record.signal) or 1
+    return 0
 
 
 def summarize(state: TaskRunState, skipped: set[int]) -> dict[str, Any]:
@@ -104,11 +121,7 @@ def summarize(state: TaskRunState, skipped: set[int]) -> dict[str, Any]:
         "tasks": len(records),
         "succeeded": len(ok),
         "skipped": len(skipped),
-        "failed": sum(
-            r.status not in ("completed", "not run") or (r.status == "completed" and r.exit_code != 0)
-            for r in records
-            if r.index not in skipped
-        ),
+        "failed": sum(failed(r) for r in records if r.index not in skipped),
         "not_run": sum(r.status == "not run" for r in records),
         "ok": all(r.status == "completed" and r.exit_code == 0 for r in records),
     }
@@ -132,6 +145,11 @@ async def previous_state(client: Client, path: Path, resume: bool) -> TaskRunSta
 
 
 async def run_list(client: Client, path: Path, specs: list[TaskSpec], args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ..client.task_list import Outcome, run_in_order
+    from .task_eta import expected_duration
+
     previous = await previous_state(client, path, args.resume)
     state = fresh_state(path, specs)
     where = state_path(path)
@@ -140,10 +158,19 @@ async def run_list(client: Client, path: Path, specs: list[TaskSpec], args: argp
         save_state(where, state)
 
     todo = [s for s in specs if not (previous and previous.succeeded(s.index, s.digest))]
-    medians = dict(
-        zip([s.index for s in todo], await asyncio.gather(*(_median(client, s.command) for s in todo)), strict=True)
+    expected = dict(
+        zip(
+            [s.index for s in todo],
+            await asyncio.gather(*(expected_duration(client, s.command, s.cwd) for s in todo)),
+            strict=True,
+        )
     )
-    progress = make_progress(len(specs), Remaining([medians.get(s.index, 0.0) for s in specs]), as_json=args.json)
+    progress = make_progress(
+        len(specs),
+        Remaining([expected.get(s.index, 0.0) for s in specs]),  # a task skipped (succeeded before) takes no time
+        as_json=args.json,
+        verbose=args.verbose,
+    )
     skipped: set[int] = set()
     for spec in specs:  # what succeeded in the resumed run stays recorded, even past a failure now
         earlier = previous.succeeded(spec.index, spec.digest) if previous else None
@@ -170,13 +197,16 @@ async def run_list(client: Client, path: Path, specs: list[TaskSpec], args: argp
         save()
     finally:
         progress.finish(state.tasks, summarize(state, skipped))
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return 0 if summarize(state, skipped)["ok"] else 1
+    return list_exit_code(state, skipped, interrupted)
 
 
 async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: argparse.Namespace) -> int:
     """Hand the list to the server as one queue; with ``depends_on`` a failure cancels the rest there."""
+    import uuid
+
+    from ..client.task_list import submit_chain
+    from ..protocol.control import ControlType
+
     previous = await previous_state(client, path, args.resume)
     state = fresh_state(path, specs, detached=True)
     state.queue = f"tasks-{uuid.uuid4().hex[:12]}"
@@ -211,6 +241,9 @@ async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: a
 
 
 async def show_status(client: Client, path: Path, args: argparse.Namespace) -> int:
+    from .remote import fail
+    from .table import print_table
+
     where = state_path(path)
     state = load_state(where)
     if state is None:
@@ -243,10 +276,14 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
 
 def any_failed(state: TaskRunState) -> bool:
     """A task ended other than completed with exit 0 (so ``tasks status`` exits 1, as ``tasks run`` would)."""
+    from ..protocol.state import is_final
+
     return any(is_final(r.status) and not (r.status == "completed" and r.exit_code == 0) for r in state.tasks)
 
 
 def _with_tasks(args: argparse.Namespace, body: Any) -> int:
+    from .remote import EXIT_USAGE, fail, run_remote
+
     path = Path(args.file)
     try:
         specs = load_tasks(path)
@@ -260,10 +297,14 @@ def tasks_run(args: argparse.Namespace) -> int:
 
 
 def tasks_status(args: argparse.Namespace) -> int:
+    from .remote import run_remote
+
     return run_remote(args, lambda client: show_status(client, Path(args.file), args))
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .remote import connection_options
+
     server = connection_options()
     tasks = sub.add_parser("tasks", help="run a list of commands from a YAML/JSON file, in order")
     verbs = tasks.add_subparsers(dest="tasks_command", required=True)
@@ -272,12 +313,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "run",
         parents=[server],
         help="run the tasks of FILE one after another",
-        description="Run the tasks of FILE strictly in order; stop at the first failure.",
+        description="Run the tasks of FILE strictly in order; stop at the first failure. Exit: 0 when all "
+        "succeeded, else the first failed task's code as `run` gives it (124 timed out, 130 cancelled or Ctrl-C, "
+        "128+N killed by signal N, 1 refused or failed without a code).",
     )
     run.add_argument("file", metavar="FILE", help="YAML or JSON list of tasks")
     run.add_argument("--keep-going", action="store_true", help="run every task even after a failure")
     run.add_argument("--resume", action="store_true", help="skip tasks that succeeded in the last run of FILE")
     run.add_argument("--json", action="store_true", help="one JSON object per task result, then a summary")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="stream the tasks' whole output (without it a terminal shows the current task's last line)",
+    )
     run.add_argument(
         "--detach",
         action="store_true",

@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import urllib.error
 import urllib.request
 from types import TracebackType
 from typing import Any
 
-from ..protocol.params import StallAction
+from ..protocol.stall import StallAction
 from .connection import Connection
-from .discovery import discover, health_url
+from .discovery import caller_cwd, discover, health_url
 from .errors import (
     ClientError,
     ConnectionLost,
@@ -53,6 +54,7 @@ class Client:
         self.url = endpoint.url
         self._token = endpoint.token
         self._token_file = endpoint.token_file
+        self.sends_cwd = endpoint.send_cwd  # jobs given no cwd run in ours (a server on this machine)
         self.reconnect_policy = reconnect
         self.open_timeout = open_timeout
         self.reconnects = 0  # connections restored after a drop
@@ -231,11 +233,12 @@ class Client:
         max_stalls: int | None = None,
     ) -> Job:
         """Start a job and return its handle; its events stream from the first one. ``on_stall="cancel"`` ends
-        it after ``max_stalls`` stalls in a row (``idle_timeout`` seconds without output each)."""
+        it after ``max_stalls`` stalls in a row (``idle_timeout`` seconds without output each). Without ``cwd``
+        the job runs in this process's directory when the server is on this machine (``sends_cwd``)."""
         params: dict[str, Any] = {"command": command, "interactive": interactive, "detach": detach}
         optional = {
             "timeout": timeout,
-            "cwd": cwd,
+            "cwd": self._cwd(cwd),
             "env": env,
             "stdin": stdin,
             "queue": queue,
@@ -247,6 +250,16 @@ class Client:
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         return await self._follow("execute", params, next_seq=0)
+
+    def _cwd(self, cwd: str | None) -> str | None:
+        """The directory to send: the one given, else the caller's when ``sends_cwd``, else None (the server's).
+        With ``sends_cwd`` a relative one is taken from where the caller stands, as a person typing it means."""
+        if not self.sends_cwd or (cwd is not None and os.path.isabs(cwd)):
+            return cwd
+        here = caller_cwd()
+        if cwd is None or here is None:
+            return cwd if cwd is not None else here
+        return os.path.join(here, cwd)
 
     async def attach(self, job_id: str, from_seq: int = 0) -> Job:
         """Follow a job (started anywhere): output from ``from_seq`` on, then live events until it ends."""
@@ -293,8 +306,10 @@ class Client:
         return await self._request("jobs.wait", params)
 
     async def estimate(self, command: str, cwd: str | None = None) -> dict[str, Any]:
-        """The timeout the server would choose for ``command`` (run in ``cwd``; default: the server's), and why."""
+        """The timeout the server would choose for ``command`` (run in ``cwd``; default: where ``execute`` would
+        run it), and why."""
         params: dict[str, Any] = {"command": command}
+        cwd = self._cwd(cwd)
         if cwd is not None:
             params["cwd"] = cwd
         return await self._request("estimate", params)
@@ -318,6 +333,10 @@ class Client:
     async def health(self) -> dict[str, Any]:
         """The server's HTTP ``/health`` (no WebSocket needed); raises ``ServerUnavailable``."""
         return await asyncio.to_thread(self._fetch_health)
+
+    async def config(self) -> dict[str, Any]:
+        """The server's effective settings (``server.config``), redacted: no token, no password in a URL."""
+        return await self._request("server.config")
 
     def _fetch_health(self) -> dict[str, Any]:
         request = urllib.request.Request(health_url(self.url))

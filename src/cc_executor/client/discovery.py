@@ -6,12 +6,14 @@ without any configuration.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ClientError
-from .settings import ClientSettings
+from .settings import ClientSettings, SendCwd
 
 TOKEN_FILE_NAME = "token"
 WS_PATH = "/ws/mcp"
@@ -43,6 +45,7 @@ class Endpoint:
     url: str
     token: str | None
     token_file: Path
+    send_cwd: bool = False  # a job given no cwd runs in the caller's directory (see ``sends_cwd``)
 
 
 def token_file(settings: ClientSettings | None = None) -> Path:
@@ -66,7 +69,35 @@ def discover(url: str | None = None, token: str | None = None) -> Endpoint:
     resolved = token if token is not None else settings.token
     if resolved is None:
         resolved = read_token_file(path)
-    return Endpoint(url=server_url(url or settings.url), token=resolved or None, token_file=path)
+    resolved_url = server_url(url or settings.url)
+    return Endpoint(
+        url=resolved_url, token=resolved or None, token_file=path, send_cwd=sends_cwd(resolved_url, settings.send_cwd)
+    )
+
+
+def is_local(ws_url: str) -> bool:
+    """Whether the server behind ``ws_url`` is on this machine: its host is ``localhost`` or a loopback address."""
+    host = (urlsplit(ws_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sends_cwd(ws_url: str, mode: SendCwd = "auto") -> bool:
+    """Whether a job given no cwd should run where the caller stands. A server on this machine sees the same
+    directories, so ``auto`` sends the caller's; a remote one has its own tree and keeps its default."""
+    return mode == "always" or (mode == "auto" and is_local(ws_url))
+
+
+def caller_cwd() -> str | None:
+    """This process's working directory, or None when it is gone (deleted under us)."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def health_url(ws_url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..protocol.params import StallAction
+from ..protocol.stall import StallAction
 
 
 @dataclass(slots=True)
