@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .exit_status import job_exit_code
 from .remote import connection_options, fail, run_remote
 from .table import clock, print_table
 
@@ -47,7 +48,7 @@ async def history_list(client: Client, args: argparse.Namespace) -> int:
             clock(r.get("started_at")),
             r.get("job_id"),
             r.get("status"),
-            r.get("exit_code"),
+            job_exit_code(str(r.get("status")), r.get("exit_code")),  # as `run` exited (137, not -9); --json: raw
             _round(r.get("duration")),
             _round(r.get("paused_seconds")) or "",
             r.get("load_multiplier") or "",

@@ -6,18 +6,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client import Client, Completed, Job, Output
 from ..protocol.control import control_type
-from ..protocol.state import STATE_FILTERS
+from ..protocol.state import STATE_FILTERS, is_final
 from .exit_status import EXIT_TIMED_OUT, summary_exit_code
 from .remote import connection_options, run_remote
-from .run import follow_interruptibly, write_output
-from .table import clock, print_table
+from .table import cell, clock, print_table
+
+if TYPE_CHECKING:
+    from ..client import Client, Completed, Job
+
+
+def shown_exit(summary: dict[str, Any]) -> int | None:
+    """A job's "exit" column: the code a shell user sees from ``run`` for it (130 cancelled, 137 killed by
+    SIGKILL, 124 timed out), None while it has not ended. ``--json`` keeps the server's raw ``exit_code``."""
+    return summary_exit_code(summary) if is_final(summary.get("state")) else None
 
 
 async def list_jobs(client: Client, args: argparse.Namespace) -> int:
+    if args.watch:
+        from .watch import watch_jobs
+
+        return await watch_jobs(client, args)
     jobs = await client.jobs(state=args.state, limit=args.limit)
     if args.json:
         print(json.dumps(jobs, default=str))
@@ -26,7 +37,7 @@ async def list_jobs(client: Client, args: argparse.Namespace) -> int:
         (
             job["job_id"],
             job.get("state"),
-            job.get("exit_code"),
+            shown_exit(job),
             job.get("duration"),
             clock(job.get("started_at")),
             job.get("command"),
@@ -39,6 +50,9 @@ async def list_jobs(client: Client, args: argparse.Namespace) -> int:
 
 async def stored_output(job: Job, from_seq: int, next_seq: int) -> Completed | None:
     """Print what the server has stored (output ``from_seq`` up to ``next_seq``), then stop following a live job."""
+    from ..client import Completed, Output
+    from .run import write_output
+
     if from_seq >= next_seq:
         return None
     async for event in job:
@@ -52,7 +66,13 @@ async def stored_output(job: Job, from_seq: int, next_seq: int) -> Completed | N
 
 
 async def logs(client: Client, args: argparse.Namespace) -> int:
-    job = await client.attach(args.job, from_seq=args.from_seq)
+    if len(set(args.jobs)) > 1:
+        from .follow_many import logs_many
+
+        return await logs_many(client, args.jobs, from_seq=args.from_seq, follow=args.follow)
+    from .run import follow_interruptibly
+
+    job = await client.attach(args.jobs[0], from_seq=args.from_seq)
     if args.follow:
         return await follow_interruptibly(job, as_json=False, cancel_on_interrupt=False)
     await stored_output(job, args.from_seq, int(job.info.get("next_seq") or 0))
@@ -65,8 +85,9 @@ async def wait(client: Client, args: argparse.Namespace) -> int:
     if summary.get("wait_timed_out"):
         print(f"cc-executor: job {args.job} is still {summary.get('state')} after {args.timeout:g} s", file=sys.stderr)
         return EXIT_TIMED_OUT
-    print(f"{args.job} {summary.get('state')} exit={summary.get('exit_code')}", file=sys.stderr)
-    return summary_exit_code(summary)
+    code = summary_exit_code(summary)
+    print(f"{args.job} {summary.get('state')} exit={code}", file=sys.stderr)
+    return code
 
 
 async def control(client: Client, args: argparse.Namespace) -> int:
@@ -99,8 +120,8 @@ async def health(client: Client, args: argparse.Namespace) -> int:
         ),
         (
             "resources",
-            f"cpu {resources.get('cpu_percent')}%, memory {resources.get('memory_percent')}%, "
-            f"timeout multiplier {resources.get('multiplier')}",
+            f"cpu {cell(resources.get('cpu_percent'))}%, memory {cell(resources.get('memory_percent'))}%, "
+            f"timeout multiplier {cell(resources.get('multiplier'))}",
         ),
         ("gpu", resources.get("gpu") or resources.get("gpu_note")),
     ]
@@ -123,11 +144,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = command("jobs", "list jobs, newest first", list_jobs)
     parser.add_argument("--state", choices=STATE_FILTERS, default=None, help="only jobs in this state")
     parser.add_argument("--limit", type=int, default=None, help="at most N jobs")
-    parser.add_argument("--json", action="store_true", help="print the summaries as one JSON array")
+    parser.add_argument(
+        "--json", action="store_true", help="print the summaries as one JSON array (with --watch: one per refresh)"
+    )
+    parser.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="a live table refreshed every second until Ctrl-C (in a pipe: a plain table per refresh)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, metavar="S", help="with --watch: seconds between refreshes (default 1)"
+    )
 
     parser = command("logs", "print a job's stored output; -f follows it live until it ends", logs)
-    _job_argument(parser)
-    parser.add_argument("-f", "--follow", action="store_true", help="follow live output until the job ends")
+    parser.description = (
+        "Print a job's stored output; -f follows it live until it ends (exit code like run). With several jobs "
+        "each line is prefixed with its job id, and -f ends when all have ended, with the first non-zero exit "
+        "code in the order the jobs were named."
+    )
+    parser.add_argument("jobs", metavar="JOB", nargs="+", help="job id (several: lines prefixed with the id)")
+    parser.add_argument("-f", "--follow", action="store_true", help="follow live output until the job(s) end")
     parser.add_argument("--from-seq", type=int, default=0, help="start at this output seq (default 0)")
 
     parser = command("wait", "wait for a job to end; exit with its exit code (like run)", wait)

@@ -30,6 +30,17 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def duration(value: float | None) -> str:
+    """Seconds as a person reads them: ``4.25`` -> ``4.2s``, ``75.2`` -> ``1m15s``, ``7300`` -> ``2h01m``."""
+    if value is None:
+        return "-"
+    value = max(0.0, float(value))
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, secs = divmod(round(value), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def clock(timestamp: float | None) -> str:
     """A Unix time as local ``YYYY-MM-DD HH:MM:SS``."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"

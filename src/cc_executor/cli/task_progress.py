@@ -12,21 +12,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .table import console, is_terminal, print_table
+from .table import console, duration, is_terminal, print_table
 from .task_file import TaskSpec
 from .task_output import LastLine, LineBuffer, trimmed
 from .task_state import TaskRecord
-
-
-def seconds(value: float | None) -> str:
-    """``75.2`` -> ``1m15s``; None -> ``?``."""
-    if value is None:
-        return "-"
-    value = max(0.0, value)
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, secs = divmod(round(value), 60)
-    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 class Remaining:
@@ -46,7 +35,7 @@ class Remaining:
             return f"unknown (no history for {unknown} task{'s' if unknown > 1 else ''})"
         total = sum(known) + (max(0.0, current - elapsed) if current is not None else 0.0)
         without = f" (+{unknown} task{'s' if unknown > 1 else ''} without history)" if unknown else ""
-        return f"~{seconds(total)}{without}"
+        return f"~{duration(total)}{without}"
 
 
 def _status_text(record: TaskRecord, skipped: bool) -> str:
@@ -96,7 +85,7 @@ class LineProgress:
 
     def ended(self, spec: TaskSpec, record: TaskRecord, tail: str) -> None:
         self._line(
-            f"[{spec.index + 1}/{self.total}] {_status_text(record, False)} {spec.name} in {seconds(record.duration)}"
+            f"[{spec.index + 1}/{self.total}] {_status_text(record, False)} {spec.name} in {duration(record.duration)}"
         )
         self.failure_tail(record, tail)
 
@@ -111,7 +100,7 @@ class LineProgress:
 
     def finish(self, records: list[TaskRecord], summary: dict[str, Any]) -> None:
         rows = [
-            (r.index + 1, r.name, _status_text(r, r.index in self.skipped_indices), seconds(r.duration), r.job_id)
+            (r.index + 1, r.name, _status_text(r, r.index in self.skipped_indices), duration(r.duration), r.job_id)
             for r in records
         ]
         print_table(("#", "task", "result", "time", "job"), rows, stream=self.out)
@@ -156,7 +145,7 @@ class LiveProgress(LineProgress):
         elapsed = time.monotonic() - self._since
         width = max(1, self.console.width)
         status = (
-            f"[{spec.index + 1}/{self.total}] {spec.name}  elapsed {seconds(elapsed)}  "
+            f"[{spec.index + 1}/{self.total}] {spec.name}  elapsed {duration(elapsed)}  "
             f"ETA {self.remaining.after_start(spec.index, elapsed)}"
         )
         self._spinner.update(text=Text(trimmed(status, width - 2), no_wrap=True))

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .exit_status import EXIT_INTERRUPTED, job_exit_code
+from .table import duration
 from .task_file import TaskFileError, TaskSpec, load_tasks
-from .task_progress import LineProgress, Remaining, make_progress, seconds
+from .task_progress import LineProgress, Remaining, make_progress
 from .task_state import TaskRecord, TaskRunState, load_state, save_state, state_path
 
 if TYPE_CHECKING:
@@ -262,10 +263,7 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
             )
         )
         return 1 if any_failed(state) else 0
-    rows = [
-        (r.index + 1, r.name, r.status, r.exit_code, seconds(r.duration) if r.duration is not None else "-", r.job_id)
-        for r in state.tasks
-    ]
+    rows = [(r.index + 1, r.name, r.status, r.exit_code, duration(r.duration), r.job_id) for r in state.tasks]
     print_table(
         ("#", "task", "state", "exit", "time", "job"),
         rows,
