@@ -44,6 +44,7 @@ def test_doctor_passes_on_a_healthy_server(server: ServerProcess, tmp_path: Path
         "hooks",
         "resource monitor",
         "gpu",
+        "agent parser",
     ):
         assert component in done.stdout
     [report] = list((tmp_path / "report").glob("*.json"))

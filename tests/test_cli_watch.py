@@ -242,3 +242,21 @@ def test_watch_shows_an_agent_runs_cost(env: dict[str, str]) -> None:
     assert stop(proc) == 0
     [row] = {line for line in out.raw().splitlines() if word in line}
     assert "$0.0421" in row.split(), row
+
+
+def test_a_long_command_gives_way_not_the_job_id() -> None:
+    """A 300-character command on a 120-column terminal: the command is cut, every other column stays whole."""
+    import io
+
+    from rich.console import Console
+
+    from cc_executor.cli.watch import rich_table, rows
+
+    job = {"job_id": "3f2a9c1b7e44", "state": "running", "timeout": 3600.0, "timeout_source": "default"}
+    texts = rows([job | {"command": "echo " + "y" * 300, "output_bytes": 2048}], {"3f2a9c1b7e44": 512.0})
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(rich_table(texts, "jobs", 120))
+    screen = out.getvalue()
+    assert "3f2a9c1b7e44" in screen and "running" in screen and "3600s (default)" in screen, screen
+    assert "512 B/s" in screen and "2.0 KiB" in screen and "…" in screen
+    assert max(len(line) for line in screen.splitlines()) <= 120

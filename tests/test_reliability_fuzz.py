@@ -105,6 +105,7 @@ VALID_PARAMS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "estimate": st.fixed_dictionaries({"command": st.text(min_size=1, max_size=40)}),
     "history": st.fixed_dictionaries({}, optional={"limit": st.integers(-3, 20000), "command": st.text(max_size=10)}),
     "hook_status": st.just({}),
+    "server.config": st.just({}),
     "ping": st.dictionaries(st.text(max_size=8), json_values, max_size=3),
     "pong": st.just({}),
 }

@@ -124,7 +124,7 @@ def test_serve_refuses_job_user_when_not_root(
     monkeypatch.setenv("CC_EXECUTOR_STATE_DIR", state)
     monkeypatch.setenv("CC_EXECUTOR_JOB_USER", "nobody")
     monkeypatch.setattr(serve_cli.os, "geteuid", lambda: 1000)
-    args = argparse.Namespace(host="127.0.0.1", port=0, no_auth=False)
+    args = argparse.Namespace(host="127.0.0.1", port=0, no_auth=False, daemon=False, log_file=None)
     assert serve_cli.serve(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cc-executor: CC_EXECUTOR_JOB_USER=nobody needs the server to run as root")

@@ -6,20 +6,25 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .doctor_checks import CheckResult
+if TYPE_CHECKING:
+    from .doctor_checks import CheckResult
 
 
 def report_data(results: list[CheckResult], url: str) -> dict[str, Any]:
+    """The report as data: ``ok`` unless a component is broken (skips do not count against it)."""
     passed = sum(r.ok is True for r in results)
+    skipped = sum(r.ok is None for r in results)
+    checked = len(results) - skipped
     return {
         "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "server_url": url,
         "total": len(results),
         "passed": passed,
-        "success_rate": round(100.0 * passed / len(results), 1) if results else 0.0,
-        "ok": passed == len(results),
+        "skipped": skipped,
+        "success_rate": round(100.0 * passed / checked, 1) if checked else 0.0,
+        "ok": all(r.ok is not False for r in results),
         "broken": [r.component for r in results if r.ok is False],
         "components": [asdict(r) | {"verdict": r.verdict} for r in results],
     }
@@ -34,7 +39,8 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         "## Summary",
         f"- Components checked: {data['total']}",
-        f"- Passed: {data['passed']} ({data['success_rate']}%)",
+        f"- Passed: {data['passed']} ({data['success_rate']}% of those checked)",
+        f"- Skipped: {data['skipped']}",
         f"- Broken: {', '.join(data['broken']) or 'none'}",
         "",
         "| component | result | what it showed |",

@@ -129,16 +129,19 @@ def rows(jobs: list[dict[str, Any]], rates: dict[str, float | None]) -> list[tup
     return result
 
 
-def rich_table(texts: list[tuple[str, ...]], title: str) -> Any:
+def rich_table(texts: list[tuple[str, ...]], title: str, width: int) -> Any:
+    """The table for a ``width``-column terminal: every column as wide as its widest cell, and the command cut to
+    what is left (rich would otherwise squeeze every column, job ids included, to fit a long command)."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=title, title_justify="left")
-    for name in COLUMNS:
-        if name == "command":
-            table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=1)
-        else:
-            table.add_column(name, no_wrap=True, justify="right" if name in ("output", "rate", "cost") else "left")
+    widths = [max([len(name), *(len(row[index]) for row in texts)]) for index, name in enumerate(COLUMNS[:-1])]
+    for name, widest in zip(COLUMNS[:-1], widths, strict=True):
+        justify = "right" if name in ("output", "rate", "cost") else "left"
+        table.add_column(name, no_wrap=True, justify=justify, min_width=widest)
+    left = width - sum(widths) - 3 * len(COLUMNS) - 1  # each column's padding and border, and the last border
+    table.add_column("command", no_wrap=True, overflow="ellipsis", max_width=max(10, left))
     for row in texts:
         state = Text(row[1], style=STATE_STYLES.get(row[1], ""))
         table.add_row(row[0], state, *row[2:])
@@ -175,7 +178,7 @@ async def watch_jobs(client: Client, args: argparse.Namespace) -> int:
         texts = rows(jobs, rates.update(jobs, time.monotonic()))
         title = f"{clock(time.time())}  {len(jobs)} job(s)  every {interval:g}s"
         if live is not None:
-            live.update(rich_table(texts, f"{title}  (Ctrl-C to stop)"), refresh=True)
+            live.update(rich_table(texts, f"{title}  (Ctrl-C to stop)", live.console.width), refresh=True)
         else:
             print_table(COLUMNS, plain_rows(texts), title=title, stream=sys.stdout)
             print(flush=True)

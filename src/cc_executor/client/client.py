@@ -36,7 +36,9 @@ from .reconnect import ReconnectPolicy
 log = logging.getLogger(__name__)
 
 # Methods that change nothing on the server: safe to send again after a drop.
-IDEMPOTENT = frozenset({"ping", "jobs.get", "jobs.list", "jobs.wait", "estimate", "history", "hook_status"})
+IDEMPOTENT = frozenset(
+    {"ping", "jobs.get", "jobs.list", "jobs.wait", "estimate", "history", "hook_status", "server.config"}
+)
 
 
 class Client:

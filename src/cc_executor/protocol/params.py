@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .control import ControlType, control_type
+from .stall import StallAction
 from .state import StateFilter
 
 
@@ -24,11 +25,6 @@ class Params(BaseModel):
         """The params this method takes, as a dict (the ignored ones left out)."""
         return self.model_dump(exclude=set(self.model_extra or {}))
 
-
-# What a job does when it stalls (no output for ``idle_timeout``): tell (notify) or, after ``max_stalls``
-# stalls in a row, end ``cancelled`` (cancel). See docs/protocol.md.
-StallAction = Literal["notify", "cancel"]
-STALL_ACTIONS: tuple[StallAction, ...] = ("notify", "cancel")
 
 IGNORED_LISTED = 50  # a request full of unknown names gets a bounded list back
 IGNORED_NAME_MAX = 100

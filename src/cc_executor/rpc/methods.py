@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..jobs.spec import JobSpec
 from ..protocol import params as p
 from ..protocol.control import DONE, ControlType
 from ..protocol.errors import JobNotFound
+from ..security.redact import redact_values
 from .context import RpcContext
 from .dispatcher import Dispatcher, Method
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 CAPABILITIES = [
     "execute",
@@ -26,6 +30,7 @@ CAPABILITIES = [
     "queue",
     "depends_on",
     "batch",
+    "config",
 ]
 
 
@@ -108,6 +113,20 @@ async def hook_status(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:
     return ctx.executor.hook_status()
 
 
+def effective_settings(settings: Settings) -> dict[str, Any]:
+    """The server's settings in force, as JSON, with no secret: the token only as ``token_configured``,
+    secret-named values masked, passwords masked in URLs (``REDIS_URL``)."""
+    dumped: dict[str, Any] = settings.model_dump(mode="json")
+    token = dumped.pop("token", None)
+    shown: dict[str, Any] = redact_values(dumped)
+    shown["token_configured"] = token is not None
+    return shown
+
+
+async def server_config(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:
+    return effective_settings(ctx.executor.settings)
+
+
 async def ping(params: p.AnyParams, ctx: RpcContext) -> str:
     return "pong"
 
@@ -131,6 +150,7 @@ def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
             Method("estimate", p.EstimateParams, estimate),
             Method("history", p.HistoryParams, history),
             Method("hook_status", p.NoParams, hook_status),
+            Method("server.config", p.NoParams, server_config),
             Method("ping", p.AnyParams, ping),
             Method("pong", p.AnyParams, pong),
         ],

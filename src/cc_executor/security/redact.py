@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "[REDACTED]"
 
@@ -83,3 +85,38 @@ class RedactingFilter(logging.Filter):
             for handler in logger.handlers:
                 if self not in handler.filters:
                     handler.addFilter(self)
+
+
+# A setting named like this holds a secret: its value is never shown (``server.config``, the doctor).
+_SECRET_SETTING = re.compile(r"(?i)(token|password|passwd|secret|api_?key)")
+
+
+def redact_url_password(text: str) -> str:
+    """A URL with its password masked (``redis://user:[REDACTED]@host:6379/0``, ``?password=[REDACTED]``); any
+    other text as is."""
+    if "://" not in text:
+        return text
+    text = redact_text(text)  # secret-named query parameters
+    if "@" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        password, host, port = parts.password, parts.hostname, parts.port
+    except ValueError:  # not a URL after all (or a bad port): mask everything before the host
+        return MASK
+    if password is None:
+        return text
+    host = f"[{host}]" if host and ":" in host else host or ""  # an IPv6 address keeps its brackets
+    netloc = f"{parts.username or ''}:{MASK}@{host}" + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_values(value: Any, name: str = "") -> Any:
+    """A JSON-like value (settings, a report) with every secret-named entry masked and URL passwords masked."""
+    if isinstance(value, dict):
+        return {key: redact_values(item, str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_values(item, name) for item in value]
+    if isinstance(value, str):
+        return MASK if _SECRET_SETTING.search(name) else redact_url_password(value)
+    return value

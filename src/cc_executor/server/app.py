@@ -54,6 +54,14 @@ class AccessCheck:
         await self.app(scope, receive, send)
 
 
+async def check_stores(executor: Executor) -> None:
+    """Before the first request: try a remote history store once (within ``CC_EXECUTOR_HISTORY_OP_TIMEOUT``), so
+    one that is unreachable is named on stderr at start ("history store (redis) unavailable during start ...")
+    and ``/health`` says "degraded" from its first answer. A SQLite store was opened by ``Executor.start``."""
+    if executor.history.backend != "sqlite":
+        await executor.history.check("start")
+
+
 def create_app(settings: Settings) -> FastAPI:
     executor = Executor(settings)
     dispatcher = build_dispatcher(settings.max_batch_size)
@@ -77,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await executor.start()
+        await check_stores(executor)
         try:
             async with mcp_http.lifespan():  # a mounted app's own lifespan is not run by FastAPI
                 yield

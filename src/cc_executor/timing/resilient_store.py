@@ -48,6 +48,7 @@ class ResilientStore(HistoryStore):
         self._closed = False
         self.last_error: str | None = None
         self.dropped_records = 0
+        self._tried = False  # any call made yet: the first one is the store's check at start
 
     @property
     def backend(self) -> str:  # type: ignore[override]
@@ -109,6 +110,7 @@ class ResilientStore(HistoryStore):
 
     async def _call(self, op: str, call: Awaitable[T]) -> T:
         """Run one backend call under the timeout; a failure is recorded, then re-raised."""
+        self._tried = True
         try:
             result = await asyncio.wait_for(call, self._timeout)
         except asyncio.CancelledError:
@@ -149,9 +151,14 @@ class ResilientStore(HistoryStore):
             if time.monotonic() < self._next_try:
                 continue  # a caller's failed try pushed the next one back
             first = False
-            if await self._guard("check", self._answers(), False):
+            if await self._guard("check" if self._tried else "start", self._answers(), False):
                 return
             # else recorded as a failed try: try again after the back-off
+
+    async def check(self, op: str = "check") -> bool:
+        """Try the backend now, within the op timeout: True when it answered. A failure starts (or continues) an
+        outage as any failed call does: one warning per outage, ``/health`` degraded, the background retries."""
+        return await self._guard(op, self._answers(), False)
 
     async def _answers(self) -> bool:
         await self.inner.recent(limit=1)
