@@ -138,8 +138,10 @@ def rich_table(texts: list[tuple[str, ...]], title: str, width: int) -> Any:
     table = Table(title=title, title_justify="left")
     widths = [max([len(name), *(len(row[index]) for row in texts)]) for index, name in enumerate(COLUMNS[:-1])]
     for name, widest in zip(COLUMNS[:-1], widths, strict=True):
-        justify = "right" if name in ("output", "rate", "cost") else "left"
-        table.add_column(name, no_wrap=True, justify=justify, min_width=widest)
+        if name in ("output", "rate", "cost"):
+            table.add_column(name, no_wrap=True, justify="right", min_width=widest)
+        else:
+            table.add_column(name, no_wrap=True, min_width=widest)
     left = width - sum(widths) - 3 * len(COLUMNS) - 1  # each column's padding and border, and the last border
     table.add_column("command", no_wrap=True, overflow="ellipsis", max_width=max(10, left))
     for row in texts:
