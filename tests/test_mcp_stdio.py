@@ -21,6 +21,7 @@ EXPECTED_TOOLS = {
     "list_jobs",
     "estimate_timeout",
     "run_tasks",
+    "budget_status",
 }
 
 
@@ -180,3 +181,19 @@ async def test_in_process_mode_without_server(tmp_path: Path) -> None:
 async def test_invalid_arguments_are_tool_errors(server: ServerProcess, arguments: dict[str, object]) -> None:
     async with stdio_session(server.url, server.state_dir) as client:
         assert error_text(await client.call_tool("execute", arguments))
+
+
+async def test_budget_caps_and_budget_status_in_process(tmp_path: Path) -> None:
+    """The in-process backend carries the caps into ``execute`` and answers ``budget_status`` through the same
+    dispatcher a connection uses."""
+    url = f"ws://127.0.0.1:{free_port()}/ws/mcp"
+    async with stdio_session(url, tmp_path / "state") as client:
+        unknown = await client.call_tool("budget_status", {"name": "nobody-set-this"})
+        assert "nobody-set-this" in error_text(unknown)
+        arguments = {"command": "echo capped", "wait_seconds": 20, "max_turns": 3, "budget": "local-group"}
+        result = data(await client.call_tool("execute", arguments))
+        assert (result["status"], result["stdout_tail"]) == ("completed", "capped\n")
+        report = data(await client.call_tool("budget_status", {"name": "local-group"}))
+        assert report["name"] == "local-group" and report["exhausted"] is False
+        assert report["spent"]["jobs"] == 1
+        assert set(report) >= {"caps", "spent", "live", "remaining", "exhausted_by", "updated_at"}

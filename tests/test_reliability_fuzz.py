@@ -106,6 +106,9 @@ VALID_PARAMS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "history": st.fixed_dictionaries({}, optional={"limit": st.integers(-3, 20000), "command": st.text(max_size=10)}),
     "hook_status": st.just({}),
     "server.config": st.just({}),
+    # Fuzzed groups never get caps (budget.set is left out): the fuzzer's own jobs must not be refused.
+    "budget.get": st.fixed_dictionaries({"name": st.text(min_size=0, max_size=12)}),
+    "budget.list": st.just({}),
     "ping": st.dictionaries(st.text(max_size=8), json_values, max_size=3),
     "pong": st.just({}),
 }

@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .agents.settings import AgentSettings
+from .budgets.settings import BudgetSettings
 from .hooks.settings import HooksSettings
 from .jobs.job_env import parse_exclude, resolve_job_user
 from .jobs.settings import JobSettings
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     timing: TimingSettings = Field(default_factory=TimingSettings)
     hooks: HooksSettings = Field(default_factory=HooksSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @field_validator("allowed_commands", mode="before")
@@ -217,7 +219,15 @@ def load_settings(**overrides: Any) -> Settings:
 
 _SECTIONS: dict[str, type[BaseSettings]] = {
     cls.__name__: cls
-    for cls in (Settings, TimingSettings, HooksSettings, AgentSettings, SecuritySettings, ResourceLimits)
+    for cls in (
+        Settings,
+        TimingSettings,
+        HooksSettings,
+        AgentSettings,
+        BudgetSettings,
+        SecuritySettings,
+        ResourceLimits,
+    )
 }
 
 

@@ -15,6 +15,10 @@ from typing import Any, cast
 
 from . import __version__
 from .agents import observer_for
+from .budgets.accounting import JobBudgets
+from .budgets.groups import BudgetGroups
+from .budgets.ledger import BudgetLedger
+from .budgets.meter import UsageMeter, price_table
 from .config import SERVICE_NAME, Settings
 from .hooks import HookEngine
 from .jobs.extensions import Extensions, TimeoutChoice
@@ -67,6 +71,8 @@ class Executor:
             shell=settings.shell,
             inherited_path=os.environ.get("PATH"),
         )
+        self.prices = price_table(settings.budgets.prices)
+        self.budgets = JobBudgets(BudgetLedger(BudgetGroups(settings.state_dir / "budgets.sqlite3")))
         self._sampler: asyncio.Task[None] | None = None
         self._load_marks: dict[str, LoadMark] = {}  # running jobs: the load integral at their start
         self._stopping_jobs: asyncio.Task[None] | None = None
@@ -76,10 +82,11 @@ class Executor:
                 check_request=self._check_request,
                 estimate_timeout=self._estimate_timeout,
                 before_start=self._pre_execute,
+                check_start=self.budgets.check_start,
                 prepare_job=self._watch_agent,
                 job_started=self._job_started,
                 on_job_event=self._job_event,
-                after_end=[self._record_history, self._post_execute],
+                after_end=[self.budgets.settle, self._record_history, self._post_execute],
                 rlimits=settings.security.resource_limits.named_rlimits(),
             ),
             JobRegistry(settings.state_dir / "jobs.sqlite3", settings.state_dir, settings.jobs_dir),
@@ -114,6 +121,7 @@ class Executor:
         await self.stop_jobs()
         await self.monitor.stop()
         await self.history.close()
+        self.budgets.ledger.close()
         if self.manager.registry is not None:
             self.manager.registry.close()
 
@@ -122,6 +130,7 @@ class Executor:
     def _check_request(self, spec: JobSpec) -> None:
         """Command text, env and cwd alike: everything of the request that reaches the shell."""
         self.policy.check(spec.command, spec.env, spec.cwd, spec.env_unset)  # raises CommandNotAllowed
+        self.budgets.check_request(spec)  # raises BudgetExhausted
 
     # -- timing ---------------------------------------------------------------------------------
 
@@ -148,6 +157,7 @@ class Executor:
 
     def _job_started(self, job: Job) -> None:
         self._load_marks[job.id] = self.monitor.load_mark()
+        self.budgets.started(job)
 
     async def history_records(
         self, limit: int, command: str | None = None, category: str | None = None
@@ -177,7 +187,10 @@ class Executor:
             cpu_time=job.proc.cpu_time if job.proc else None,
             timeout=job.timeout,
             timeout_source=cast(TimeoutSource, job.timeout_source),
-            agent=job.extra.get("agent"),
+            # An agent run's budget (caps, group, final spend) goes with its summary into the record.
+            agent=(job.extra["agent"] | {"budget": job.extra["budget"]})
+            if "agent" in job.extra and "budget" in job.extra
+            else job.extra.get("agent"),
             reason=job.reason,
         )
         await self.estimator.record(record)
@@ -242,9 +255,11 @@ class Executor:
     # -- agents ---------------------------------------------------------------------------------
 
     def _watch_agent(self, job: Job) -> None:
-        observer = observer_for(job.spec.command, self.settings.agents, session_id=job.owner)
+        meter = UsageMeter(self.prices)
+        observer = observer_for(job.spec.command, self.settings.agents, session_id=job.owner, meter=meter)
         if observer is not None:
             job.observers.append(observer)
+        self.budgets.watch(job, (lambda: meter.spend) if observer is not None else None)
 
     # -- health ---------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ started by a package runner.
 
 from __future__ import annotations
 
+from ..budgets.meter import UsageMeter
 from ..security.shell_reader import read_shell
 from .observer import AgentObserver
 from .settings import AgentSettings
@@ -32,11 +33,15 @@ def is_agent_command(command: str) -> bool:
 
 
 def observer_for(
-    command: str, settings: AgentSettings | None = None, session_id: str | None = None
+    command: str,
+    settings: AgentSettings | None = None,
+    session_id: str | None = None,
+    meter: UsageMeter | None = None,
 ) -> AgentObserver | None:
-    """An observer for a Claude job (limit detection and summary), None for any other command. ``session_id``
-    (the session that started the job) goes into its limit notifications, as the original sent it."""
+    """An observer for a Claude job (limit detection, spend and summary), None for any other command.
+    ``session_id`` (the session that started the job) goes into its limit notifications, as the original sent it;
+    ``meter`` prices its spend (the server's price table)."""
     settings = settings or AgentSettings()
     if not settings.enabled or not is_agent_command(command):
         return None
-    return AgentObserver(settings, session_id=session_id, stream_json="stream-json" in command)
+    return AgentObserver(settings, session_id=session_id, stream_json="stream-json" in command, meter=meter)

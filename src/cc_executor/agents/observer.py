@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..budgets.caps import Spend
+from ..budgets.meter import UsageMeter
 from ..protocol.events import RATE_LIMIT
 from .claude_stream import ClaudeStreamParser, content_blocks, is_failed_result
 from .limits import (
@@ -54,8 +56,10 @@ class AgentObserver:
         clock: Callable[[], float] = time.time,
         session_id: str | None = None,
         stream_json: bool = True,
+        meter: UsageMeter | None = None,
     ) -> None:
         self.settings = settings or AgentSettings()
+        self.meter = meter or UsageMeter()  # the run's spend as it goes (budgets)
         # Asked for stream-json output (``--output-format stream-json``): only then is a start with no event a
         # hang (``text`` prints none, ``json`` one at the very end).
         self.stream_json = stream_json
@@ -100,6 +104,8 @@ class AgentObserver:
         event = self._parser.feed_line(line) if stream == "stdout" else None
         if event is None:
             self._plain_line(stream, line)
+        else:
+            self.meter.event(event)
         found = detect_limits(line, now) if event is None else self._event_limits(event, now)
         refresh = event is not None and event["type"] == "system" and event.get("subtype") == "api_retry"
         out: list[Notification] = []
@@ -174,6 +180,11 @@ class AgentObserver:
     def events_seen(self) -> int:
         """Stream-json events parsed so far."""
         return self._parser.state.events
+
+    @property
+    def spend(self) -> Spend:
+        """What the run has spent so far: cost (estimated until the CLI's own), turns, output tokens."""
+        return self.meter.spend
 
     @property
     def results_seen(self) -> int:

@@ -38,7 +38,15 @@ def fail(message: str, code: int = EXIT_ERROR) -> int:
 
 def describe(exc: ClientError) -> str:
     """What went wrong, in words that say what to do about it."""
-    from ..client import BlockedByHook, CommandNotAllowed, JobNotFound, ServerError, ServerUnavailable, Unauthorized
+    from ..client import (
+        BlockedByHook,
+        BudgetExhausted,
+        CommandNotAllowed,
+        JobNotFound,
+        ServerError,
+        ServerUnavailable,
+        Unauthorized,
+    )
 
     if isinstance(exc, ServerUnavailable | Unauthorized):
         return str(exc)  # both already say how to start the server / where the token comes from
@@ -48,6 +56,10 @@ def describe(exc: ClientError) -> str:
         return f"the server refused the command: {exc.message} (its ALLOWED_COMMANDS/deny policy)"
     if isinstance(exc, BlockedByHook):
         return f"a pre_execute hook refused the command: {exc.reason or exc.message}"
+    if isinstance(exc, BudgetExhausted):
+        said = exc.data if isinstance(exc.data, dict) else {}
+        name, by = said.get("budget") or "?", said.get("exhausted_by") or exc.message
+        return f"budget {name} is exhausted ({by}): see cc-executor budget show {name}"
     if isinstance(exc, ServerError):
         return f"the server refused the request: {exc.message}{detail(exc.message, exc.data)}"
     return str(exc)

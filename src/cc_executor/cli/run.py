@@ -22,6 +22,7 @@ from ..protocol.events import (
     TokenLimit,
 )
 from ..protocol.stall import STALL_ACTIONS
+from .budget import cap_options
 from .exit_status import EXIT_INTERRUPTED, job_exit_code, signal_name, signal_number
 from .interrupt import InterruptHandler
 from .remote import EXIT_USAGE, connection_options, fail, run_remote
@@ -174,6 +175,10 @@ async def run_command(client: Client, args: argparse.Namespace, env: dict[str, s
         idle_timeout=args.idle_timeout,
         on_stall=args.on_stall,
         max_stalls=args.max_stalls,
+        max_cost_usd=args.max_cost_usd,
+        max_turns=args.max_turns,
+        max_output_tokens=args.max_output_tokens,
+        budget=args.budget,
     )
     if args.detach:
         if args.json:
@@ -215,6 +220,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument(
         "--max-stalls", type=int, default=None, metavar="N", help="with --on-stall cancel: stalls in a row first"
+    )
+    cap_options(parser, "the agent run")
+    parser.add_argument(
+        "--budget",
+        default=None,
+        metavar="NAME",
+        help="join budget group NAME (`cc-executor budget`): refused once spent",
     )
     parser.add_argument("--detach", action="store_true", help="print the job id and return; the job runs on")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of the output")

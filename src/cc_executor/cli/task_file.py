@@ -1,19 +1,25 @@
 """Task lists: a YAML or JSON file whose items are commands to run one after another.
 
 An item is a command string, or an object with ``command`` (or ``prompt``, run as ``claude -p``) and optional
-``name``, ``timeout``, ``cwd``, ``env``. A malformed file is refused before anything runs.
+``name``, ``timeout``, ``cwd``, ``env``, and an agent run's caps ``max_cost_usd``, ``max_turns``,
+``max_output_tokens`` and budget group ``budget``. The file may also be an object with a ``tasks`` list and a
+``budget`` every task joins unless it names its own. A malformed file is refused before anything runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-KEYS = {"command", "prompt", "name", "timeout", "cwd", "env"}
+BUDGET_KEYS = ("max_cost_usd", "max_turns", "max_output_tokens", "budget")
+KEYS = {"command", "prompt", "name", "timeout", "cwd", "env", *BUDGET_KEYS}
+# A budget group's name, as the server takes it.
+BUDGET_NAME = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 class TaskFileError(ValueError):
@@ -30,20 +36,32 @@ class TaskSpec:
     timeout: float | None = None
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    max_cost_usd: float | None = None
+    max_turns: int | None = None
+    max_output_tokens: int | None = None
+    budget: str | None = None
+
+    def _budget_options(self) -> dict[str, Any]:
+        caps = {
+            "max_cost_usd": self.max_cost_usd,
+            "max_turns": self.max_turns,
+            "max_output_tokens": self.max_output_tokens,
+            "budget": self.budget,
+        }
+        return {k: v for k, v in caps.items() if v is not None}
 
     @property
     def digest(self) -> str:
-        """Identifies what the task does (not where it sits), so ``--resume`` notices an edited task."""
+        """Identifies what the task does (not where it sits), so ``--resume`` notices an edited task. Caps and a
+        budget count only when set, so a task without them keeps the digest it had before they existed."""
         what = {"command": self.command, "timeout": self.timeout, "cwd": self.cwd, "env": self.env}
+        what.update(self._budget_options())
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
     def options(self) -> dict[str, Any]:
         """The ``execute`` options besides the command."""
-        return {
-            k: v
-            for k, v in {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None}.items()
-            if v is not None
-        }
+        base = {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None}
+        return {k: v for k, v in base.items() if v is not None} | self._budget_options()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,12 +72,38 @@ def prompt_command(prompt: str) -> str:
     return f"claude -p {shlex.quote(prompt)} --output-format stream-json --verbose"
 
 
-def _task(index: int, item: Any) -> TaskSpec:
+def budget_name(value: Any, where: str) -> str:
+    """A budget group's name (1-100 letters, digits and ``._:-``), else a ``TaskFileError`` saying where."""
+    if not isinstance(value, str) or not BUDGET_NAME.fullmatch(value):
+        raise TaskFileError(f"{where}: budget must be a name of 1-100 letters, digits and ._:- (got {value!r})")
+    return value
+
+
+def _caps(item: dict[str, Any], where: str) -> dict[str, Any]:
+    """The task's caps, checked: ``max_cost_usd`` a positive number, the counts whole numbers >= 1."""
+    caps: dict[str, Any] = {}
+    cost = item.get("max_cost_usd")
+    if cost is not None:
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not cost > 0:
+            raise TaskFileError(f"{where}: max_cost_usd must be a positive number of dollars")
+        caps["max_cost_usd"] = float(cost)
+    for key in ("max_turns", "max_output_tokens"):
+        value = item.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TaskFileError(f"{where}: {key} must be a whole number >= 1")
+            caps[key] = value
+    if item.get("budget") is not None:
+        caps["budget"] = budget_name(item["budget"], where)
+    return caps
+
+
+def _task(index: int, item: Any, budget: str | None = None) -> TaskSpec:
     where = f"task {index + 1}"
     if isinstance(item, str):
         if not item.strip():
             raise TaskFileError(f"{where}: empty command")
-        return TaskSpec(index=index, command=item, name=item)
+        return TaskSpec(index=index, command=item, name=item, budget=budget)
     if not isinstance(item, dict):
         raise TaskFileError(f"{where}: expected a command string or an object, got {type(item).__name__}")
     unknown = set(item) - KEYS
@@ -77,6 +121,8 @@ def _task(index: int, item: Any) -> TaskSpec:
     if not isinstance(env, dict):
         raise TaskFileError(f"{where}: env must be a mapping of names to values")
     name = item.get("name")
+    caps = _caps(item, where)
+    caps.setdefault("budget", budget)  # the list's group, unless the task names its own
     return TaskSpec(
         index=index,
         command=command,
@@ -84,16 +130,21 @@ def _task(index: int, item: Any) -> TaskSpec:
         timeout=float(timeout) if timeout is not None else None,
         cwd=str(item["cwd"]) if item.get("cwd") is not None else None,
         env={str(k): str(v) for k, v in env.items()},
+        **caps,
     )
 
 
 def parse_tasks(data: Any) -> list[TaskSpec]:
-    """Validate a loaded list of tasks."""
+    """Validate a loaded list of tasks: a list, or an object with a ``tasks`` list and an optional ``budget``
+    (the budget group every task joins unless it names its own)."""
+    budget: str | None = None
     if isinstance(data, dict) and "tasks" in data:
+        if data.get("budget") is not None:
+            budget = budget_name(data["budget"], "budget")
         data = data["tasks"]
     if not isinstance(data, list) or not data:
         raise TaskFileError("expected a non-empty list of tasks (or an object with a 'tasks' list)")
-    return [_task(index, item) for index, item in enumerate(data)]
+    return [_task(index, item, budget) for index, item in enumerate(data)]
 
 
 def yaml_error(path: Path, exc: Exception) -> str:

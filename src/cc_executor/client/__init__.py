@@ -21,6 +21,7 @@ from .client import Client
 from .discovery import Endpoint, discover, health_url, token_file
 from .errors import (
     BlockedByHook,
+    BudgetExhausted,
     ClientError,
     CommandNotAllowed,
     ConnectionLost,
@@ -43,6 +44,7 @@ from .sync import Result, run, run_tasks
 
 __all__ = [
     "BlockedByHook",
+    "BudgetExhausted",
     "Cancelled",
     "Client",
     "ClientError",

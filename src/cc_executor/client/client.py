@@ -37,7 +37,18 @@ log = logging.getLogger(__name__)
 
 # Methods that change nothing on the server: safe to send again after a drop.
 IDEMPOTENT = frozenset(
-    {"ping", "jobs.get", "jobs.list", "jobs.wait", "estimate", "history", "hook_status", "server.config"}
+    {
+        "ping",
+        "jobs.get",
+        "jobs.list",
+        "jobs.wait",
+        "estimate",
+        "history",
+        "hook_status",
+        "server.config",
+        "budget.get",
+        "budget.list",
+    }
 )
 
 
@@ -233,10 +244,18 @@ class Client:
         labels: dict[str, str] | None = None,
         on_stall: StallAction | None = None,
         max_stalls: int | None = None,
+        max_cost_usd: float | None = None,
+        max_turns: int | None = None,
+        max_output_tokens: int | None = None,
+        budget: str | None = None,
     ) -> Job:
         """Start a job and return its handle; its events stream from the first one. ``on_stall="cancel"`` ends
         it after ``max_stalls`` stalls in a row (``idle_timeout`` seconds without output each). Without ``cwd``
-        the job runs in this process's directory when the server is on this machine (``sends_cwd``)."""
+        the job runs in this process's directory when the server is on this machine (``sends_cwd``).
+
+        ``max_cost_usd``, ``max_turns`` and ``max_output_tokens`` cap an agent run (it ends ``cancelled`` with a
+        ``budget: ...`` reason when it reaches one); ``budget`` names a budget group whose spending the run joins
+        (refused with ``BudgetExhausted`` when the group is spent)."""
         params: dict[str, Any] = {"command": command, "interactive": interactive, "detach": detach}
         optional = {
             "timeout": timeout,
@@ -249,6 +268,10 @@ class Client:
             "labels": labels,
             "on_stall": on_stall,
             "max_stalls": max_stalls,
+            "max_cost_usd": max_cost_usd,
+            "max_turns": max_turns,
+            "max_output_tokens": max_output_tokens,
+            "budget": budget,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         return await self._follow("execute", params, next_seq=0)
@@ -322,6 +345,32 @@ class Client:
         if command is not None:
             params["command"] = command
         return await self._request("history", params)
+
+    async def budget(self, name: str) -> dict[str, Any]:
+        """A budget group's report: its caps, what its jobs spent (and what the running ones spend now), what is
+        left, and whether it is exhausted (``budget.get``)."""
+        return await self._request("budget.get", {"name": name})
+
+    async def set_budget(
+        self,
+        name: str,
+        *,
+        max_cost_usd: float | None = None,
+        max_turns: int | None = None,
+        max_output_tokens: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a budget group or set its caps (a cap left out is no cap); its report (``budget.set``)."""
+        caps = {"max_cost_usd": max_cost_usd, "max_turns": max_turns, "max_output_tokens": max_output_tokens}
+        params: dict[str, Any] = {"name": name, **{key: value for key, value in caps.items() if value is not None}}
+        return await self._request("budget.set", params)
+
+    async def budgets(self) -> list[dict[str, Any]]:
+        """Every budget group's report (``budget.list``)."""
+        return await self._request("budget.list", {})
+
+    async def reset_budget(self, name: str) -> dict[str, Any]:
+        """Set a group's spending back to zero, keeping its caps; its report (``budget.reset``)."""
+        return await self._request("budget.reset", {"name": name})
 
     async def hook_status(self) -> dict[str, Any]:
         return await self._request("hook_status")

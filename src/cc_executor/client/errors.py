@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from ..protocol.errors import (
     BlockedByHook,
+    BudgetExhausted,
     CommandNotAllowed,
     HistoryUnavailable,
     InvalidParams,
@@ -22,6 +23,7 @@ from ..protocol.errors import (
 # The protocol's typed errors, importable from the client as before (they are the same classes).
 __all__ = [
     "BlockedByHook",
+    "BudgetExhausted",
     "ClientError",
     "CommandNotAllowed",
     "ConnectionLost",

@@ -76,7 +76,10 @@ async def run_on(client: Client, command: str, *, name: str | None = None, **kwa
 def run(
     command: str, timeout: float | None = None, *, url: str | None = None, token: str | None = None, **kwargs: Any
 ) -> Result:
-    """Run ``command`` on the server, wait for it, and return its ``Result`` (a failing exit is no exception)."""
+    """Run ``command`` on the server, wait for it, and return its ``Result`` (a failing exit is no exception).
+    ``kwargs`` are ``Client.execute``'s options: ``cwd``, ``env``, ``max_cost_usd``, ``max_turns``,
+    ``max_output_tokens``, ``budget``, ..."""
+    _check_budget_options(kwargs)
 
     async def go() -> Result:
         async with Client(url, token) as client:
@@ -85,21 +88,49 @@ def run(
     return _run_blocking(go)
 
 
-def _task_fields(task: Task) -> tuple[str, dict[str, Any], str | None]:
+# What a task dict may carry besides its command: the ``execute`` options a task list sends, and its name.
+TASK_OPTIONS = ("timeout", "cwd", "env", "max_cost_usd", "max_turns", "max_output_tokens", "budget")
+TASK_KEYS = {"command", "name", *TASK_OPTIONS}
+
+
+def _check_budget_options(options: dict[str, Any]) -> None:
+    """Refuse a cap or group name of the wrong kind before anything runs (the server checks the rest)."""
+    cost = options.get("max_cost_usd")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost <= 0):
+        raise ValueError(f"max_cost_usd must be a positive number of dollars, got {cost!r}")
+    for key in ("max_turns", "max_output_tokens"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+    budget = options.get("budget")
+    if budget is not None and (not isinstance(budget, str) or not budget):
+        raise ValueError(f"budget must be a budget group's name, got {budget!r}")
+
+
+def _task_fields(task: Task, budget: str | None = None) -> tuple[str, dict[str, Any], str | None]:
     if isinstance(task, str):
-        return task, {}, None
-    unknown = set(task) - {"command", "timeout", "cwd", "env", "name"}
+        return task, ({"budget": budget} if budget is not None else {}), None
+    unknown = set(task) - TASK_KEYS
     if "command" not in task or unknown:
-        raise ValueError(f"a task needs 'command' and may have timeout, cwd, env, name; got {sorted(task)}")
-    options = {key: task[key] for key in ("timeout", "cwd", "env") if task.get(key) is not None}
+        raise ValueError(f"a task needs 'command' and may have name, {', '.join(TASK_OPTIONS)}; got {sorted(task)}")
+    options = {key: task[key] for key in TASK_OPTIONS if task.get(key) is not None}
+    if budget is not None:
+        options.setdefault("budget", budget)
+    _check_budget_options(options)
     return str(task["command"]), options, task.get("name")
 
 
 def run_tasks(
-    tasks: Sequence[Task], keep_going: bool = False, *, url: str | None = None, token: str | None = None
+    tasks: Sequence[Task],
+    keep_going: bool = False,
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    budget: str | None = None,
 ) -> list[Result]:
-    """Run tasks strictly in order, each after the previous ended; stop after the first failure unless keep_going."""
-    parsed = [_task_fields(task) for task in tasks]  # refuse a malformed list before anything runs
+    """Run tasks strictly in order, each after the previous ended; stop after the first failure unless keep_going.
+    With ``budget`` every task joins that budget group, unless it names its own."""
+    parsed = [_task_fields(task, budget) for task in tasks]  # refuse a malformed list before anything runs
 
     async def go() -> list[Result]:
         results: list[Result] = []

@@ -32,6 +32,8 @@ class Extensions:
     estimate_timeout: Callable[[JobSpec], Awaitable[TimeoutChoice]] | None = None
     # Before spawn: may rewrite the spec, raise BlockedByHook; returns notifications for the submitter.
     before_start: Callable[[Job], Awaitable[None]] | None = None
+    # A queued job is about to start: why it may not (it ends cancelled without running), or None.
+    check_start: Callable[[Job], str | None] | None = None
     # Attach output observers (agent parsing) to a new job.
     prepare_job: Callable[[Job], None] | None = None
     # The job's process has just started (the load it runs under is measured from here).

@@ -97,6 +97,8 @@ class Job(JobControl, JobSummary):
         self._restored_cpu_time: float | None = None
         self.extra: dict[str, Any] = {}  # additions from hooks, agents, estimators (shown in summaries)
         self.observers: list[OutputObserver] = []
+        # Set for an agent run with a budget (the executor's): the cap its spend so far crosses, or None.
+        self.budget_check: Callable[[], str | None] | None = None
         # Told of "timeout" and "stall" as they happen (hooks); set by the manager.
         self.on_event: Callable[[Job, str], None] | None = None
         self.done: asyncio.Future[None] = loop.create_future()
@@ -271,7 +273,14 @@ class Job(JobControl, JobSummary):
         return self._agent is None or self._agent.events_seen > 0
 
     def _output_observed(self) -> None:
-        """The observers have read more output: a new final ``result`` (re)starts the result grace."""
+        """The observers have read more output: a budget cap crossed stops the job; a new final ``result``
+        (re)starts the result grace."""
+        check = self.budget_check
+        if check is not None and self.state.is_live and self._final is None:
+            crossed = check()
+            if crossed is not None:
+                self.stop(JobState.CANCELLED, f"budget: {crossed}")
+                return
         agent = self._agent
         if agent is None or agent.results_seen <= self._results_seen:
             return

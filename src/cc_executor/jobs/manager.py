@@ -165,7 +165,10 @@ class JobManager:
                 queue = self._queues.lock(job.spec.queue)
                 await queue.acquire()
                 lock = queue
-            if not job.state.is_final:
+            refusal = self.ext.check_start(job) if self.ext.check_start and not job.state.is_final else None
+            if refusal is not None:
+                job.finish_without_running(JobState.CANCELLED, refusal)
+            elif not job.state.is_final:
                 try:
                     await self._spawn(job)
                 except InvalidParams:

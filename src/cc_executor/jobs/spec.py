@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ..protocol.stall import StallAction
 
+BUDGET_CAPS = ("max_cost_usd", "max_turns", "max_output_tokens")  # the caps below, by name (budgets/caps.py)
+
 
 @dataclass(slots=True)
 class JobSpec:
@@ -25,3 +27,7 @@ class JobSpec:
     on_stall: StallAction = "notify"  # or "cancel": after ``max_stalls`` stalls in a row
     max_stalls: int = 1
     labels: dict[str, str] = field(default_factory=dict)
+    max_cost_usd: float | None = None  # an agent run's caps: crossing one stops it ("budget: …")
+    max_turns: int | None = None
+    max_output_tokens: int | None = None
+    budget: str | None = None  # the budget group it counts against

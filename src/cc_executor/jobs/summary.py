@@ -13,7 +13,7 @@ from typing import Any
 from ..protocol.state import JobState
 from .output_log import OutputLog
 from .process import SpawnedProcess
-from .spec import JobSpec
+from .spec import BUDGET_CAPS, JobSpec
 from .timers import Clock
 
 
@@ -149,6 +149,8 @@ def spec_from_summary(summary: dict[str, Any]) -> JobSpec:
         labels=dict(summary.get("labels") or {}),
         on_stall=summary.get("on_stall") or "notify",
         max_stalls=summary.get("max_stalls") or 1,
+        **{name: (summary.get("budget") or {}).get("caps", {}).get(name) for name in BUDGET_CAPS},
+        budget=(summary.get("budget") or {}).get("group"),
     )
 
 

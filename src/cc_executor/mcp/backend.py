@@ -40,6 +40,21 @@ class Submission:
     # Which MCP session asks (``caller_key``); None: the backend's own. An in-process backend counts the
     # per-session job cap and the execute rate limit per caller, as the server does per WebSocket connection.
     caller: str | None = None
+    # An agent run's caps, and the budget group it joins (None: none).
+    max_cost_usd: float | None = None
+    max_turns: int | None = None
+    max_output_tokens: int | None = None
+    budget: str | None = None
+
+    def budget_options(self) -> dict[str, Any]:
+        """The caps and budget group that are set, as ``execute`` params."""
+        options = {
+            "max_cost_usd": self.max_cost_usd,
+            "max_turns": self.max_turns,
+            "max_output_tokens": self.max_output_tokens,
+            "budget": self.budget,
+        }
+        return {key: value for key, value in options.items() if value is not None}
 
 
 def caller_key(mcp_session_id: str | None) -> str | None:
@@ -122,6 +137,10 @@ class Backend(ABC):
     @abstractmethod
     async def estimate(self, command: str) -> dict[str, Any]:
         """The timeout the server would choose for ``command``, and why."""
+
+    @abstractmethod
+    async def budget(self, name: str) -> dict[str, Any]:
+        """A budget group's report (``budget.get``)."""
 
     @abstractmethod
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:

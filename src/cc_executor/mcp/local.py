@@ -95,6 +95,7 @@ class LocalBackend(Backend):
             "depends_on": list(submission.depends_on),
             "labels": dict(submission.labels),
             "detach": True,
+            **submission.budget_options(),
         }
         return dict(await self._call("execute", params, submission.caller))
 
@@ -112,6 +113,9 @@ class LocalBackend(Backend):
 
     async def estimate(self, command: str) -> dict[str, Any]:
         return dict(await self._call("estimate", {"command": command}))
+
+    async def budget(self, name: str) -> dict[str, Any]:
+        return dict(await self._call("budget.get", {"name": name}))
 
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         try:

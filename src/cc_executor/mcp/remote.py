@@ -59,6 +59,7 @@ class RemoteBackend(Backend):
                 depends_on=submission.depends_on or None,
                 labels=submission.labels or None,
                 detach=True,
+                **submission.budget_options(),
             )
             await job.detach()
         except ClientError as exc:
@@ -84,6 +85,10 @@ class RemoteBackend(Backend):
     async def estimate(self, command: str) -> dict[str, Any]:
         with _translated():
             return await self.client.estimate(command)
+
+    async def budget(self, name: str) -> dict[str, Any]:
+        with _translated():
+            return await self.client.budget(name)
 
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         async with self._reading[job_id]:  # one client follows a job through one handle at a time

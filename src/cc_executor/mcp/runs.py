@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from ..client.task_list import submit_chain
 from ..protocol.control import ControlType
+from ..protocol.params import BUDGET_NAME
 from ..protocol.state import is_final
 from .backend import Backend, BackendError, Submission
 from .results import job_result, tails
@@ -33,6 +34,10 @@ class Task(BaseModel):
     timeout: float | None = Field(None, gt=0, description="Seconds before the task is killed (default: estimated).")
     cwd: str | None = Field(None, description="Working directory.")
     env: dict[str, str] | None = Field(None, description="Extra environment variables.")
+    max_cost_usd: float | None = Field(None, gt=0, description="An agent run's cap in USD: crossing it stops it.")
+    max_turns: int | None = Field(None, ge=1, description="An agent run's cap on API turns.")
+    max_output_tokens: int | None = Field(None, ge=1, description="An agent run's cap on output tokens.")
+    budget: str | None = Field(None, pattern=BUDGET_NAME, description="The budget group the task counts against.")
 
 
 @dataclass(slots=True)
@@ -71,6 +76,10 @@ class RunStore:
                         depends_on=depends or [],
                         labels=labels,
                         caller=caller,
+                        max_cost_usd=task.max_cost_usd,
+                        max_turns=task.max_turns,
+                        max_output_tokens=task.max_output_tokens,
+                        budget=task.budget,
                     )
                 )
             except BackendError as exc:

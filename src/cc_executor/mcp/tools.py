@@ -38,6 +38,30 @@ Timeout = Annotated[
 ]
 Cwd = Annotated[str | None, Field(description="Working directory (default: the server's).")]
 Env = Annotated[dict[str, str] | None, Field(description="Extra environment variables.")]
+MaxCost = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        description="For an AI-agent CLI run: stop it (cancelled, reason 'budget: ...') once it cost this "
+        "many US dollars.",
+    ),
+]
+MaxTurns = Annotated[
+    int | None, Field(ge=1, description="For an AI-agent CLI run: stop it once it took this many turns.")
+]
+MaxOutputTokens = Annotated[
+    int | None, Field(ge=1, description="For an AI-agent CLI run: stop it once it wrote this many output tokens.")
+]
+BudgetName = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="A budget group the run's spending counts against (refused once the group is exhausted; "
+        "see budget_status).",
+    ),
+]
 
 
 def _refused(exc: BackendError) -> ToolError:
@@ -72,6 +96,10 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         timeout: Timeout = None,
         cwd: Cwd = None,
         env: Env = None,
+        max_cost_usd: MaxCost = None,
+        max_turns: MaxTurns = None,
+        max_output_tokens: MaxOutputTokens = None,
+        budget: BudgetName = None,
     ) -> dict[str, Any]:
         """Run a shell command and wait for it up to wait_seconds (default 45).
 
@@ -81,7 +109,19 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         running between calls. Sends progress notifications while waiting.
         """
         try:
-            started = await backend.submit(Submission(command, timeout, cwd, dict(env or {}), caller=caller(ctx)))
+            started = await backend.submit(
+                Submission(
+                    command,
+                    timeout,
+                    cwd,
+                    dict(env or {}),
+                    caller=caller(ctx),
+                    max_cost_usd=max_cost_usd,
+                    max_turns=max_turns,
+                    max_output_tokens=max_output_tokens,
+                    budget=budget,
+                )
+            )
             summary = await wait_with_progress(backend, started["job_id"], wait_seconds, _progress(ctx))
             return await job_report(backend, summary)
         except BackendError as exc:
@@ -99,6 +139,10 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
             list[str] | None, Field(description="Job ids that must complete first (else this one is cancelled).")
         ] = None,
         labels: Annotated[dict[str, str] | None, Field(description="Labels to find the job by.")] = None,
+        max_cost_usd: MaxCost = None,
+        max_turns: MaxTurns = None,
+        max_output_tokens: MaxOutputTokens = None,
+        budget: BudgetName = None,
     ) -> dict[str, Any]:
         """Start a command in the background and return at once with its job_id (status started or queued).
 
@@ -115,6 +159,10 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
                     list(depends_on or []),
                     dict(labels or {}),
                     caller=caller(ctx),
+                    max_cost_usd=max_cost_usd,
+                    max_turns=max_turns,
+                    max_output_tokens=max_output_tokens,
+                    budget=budget,
                 )
             )
         except BackendError as exc:
@@ -208,6 +256,17 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         """The timeout the server would pick for a command (from its run history and load), and why."""
         try:
             return await backend.estimate(command)
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="budget_status")
+    async def budget_status(
+        name: Annotated[str, Field(min_length=1, max_length=100, description="The budget group's name.")],
+    ) -> dict[str, Any]:
+        """A budget group's caps, what its jobs spent (and what its running jobs spend now), what is left under
+        each cap (null: no cap), and whether it is exhausted (then new jobs naming it are refused)."""
+        try:
+            return await backend.budget(name)
         except BackendError as exc:
             raise _refused(exc) from None
 

@@ -21,6 +21,7 @@ STREAM_TIMEOUT = -32004
 RATE_LIMITED = -32005
 BLOCKED_BY_HOOK = -32006
 HISTORY_UNAVAILABLE = -32007  # the history store is down: try again later (not "there is no history")
+BUDGET_EXHAUSTED = -32008  # the job's budget group has no room left: nothing was started
 
 
 class ProtocolError(Exception):
@@ -159,6 +160,25 @@ class HistoryUnavailable(ProtocolError):
         return float(self._field("retry_in") or 0.0)
 
 
+class BudgetExhausted(ProtocolError):
+    """The budget group a job names has reached a cap (-32008); the job was not started. ``data`` has ``budget``
+    (the group's name) and ``exhausted_by`` (which cap, in words)."""
+
+    code = BUDGET_EXHAUSTED
+
+    @classmethod
+    def of(cls, budget: str, exhausted_by: str) -> BudgetExhausted:
+        return cls(f"budget {budget!r} is exhausted: {exhausted_by}", {"budget": budget, "exhausted_by": exhausted_by})
+
+    @property
+    def budget(self) -> str:
+        return str(self._field("budget"))
+
+    @property
+    def exhausted_by(self) -> str:
+        return str(self._field("exhausted_by"))
+
+
 BY_CODE: dict[int, type[ProtocolError]] = {
     kind.code: kind
     for kind in (
@@ -174,6 +194,7 @@ BY_CODE: dict[int, type[ProtocolError]] = {
         RateLimited,
         BlockedByHook,
         HistoryUnavailable,
+        BudgetExhausted,
     )
 }
 

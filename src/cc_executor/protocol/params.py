@@ -26,6 +26,8 @@ class Params(BaseModel):
         return self.model_dump(exclude=set(self.model_extra or {}))
 
 
+BUDGET_NAME = r"^[A-Za-z0-9._:-]{1,100}$"  # a budget group's name: letters, digits and ._:- (1 to 100)
+
 IGNORED_LISTED = 50  # a request full of unknown names gets a bounded list back
 IGNORED_NAME_MAX = 100
 
@@ -52,6 +54,11 @@ class ExecuteParams(Params):
     on_stall: StallAction = "notify"
     max_stalls: int = Field(1, ge=1, le=1000)
     labels: dict[str, str] = Field(default_factory=dict)
+    # An agent run's caps (docs/agents.md, "Budgets"), and the budget group it counts against.
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_turns: int | None = Field(None, ge=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+    budget: str | None = Field(None, pattern=BUDGET_NAME)
 
     @field_validator("command")
     @classmethod
@@ -69,6 +76,18 @@ class ExecuteParams(Params):
             if not key or "=" in key or "\x00" in key or "\x00" in item:
                 raise ValueError(f"invalid environment variable name or value: {key!r}")
         return value
+
+
+class BudgetParams(Params):
+    name: str = Field(pattern=BUDGET_NAME)
+
+
+class BudgetSetParams(BudgetParams):
+    """A group's caps; one left out (or null) is no cap."""
+
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_turns: int | None = Field(None, ge=1)
+    max_output_tokens: int | None = Field(None, ge=1)
 
 
 class ControlParams(Params):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any
 
+from ..budgets.caps import BudgetCaps
 from ..jobs.spec import JobSpec
 from ..protocol import params as p
 from ..protocol.control import DONE, ControlType
@@ -31,6 +32,7 @@ CAPABILITIES = [
     "depends_on",
     "batch",
     "config",
+    "budget",
 ]
 
 
@@ -127,6 +129,23 @@ async def server_config(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:
     return effective_settings(ctx.executor.settings)
 
 
+async def budget_get(params: p.BudgetParams, ctx: RpcContext) -> dict[str, Any]:
+    return ctx.executor.budgets.ledger.report(params.name)
+
+
+async def budget_set(params: p.BudgetSetParams, ctx: RpcContext) -> dict[str, Any]:
+    caps = BudgetCaps(params.max_cost_usd, params.max_turns, params.max_output_tokens)
+    return ctx.executor.budgets.ledger.set_caps(params.name, caps)
+
+
+async def budget_list(params: p.NoParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    return ctx.executor.budgets.ledger.reports()
+
+
+async def budget_reset(params: p.BudgetParams, ctx: RpcContext) -> dict[str, Any]:
+    return ctx.executor.budgets.ledger.reset(params.name)
+
+
 async def ping(params: p.AnyParams, ctx: RpcContext) -> str:
     return "pong"
 
@@ -151,6 +170,10 @@ def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
             Method("history", p.HistoryParams, history),
             Method("hook_status", p.NoParams, hook_status),
             Method("server.config", p.NoParams, server_config),
+            Method("budget.get", p.BudgetParams, budget_get),
+            Method("budget.set", p.BudgetSetParams, budget_set),
+            Method("budget.list", p.NoParams, budget_list),
+            Method("budget.reset", p.BudgetParams, budget_reset),
             Method("ping", p.AnyParams, ping),
             Method("pong", p.AnyParams, pong),
         ],
