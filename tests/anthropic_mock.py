@@ -27,6 +27,7 @@ from typing import Any
 
 MODEL = "claude-mock-1"
 MARKER = re.compile(r"mock:([a-z0-9_]+)")
+RUN_WORD = re.compile(r"\(run ([0-9a-f]+)\)")  # claude_cli.claude_command's unique word per call
 BIG_DELTA_BYTES = 3 * 1024 * 1024
 
 # The shell command of the Bash tool scenarios: a background child (sleep), and a `setsid` escapee in a session
@@ -166,6 +167,20 @@ def _fixed(reply: Reply | HttpError) -> Callable[[dict[str, Any]], Reply | HttpE
     return lambda _body: reply
 
 
+def _fail_first(count: int, error: HttpError, then: Reply) -> Callable[[dict[str, Any]], Reply | HttpError]:
+    """``error`` for the first ``count`` requests of one task (told apart by the unique ``(run …)`` word of its
+    prompt, which a resumed run sends again), then ``then``: a run that works on a later attempt."""
+    seen: dict[str, int] = {}
+
+    def answer(body: dict[str, Any]) -> Reply | HttpError:
+        found = RUN_WORD.search(json.dumps(body.get("messages")))
+        key = found.group(1) if found else ""
+        seen[key] = seen.get(key, 0) + 1
+        return error if seen[key] <= count else then
+
+    return answer
+
+
 def _usage_limit(_body: dict[str, Any]) -> HttpError:
     reset = int(time.time()) + 3600
     return HttpError(
@@ -202,6 +217,10 @@ SCENARIOS: dict[str, Callable[[dict[str, Any]], Reply | HttpError]] = {
     ),
     "usage_limit": _usage_limit,
     "overloaded": _fixed(HttpError(529, "overloaded_error", "Overloaded")),
+    # 529 for a task's first two requests, then an answer (run with CLAUDE_CODE_MAX_RETRIES=0: one request a run).
+    "overloaded_twice": _fail_first(
+        2, HttpError(529, "overloaded_error", "Overloaded"), Reply([_text("Worked on the third try.")])
+    ),
     "server_error": _fixed(HttpError(500, "api_error", "Internal server error")),
     "bad_request": _fixed(HttpError(400, "invalid_request_error", "messages: mock says this request is invalid")),
     "unauthorized": _fixed(HttpError(401, "authentication_error", "invalid x-api-key")),

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import replace
 from typing import Any, cast
 
 from . import __version__
 from .agents import observer_for
+from .agents.resume import resume_command, resumed_session, session_to_resume, transcript_path
 from .budgets.accounting import JobBudgets
 from .budgets.groups import BudgetGroups
 from .budgets.ledger import BudgetLedger
@@ -23,13 +25,14 @@ from .config import SERVICE_NAME, Settings
 from .hooks import HookEngine
 from .jobs.extensions import Extensions, TimeoutChoice
 from .jobs.job import TIMEOUT_SOURCES, Job
-from .jobs.manager import JobManager
+from .jobs.manager import JobManager, new_job_id
 from .jobs.registry import JobRegistry
+from .jobs.retry import backoff_delay, matched
 from .jobs.spawner import Spawner
 from .jobs.spec import JobSpec
 from .jobs.state_dir import prepare_state_dir
 from .protocol import events
-from .protocol.errors import BlockedByHook
+from .protocol.errors import BlockedByHook, InvalidParams, ProtocolError
 from .protocol.state import FinalState
 from .security.policy import CommandPolicy
 from .timing import (
@@ -72,6 +75,7 @@ class Executor:
             inherited_path=os.environ.get("PATH"),
         )
         self.prices = price_table(settings.budgets.prices)
+        self._retry_commands: dict[str, str] = {}  # job id -> the command its announced retry runs
         self.budgets = JobBudgets(BudgetLedger(BudgetGroups(settings.state_dir / "budgets.sqlite3")))
         self._sampler: asyncio.Task[None] | None = None
         self._load_marks: dict[str, LoadMark] = {}  # running jobs: the load integral at their start
@@ -86,7 +90,8 @@ class Executor:
                 prepare_job=self._watch_agent,
                 job_started=self._job_started,
                 on_job_event=self._job_event,
-                after_end=[self.budgets.settle, self._record_history, self._post_execute],
+                before_completed=self._plan_retry,
+                after_end=[self._start_retry, self.budgets.settle, self._record_history, self._post_execute],
                 rlimits=settings.security.resource_limits.named_rlimits(),
             ),
             JobRegistry(settings.state_dir / "jobs.sqlite3", settings.state_dir, settings.jobs_dir),
@@ -260,6 +265,113 @@ class Executor:
         if observer is not None:
             job.observers.append(observer)
         self.budgets.watch(job, (lambda: meter.spend) if observer is not None else None)
+
+    def prepare_resume(self, spec: JobSpec) -> dict[str, Any]:
+        """Make a request with ``resume_job`` the run that continues that job's Claude Code conversation:
+        ``--resume <its session>`` added to the command, run in that job's cwd. Refused (-32602, saying why) when
+        the job is not an ended agent run with a session, its transcript is not where the CLI will look (another
+        cwd, another home), the command is not one Claude Code invocation, or a live job already writes to that
+        session. Returns what the new job's summary shows of it (``resume_of``, ``resumes_session``)."""
+        earlier = self.manager.get(str(spec.resume_job))  # JobNotFound
+        session = session_to_resume(earlier.spec.command, earlier.extra.get("agent"))
+        if session is None:
+            raise InvalidParams(f"job {earlier.id} has no Claude Code session to resume", {"field": "resume_job"})
+        writers = [job.id for job in self.manager.live_jobs() if resumed_session(job.spec.command) == session]
+        if earlier.state.is_live or writers:
+            writer = earlier.id if earlier.state.is_live else writers[0]
+            raise InvalidParams(
+                f"session {session} is in use by live job {writer}: one writer per session", {"field": "resume_job"}
+            )
+        cwd = earlier.spec.cwd or os.getcwd()
+        if spec.cwd is not None and os.path.realpath(spec.cwd) != os.path.realpath(cwd):
+            raise InvalidParams(
+                f"a resumed session runs in its job's cwd ({cwd}): the CLI finds the transcript by it",
+                {"field": "cwd"},
+            )
+        transcript = transcript_path({**os.environ, **spec.env}, cwd, session)
+        if transcript is None or not transcript.is_file():
+            raise InvalidParams(
+                f"no transcript of session {session} at {transcript} (the CLI would answer 'No conversation found')",
+                {"field": "resume_job"},
+            )
+        command = resume_command(spec.command, session)
+        if command is None:
+            raise InvalidParams(
+                "resume_job needs a command that is one Claude Code invocation without --resume "
+                "(e.g. claude -p 'go on' --output-format stream-json --verbose)",
+                {"field": "command"},
+            )
+        spec.command, spec.cwd = command, cwd
+        return {"resume_of": earlier.id, "resumes_session": session}
+
+    # -- retries --------------------------------------------------------------------------------
+
+    def _plan_retry(self, job: Job) -> None:
+        """At a job's end (before its ``process.completed``): when its ``retry`` policy wants another attempt,
+        choose it (the job id it will have, the backoff, the session it resumes) so the event announces it."""
+        policy = job.spec.retry
+        if policy is None or job.spec.attempt > policy.max:
+            return
+        outcome = matched(policy, job.state, job.exit_code, job.reason)
+        if outcome is None:
+            return
+        delay = backoff_delay(policy, job.spec.attempt)
+        command, session, note = self._retry_command(job)
+        job.extra["retry"] = {
+            "job_id": new_job_id(),
+            "attempt": job.spec.attempt + 1,
+            "of": policy.max + 1,
+            "in_seconds": delay,
+            "because": outcome,
+            "resumes_session": session,
+            "note": note,
+        }
+        self._retry_commands[job.id] = command
+
+    def _retry_command(self, job: Job) -> tuple[str, str | None, str | None]:
+        """The next attempt's command, the session it resumes, and a note: an agent run resumes its session
+        when the transcript is there (the work done so far is kept), else starts afresh, saying why; any other
+        command runs again as it was."""
+        first = self.manager.jobs.get(job.spec.retry_of or job.id)
+        fresh = first.spec.command if first is not None else job.spec.command  # as first asked, no --resume added
+        session = session_to_resume(job.spec.command, job.extra.get("agent"))
+        if session is None:
+            return fresh, None, ("no session to resume: started afresh" if "agent" in job.extra else None)
+        transcript = transcript_path({**os.environ, **job.spec.env}, job.spec.cwd or os.getcwd(), session)
+        if transcript is None or not transcript.is_file():
+            return fresh, None, f"no transcript of session {session} at {transcript}: started afresh"
+        if resumed_session(job.spec.command) == session:  # it resumed that session already: again
+            return job.spec.command, session, None
+        resumed = resume_command(fresh, session)
+        if resumed is None:
+            return fresh, None, "not one claude invocation, so not resumable: started afresh"
+        return resumed, session, None
+
+    async def _start_retry(self, job: Job) -> None:
+        """After the end: submit the attempt ``_plan_retry`` announced (queued until its backoff is over)."""
+        planned = job.extra.get("retry")
+        command = self._retry_commands.pop(job.id, None)
+        if not planned or command is None:
+            return
+        spec = replace(
+            job.spec,
+            command=command,
+            env=dict(job.spec.env),
+            labels=dict(job.spec.labels),
+            depends_on=[],
+            attempt=job.spec.attempt + 1,
+            retry_of=job.spec.retry_of or job.id,
+            not_before=time.time() + float(planned["in_seconds"]),
+            resume_job=None,
+        )
+        try:
+            retried = await self.manager.submit(spec, owner=job.owner, job_id=planned["job_id"])
+        except ProtocolError as exc:  # a budget spent meanwhile, a job limit: the attempt does not happen
+            planned["refused"] = exc.message
+            log.warning("retry %s of job %s refused: %s", planned["attempt"], job.id, exc.message)
+            return
+        if planned.get("resumes_session"):
+            retried.extra["resumes_session"] = planned["resumes_session"]
 
     # -- health ---------------------------------------------------------------------------------
 

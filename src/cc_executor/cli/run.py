@@ -84,9 +84,21 @@ def notice(event: Event) -> str | None:
         return f"{event.hook_type or 'a'} hook {event.severity or 'warning'}: {event.message or event.error}{said}"
     if isinstance(event, ProcessError):
         return f"job {event.job_id}: {event.error}"
+    if isinstance(event, Completed) and event.retry:
+        return f"{ending(event) or f'job {event.job_id} {event.status}'}; {next_attempt(event.retry)}"
     if isinstance(event, Completed):
         return ending(event)
     return None
+
+
+def next_attempt(retry: dict[str, Any]) -> str:
+    """``attempt 2 of 3 as job 3f2a… in 5 s (overloaded), resuming session …``."""
+    how = f", resuming session {retry['resumes_session']}" if retry.get("resumes_session") else ""
+    note = f" ({retry['note']})" if retry.get("note") else ""
+    return (
+        f"attempt {retry.get('attempt')} of {retry.get('of')} as job {retry.get('job_id')} in "
+        f"{_seconds(retry.get('in_seconds'))} s ({retry.get('because')}){how}{note}"
+    )
 
 
 def ending(event: Completed) -> str | None:
@@ -122,6 +134,26 @@ async def follow(job: Job, *, as_json: bool) -> Completed | None:
     return None
 
 
+async def attach_retry(job: Job, retry_id: str, within: float = 15.0) -> Job | None:
+    """Follow the next attempt of ``job`` (submitted just after its end); None, said on stderr, when it never
+    came (a budget spent meanwhile: ``jobs.get`` of the job says why)."""
+    import asyncio
+
+    from ..client import JobNotFound
+
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await job.client.attach(retry_id)
+        except JobNotFound:
+            if asyncio.get_running_loop().time() > deadline:
+                summary = await job.client.get(job.id)
+                why = (summary.get("retry") or {}).get("refused") or "it was never submitted"
+                print(f"cc-executor: the retry {retry_id} of job {job.id} did not start: {why}", file=sys.stderr)
+                return None
+            await asyncio.sleep(0.1)
+
+
 async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: bool = True) -> int:
     """Follow ``job`` with Ctrl-C wired, and return its exit code (130 after Ctrl-C).
 
@@ -150,6 +182,12 @@ async def follow_interruptibly(job: Job, *, as_json: bool, cancel_on_interrupt: 
     with InterruptHandler(cancel if cancel_on_interrupt else detach, detach) as interrupt:
         try:
             done = await follow(job, as_json=as_json)
+            while done is not None and done.retry and not interrupt.interrupted:
+                following = await attach_retry(job, str(done.retry.get("job_id")))
+                if following is None:
+                    break
+                job = following  # Ctrl-C now cancels the attempt that runs
+                done = await follow(job, as_json=as_json)
         except BrokenPipeError:
             # Whoever read the output went away (`| head -1`): a job started for that output goes too, as a
             # pipeline's writer does on SIGPIPE; one only followed (`logs -f`) runs on.
@@ -179,6 +217,8 @@ async def run_command(client: Client, args: argparse.Namespace, env: dict[str, s
         max_turns=args.max_turns,
         max_output_tokens=args.max_output_tokens,
         budget=args.budget,
+        resume_job=args.resume_job,
+        retry=retry_policy(args),
     )
     if args.detach:
         if args.json:
@@ -189,6 +229,18 @@ async def run_command(client: Client, args: argparse.Namespace, env: dict[str, s
         await job.detach()
         return 0
     return await follow_interruptibly(job, as_json=args.json)
+
+
+def retry_policy(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--retry N [--retry-on A,B] [--retry-backoff S]`` as ``execute``'s ``retry``; None without ``--retry``."""
+    if not args.retry:
+        return None
+    policy: dict[str, Any] = {"max": args.retry}
+    if args.retry_on:
+        policy["on"] = [name.strip() for name in args.retry_on.split(",") if name.strip()]
+    if args.retry_backoff is not None:
+        policy["backoff"] = args.retry_backoff
+    return policy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,6 +279,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         metavar="NAME",
         help="join budget group NAME (`cc-executor budget`): refused once spent",
+    )
+    parser.add_argument(
+        "--resume-job",
+        default=None,
+        metavar="JOB",
+        help="continue that ended Claude Code job's conversation: CMD (one claude invocation) gets --resume of its "
+        "session and runs in its cwd",
+    )
+    parser.add_argument(
+        "--retry", type=int, default=0, metavar="N", help="up to N more attempts on the --retry-on endings"
+    )
+    parser.add_argument(
+        "--retry-on",
+        default=None,
+        metavar="A,B",
+        help="endings worth another attempt: rate_limit, overloaded, api_error (the default), timeout, stall, "
+        "signal, failed, exit_code:N",
+    )
+    parser.add_argument(
+        "--retry-backoff", type=float, default=None, metavar="S", help="seconds before the first retry (5), doubling"
     )
     parser.add_argument("--detach", action="store_true", help="print the job id and return; the job runs on")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of the output")

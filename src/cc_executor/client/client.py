@@ -248,6 +248,8 @@ class Client:
         max_turns: int | None = None,
         max_output_tokens: int | None = None,
         budget: str | None = None,
+        resume_job: str | None = None,
+        retry: dict[str, Any] | None = None,
     ) -> Job:
         """Start a job and return its handle; its events stream from the first one. ``on_stall="cancel"`` ends
         it after ``max_stalls`` stalls in a row (``idle_timeout`` seconds without output each). Without ``cwd``
@@ -255,11 +257,14 @@ class Client:
 
         ``max_cost_usd``, ``max_turns`` and ``max_output_tokens`` cap an agent run (it ends ``cancelled`` with a
         ``budget: ...`` reason when it reaches one); ``budget`` names a budget group whose spending the run joins
-        (refused with ``BudgetExhausted`` when the group is spent)."""
+        (refused with ``BudgetExhausted`` when the group is spent). ``resume_job`` continues that ended Claude
+        Code job's conversation (``--resume`` of its session, in its cwd: no cwd of the caller's is sent). ``retry``
+        (``{"max": 2, "on": ["overloaded", "rate_limit"], "backoff": 5}``) runs it again on those endings, each
+        attempt a job of its own, announced in the ``Completed`` event's ``retry``."""
         params: dict[str, Any] = {"command": command, "interactive": interactive, "detach": detach}
         optional = {
             "timeout": timeout,
-            "cwd": self._cwd(cwd),
+            "cwd": cwd if resume_job is not None else self._cwd(cwd),
             "env": env,
             "stdin": stdin,
             "queue": queue,
@@ -272,6 +277,8 @@ class Client:
             "max_turns": max_turns,
             "max_output_tokens": max_output_tokens,
             "budget": budget,
+            "resume_job": resume_job,
+            "retry": retry,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         return await self._follow("execute", params, next_seq=0)

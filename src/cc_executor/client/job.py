@@ -35,6 +35,11 @@ class Job:
         self._result: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
         self._result.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "not retrieved"
 
+    @property
+    def client(self) -> Client:
+        """The client that follows this job."""
+        return self._client
+
     def __repr__(self) -> str:
         return f"<Job {self.id} next_seq={self.next_seq} done={self.done}>"
 

@@ -40,6 +40,9 @@ class Extensions:
     job_started: Callable[[Job], None] | None = None
     # A running job timed out or stalled ("timeout", "stall"): on_timeout/on_stall hooks.
     on_job_event: Callable[[Job, str], Coroutine[Any, Any, None]] | None = None
+    # The job's final state is set and its process.completed about to be logged: may add to its ``extra``
+    # what that event should carry (the retry that follows it).
+    before_completed: Callable[[Job], None] | None = None
     # After the end, before the log closes: history, post hooks. Never allowed to fail the job.
     after_end: list[Callable[[Job], Awaitable[None]]] = field(default_factory=list)
     # Per-job resource limits ({"RLIMIT_AS": (soft, hard)}), applied in the child before exec.

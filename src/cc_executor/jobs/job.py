@@ -99,6 +99,8 @@ class Job(JobControl, JobSummary):
         self.observers: list[OutputObserver] = []
         # Set for an agent run with a budget (the executor's): the cap its spend so far crosses, or None.
         self.budget_check: Callable[[], str | None] | None = None
+        # Called with the job's final state set, just before its ``process.completed`` (the retry decision).
+        self.before_completed: Callable[[Job], None] | None = None
         # Told of "timeout" and "stall" as they happen (hooks); set by the manager.
         self.on_event: Callable[[Job, str], None] | None = None
         self.done: asyncio.Future[None] = loop.create_future()
@@ -250,6 +252,8 @@ class Job(JobControl, JobSummary):
         elif final is JobState.FAILED and self.reason is None and self._final is None:
             self.reason = agent_reason  # why the agent's run failed (an API error, a CLI that did not start)
         self.state = final
+        if self.before_completed is not None:  # a retry is decided (and announced) with the end itself
+            self.before_completed(self)
         self.log.append_event(events.COMPLETED, self.completed_params())
         # The manager closes the log once the post-run steps (history, post hooks) had their say.
         if not self.done.done():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import time
 import uuid
 
 from ..protocol import events
@@ -35,6 +36,10 @@ from .spec import JobSpec
 from .waits import wait_settled
 
 log = logging.getLogger(__name__)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class JobManager:
@@ -91,13 +96,14 @@ class JobManager:
 
     # -- a job's life ---------------------------------------------------------------------------
 
-    async def submit(self, spec: JobSpec, owner: str | None = None) -> Job:
-        """Validate, create and start (or queue) a job. Raises a ProtocolError when it cannot run."""
+    async def submit(self, spec: JobSpec, owner: str | None = None, job_id: str | None = None) -> Job:
+        """Validate, create and start (or queue) a job. Raises a ProtocolError when it cannot run. ``job_id``:
+        the id it gets (a retry's, announced by the attempt before it), else a new one."""
         check_submit(spec, owner, self.settings, live=self.live_jobs(), known=self.jobs, closing=self._closing)
         if self.ext.check_request is not None:
             self.ext.check_request(spec)
         choice = await choose_timeout(spec, self.ext.estimate_timeout, self.settings.default_execution_timeout)
-        job_id = uuid.uuid4().hex[:12]
+        job_id = job_id or new_job_id()
         out = open_log(job_id, self.settings)
         job = new_job(job_id, spec, out, owner, choice, self.settings)
         if self.ext.before_start is not None:
@@ -111,6 +117,7 @@ class JobManager:
             self.ext.prepare_job(job)
         if self.ext.on_job_event is not None:
             job.on_event = self._job_event
+        job.before_completed = self.ext.before_completed
         self.jobs[job_id] = job
         self._unsettled[job_id] = job
         job.done.add_done_callback(lambda _: self._writer.persist(job))
@@ -160,6 +167,8 @@ class JobManager:
         """A job that waits first: for its dependencies, then for its queue."""
         lock: asyncio.Lock | None = None
         try:
+            if job.spec.not_before is not None:  # a retry's backoff: queued, and a cancel ends it unstarted
+                await asyncio.sleep(max(0.0, job.spec.not_before - time.time()))
             await await_dependencies(job, self.jobs)
             if job.spec.queue and not job.state.is_final:
                 queue = self._queues.lock(job.spec.queue)

@@ -21,8 +21,13 @@ class Queues:
         return self._locks.setdefault(name, asyncio.Lock())
 
     def must_wait(self, spec: JobSpec) -> bool:
-        """True when the job cannot start at once: it has dependencies, or its queue is busy."""
-        return bool(spec.depends_on) or (spec.queue is not None and self.lock(spec.queue).locked())
+        """True when the job cannot start at once: it has dependencies, its queue is busy, or it is a retry
+        waiting out its backoff."""
+        return (
+            bool(spec.depends_on)
+            or spec.not_before is not None
+            or (spec.queue is not None and self.lock(spec.queue).locked())
+        )
 
 
 async def await_dependencies(job: Job, jobs: Mapping[str, Job]) -> None:

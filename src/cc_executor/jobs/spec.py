@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..protocol.stall import StallAction
+from .retry import RetryPolicy
 
 BUDGET_CAPS = ("max_cost_usd", "max_turns", "max_output_tokens")  # the caps below, by name (budgets/caps.py)
 
@@ -31,3 +32,8 @@ class JobSpec:
     max_turns: int | None = None
     max_output_tokens: int | None = None
     budget: str | None = None  # the budget group it counts against
+    resume_job: str | None = None  # the ended agent job whose session this one resumes (the executor rewrites it)
+    retry: RetryPolicy | None = None  # which endings get another attempt (each a job of its own)
+    attempt: int = 1  # this job's attempt: 2 and on are retries of ``retry_of``
+    retry_of: str | None = None  # the first attempt's job id
+    not_before: float | None = None  # a retry waits (queued) until this Unix time: its backoff

@@ -115,6 +115,8 @@ class JobSummary:
             "queue": self.spec.queue,
             "depends_on": list(self.spec.depends_on),
             "owner_session": self.owner,
+            "attempt": self.spec.attempt,
+            "retry_of": self.spec.retry_of,
             **self.extra,
         }
 
@@ -134,6 +136,8 @@ class JobSummary:
         }
         if "agent" in self.extra:
             params["agent"] = self.extra["agent"]
+        if "retry" in self.extra:  # the next attempt's job id, when and why
+            params["retry"] = self.extra["retry"]
         return params
 
 

@@ -45,14 +45,18 @@ class Submission:
     max_turns: int | None = None
     max_output_tokens: int | None = None
     budget: str | None = None
+    resume_job: str | None = None  # continue that ended Claude Code job's conversation
+    retry: dict[str, Any] | None = None  # execute's retry policy: {max, on, backoff, ...}
 
-    def budget_options(self) -> dict[str, Any]:
-        """The caps and budget group that are set, as ``execute`` params."""
+    def agent_options(self) -> dict[str, Any]:
+        """The caps, budget group and session to resume that are set, as ``execute`` params."""
         options = {
             "max_cost_usd": self.max_cost_usd,
             "max_turns": self.max_turns,
             "max_output_tokens": self.max_output_tokens,
             "budget": self.budget,
+            "resume_job": self.resume_job,
+            "retry": self.retry,
         }
         return {key: value for key, value in options.items() if value is not None}
 

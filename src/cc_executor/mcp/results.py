@@ -72,6 +72,8 @@ def job_result(summary: dict[str, Any]) -> dict[str, Any]:
         result["elapsed"] = round(time.time() - float(started), 3)
     if summary.get("agent") is not None:
         result["agent"] = summary["agent"]
+    if summary.get("retry") is not None:  # another attempt follows: its job_id, when and why
+        result["retry"] = summary["retry"]
     if summary.get("budget") is not None:  # caps, group and spend so far (live while it runs)
         result["budget"] = summary["budget"]
     return result

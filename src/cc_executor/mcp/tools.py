@@ -52,6 +52,22 @@ MaxTurns = Annotated[
 MaxOutputTokens = Annotated[
     int | None, Field(ge=1, description="For an AI-agent CLI run: stop it once it wrote this many output tokens.")
 ]
+ResumeJob = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        description="Continue this ended Claude Code job's conversation: the command (one claude invocation) gets "
+        "--resume of its session and runs in that job's cwd.",
+    ),
+]
+Retry = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="Run it again on these endings: {max: N more attempts, on: [rate_limit, overloaded, "
+        "api_error, timeout, stall, signal, failed, exit_code:N], backoff: seconds (doubling)}; an agent run "
+        "resumes its session. Each attempt is a job of its own: the result's retry names the next.",
+    ),
+]
 BudgetName = Annotated[
     str | None,
     Field(
@@ -100,6 +116,8 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         max_turns: MaxTurns = None,
         max_output_tokens: MaxOutputTokens = None,
         budget: BudgetName = None,
+        resume_job: ResumeJob = None,
+        retry: Retry = None,
     ) -> dict[str, Any]:
         """Run a shell command and wait for it up to wait_seconds (default 45).
 
@@ -120,6 +138,8 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
                     max_turns=max_turns,
                     max_output_tokens=max_output_tokens,
                     budget=budget,
+                    resume_job=resume_job,
+                    retry=retry,
                 )
             )
             summary = await wait_with_progress(backend, started["job_id"], wait_seconds, _progress(ctx))
@@ -143,6 +163,8 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         max_turns: MaxTurns = None,
         max_output_tokens: MaxOutputTokens = None,
         budget: BudgetName = None,
+        resume_job: ResumeJob = None,
+        retry: Retry = None,
     ) -> dict[str, Any]:
         """Start a command in the background and return at once with its job_id (status started or queued).
 
@@ -163,6 +185,8 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
                     max_turns=max_turns,
                     max_output_tokens=max_output_tokens,
                     budget=budget,
+                    resume_job=resume_job,
+                    retry=retry,
                 )
             )
         except BackendError as exc:

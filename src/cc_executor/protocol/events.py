@@ -121,6 +121,9 @@ class Completed(Event):
     duration: float | None = None
     reason: str | None = None
     agent: dict[str, Any] | None = None
+    # Another attempt follows (the job's ``retry`` policy): its ``job_id``, ``attempt``, ``of``, ``in_seconds``,
+    # ``because`` (the outcome), ``resumes_session`` and a ``note`` when it starts afresh.
+    retry: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -216,7 +219,7 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
         return Completed(
             **base,
             status=str(params.get("status", "completed")),
-            **_pick(params, "exit_code", "signal", "duration", "reason", "agent"),
+            **_pick(params, "exit_code", "signal", "duration", "reason", "agent", "retry"),
         )
     if method == ERROR:
         return ProcessError(**base, error=params.get("error"))

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .control import ControlType, control_type
+from .retry import OUTCOMES, is_outcome
 from .stall import StallAction
 from .state import StateFilter
 
@@ -40,6 +41,24 @@ class AnyParams(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class RetryParams(Params):
+    """``execute``'s ``retry``: which endings get another attempt, how many, and the backoff between them."""
+
+    max: int = Field(1, ge=1, le=20)
+    on: list[str] = Field(default_factory=lambda: ["rate_limit", "overloaded", "api_error"], min_length=1)
+    backoff: float = Field(5.0, ge=0, le=3600)
+    backoff_max: float = Field(300.0, ge=0, le=86400)
+    jitter: float = Field(0.25, ge=0, le=1)
+
+    @field_validator("on")
+    @classmethod
+    def _known_outcomes(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if not is_outcome(name)]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}: use {', '.join(OUTCOMES)} or exit_code:N")
+        return value
+
+
 class ExecuteParams(Params):
     command: str = Field(min_length=1)
     timeout: float | None = Field(None, gt=0)
@@ -59,6 +78,9 @@ class ExecuteParams(Params):
     max_turns: int | None = Field(None, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
     budget: str | None = Field(None, pattern=BUDGET_NAME)
+    # Continue that (ended) Claude Code job's conversation: ``--resume <its session>``, in its cwd.
+    resume_job: str | None = Field(None, min_length=1)
+    retry: RetryParams | None = None
 
     @field_validator("command")
     @classmethod

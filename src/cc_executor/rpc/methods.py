@@ -6,6 +6,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from ..budgets.caps import BudgetCaps
+from ..jobs.retry import RetryPolicy
 from ..jobs.spec import JobSpec
 from ..protocol import params as p
 from ..protocol.control import DONE, ControlType
@@ -38,9 +39,13 @@ CAPABILITIES = [
 
 async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
     ctx.admit_execute()
-    spec = JobSpec(**params.known())
+    known = params.known()
+    retry = known.pop("retry", None)
+    spec = JobSpec(**known, retry=RetryPolicy.of(retry) if retry else None)
+    resuming = ctx.executor.prepare_resume(spec) if spec.resume_job else {}
     manager = ctx.executor.manager
     job = await manager.submit(spec, owner=ctx.session_id)
+    job.extra.update(resuming)
     ctx.note_job(job.id)
     ctx.follow(job.id, 0)
     return job.start_result()
