@@ -217,6 +217,10 @@ SCENARIOS: dict[str, Callable[[dict[str, Any]], Reply | HttpError]] = {
     ),
     "usage_limit": _usage_limit,
     "overloaded": _fixed(HttpError(529, "overloaded_error", "Overloaded")),
+    # The account's usage limit, resetting 5 s from the request (the CLI passes the text on in its API error).
+    "usage_limit_soon": lambda _body: HttpError(
+        429, "rate_limit_error", f"Claude AI usage limit reached|{int(time.time()) + 5}"
+    ),
     # 529 for a task's first two requests, then an answer (run with CLAUDE_CODE_MAX_RETRIES=0: one request a run).
     "overloaded_twice": _fail_first(
         2, HttpError(529, "overloaded_error", "Overloaded"), Reply([_text("Worked on the third try.")])

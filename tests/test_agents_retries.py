@@ -80,6 +80,13 @@ async def test_overloaded_twice_then_success_is_retried_with_backoff_and_complet
     session = ends[0]["agent"]["session_id"]
     assert summaries[1]["resumes_session"] == session and summaries[2]["command"].endswith(f"--resume {session}")
     assert len(anthropic_mock.messages("overloaded_twice")) == 3
+    for _ in range(100):  # the history record is written just after process.completed
+        records = {r["job_id"]: r for r in await rpc.call("history", limit=100)}
+        if ends[2]["job_id"] in records:
+            break
+        await asyncio.sleep(0.05)
+    assert records[ends[2]["job_id"]]["agent"]["attempt"] == 3
+    assert records[ends[2]["job_id"]]["agent"]["retry_of"] == ends[0]["job_id"]
 
 
 async def test_a_run_killed_mid_tool_is_retried_by_resuming_its_session(

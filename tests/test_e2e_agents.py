@@ -112,7 +112,18 @@ async def test_token_limit_is_reported_once(rpc: RpcClient) -> None:
 
 async def test_usage_limit_carries_the_reset_time(rpc: RpcClient) -> None:
     reset = int(time.time()) + 1800
-    _, events = await run_agent(rpc, claude("usage_limit"), FAKE_CLAUDE_RESET_EPOCH=str(reset))
+    # An account of its own: the limit closes that account's usage window for 30 minutes, and on the shared
+    # server every other agent job (of the default account) would wait for it (docs/agents.md, "Usage windows").
+    account = f"usage-limit-{uuid.uuid4().hex[:8]}"
+    result = await rpc.call(
+        "execute",
+        command=claude("usage_limit"),
+        env=fake_env(FAKE_CLAUDE_RESET_EPOCH=str(reset)),
+        labels={"account": account},
+    )
+    events = await rpc.collect_until_completed(result["job_id"], timeout=30)
+    [window] = named(events, "agents.window")
+    assert (window["state"], window["account"], window["reset_at"]) == ("closed", account, reset)
     [limit] = named(events, "error.rate_limit_exceeded")
     assert (limit["error_type"], limit["reset_timestamp"]) == ("usage_limit", reset)
     assert 0 < limit["retry_after"] <= 1800

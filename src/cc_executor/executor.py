@@ -11,12 +11,16 @@ import asyncio
 import logging
 import os
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
 from . import __version__
 from .agents import observer_for
+from .agents.observer import AgentObserver
 from .agents.resume import resume_command, resumed_session, session_to_resume, transcript_path
+from .agents.usage_window import UsageWindows, account_of
 from .budgets.accounting import JobBudgets
 from .budgets.groups import BudgetGroups
 from .budgets.ledger import BudgetLedger
@@ -33,7 +37,7 @@ from .jobs.spec import JobSpec
 from .jobs.state_dir import prepare_state_dir
 from .protocol import events
 from .protocol.errors import BlockedByHook, InvalidParams, ProtocolError
-from .protocol.state import FinalState
+from .protocol.state import FinalState, JobState
 from .security.policy import CommandPolicy
 from .timing import (
     LoadMark,
@@ -75,6 +79,8 @@ class Executor:
             inherited_path=os.environ.get("PATH"),
         )
         self.prices = price_table(settings.budgets.prices)
+        self.windows = UsageWindows(settings.agents.usage_window_margin)
+        self._window_checks: weakref.WeakKeyDictionary[Job, Callable[[], object]] = weakref.WeakKeyDictionary()
         self._retry_commands: dict[str, str] = {}  # job id -> the command its announced retry runs
         self.budgets = JobBudgets(BudgetLedger(BudgetGroups(settings.state_dir / "budgets.sqlite3")))
         self._sampler: asyncio.Task[None] | None = None
@@ -86,6 +92,7 @@ class Executor:
                 check_request=self._check_request,
                 estimate_timeout=self._estimate_timeout,
                 before_start=self._pre_execute,
+                hold_start=self._hold_for_window,
                 check_start=self.budgets.check_start,
                 prepare_job=self._watch_agent,
                 job_started=self._job_started,
@@ -192,13 +199,22 @@ class Executor:
             cpu_time=job.proc.cpu_time if job.proc else None,
             timeout=job.timeout,
             timeout_source=cast(TimeoutSource, job.timeout_source),
-            # An agent run's budget (caps, group, final spend) goes with its summary into the record.
-            agent=(job.extra["agent"] | {"budget": job.extra["budget"]})
-            if "agent" in job.extra and "budget" in job.extra
-            else job.extra.get("agent"),
+            agent=self._agent_record(job),
             reason=job.reason,
         )
         await self.estimator.record(record)
+
+    @staticmethod
+    def _agent_record(job: Job) -> dict[str, Any] | None:
+        """An agent run's summary as history keeps it, with its budget (caps, group, final spend) and, for a
+        retry, its attempt and the first attempt's id."""
+        agent = job.extra.get("agent")
+        if agent is None:
+            return None
+        extra: dict[str, Any] = {"budget": job.extra["budget"]} if "budget" in job.extra else {}
+        if job.spec.attempt > 1:
+            extra |= {"attempt": job.spec.attempt, "retry_of": job.spec.retry_of}
+        return dict(agent) | extra
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -264,7 +280,54 @@ class Executor:
         observer = observer_for(job.spec.command, self.settings.agents, session_id=job.owner, meter=meter)
         if observer is not None:
             job.observers.append(observer)
+            self._watch_window(job, observer)
         self.budgets.watch(job, (lambda: meter.spend) if observer is not None else None)
+
+    # -- usage windows --------------------------------------------------------------------------
+
+    def _watch_window(self, job: Job, observer: AgentObserver) -> None:
+        """An agent job of an account whose window is closed waits (queued) for it to open; one that reports the
+        account's usage limit closes the window and is stopped."""
+        account = account_of(job.spec.labels)
+        if self.windows.closed(account) is not None:  # queued: it waits in _hold_for_window, saying so
+            job.spec.not_before = max(job.spec.not_before or 0.0, time.time())
+        seen = 0
+
+        def check() -> tuple[JobState, str] | None:
+            nonlocal seen
+            new, seen = observer.limits[seen:], len(observer.limits)
+            for method, params in new:
+                reset = params.get("reset_timestamp")
+                if method != events.RATE_LIMIT or params.get("error_type") != "usage_limit" or not reset:
+                    continue
+                window = self.windows.close(account, float(reset), job.id, str(params.get("message") or ""))
+                job.log.append_event(events.USAGE_WINDOW, {"state": "closed", **window.as_dict()})
+                opens = time.strftime("%H:%M:%S", time.localtime(window.until))
+                return (
+                    JobState.FAILED,
+                    f"usage_limit: account {account!r} is out of usage until {opens}; stopped rather than left "
+                    "retrying against it (its agent jobs wait for the window to open)",
+                )
+            return None
+
+        job.output_checks.append(check)
+        self._window_checks[job] = check  # run once more at the end: a limit seen as the CLI exited still counts
+
+    async def _hold_for_window(self, job: Job) -> None:
+        """Before a queued agent job starts: wait while its account's window is closed, saying so on the job."""
+        if not job.observers:
+            return
+        account, said = account_of(job.spec.labels), False
+        while (window := self.windows.closed(account)) is not None:
+            if not said:
+                job.log.append_event(events.USAGE_WINDOW, {"state": "holding", **window.as_dict()})
+                said = True
+            opens = time.strftime("%H:%M:%S", time.localtime(window.until))
+            job.extra["held_by"] = f"usage window of account {account!r}, until {opens}"  # jobs.get says so
+            await asyncio.sleep(max(0.05, min(5.0, window.until - time.time())))
+        job.extra.pop("held_by", None)
+        if said:
+            job.log.append_event(events.USAGE_WINDOW, {"state": "open", "account": account})
 
     def prepare_resume(self, spec: JobSpec) -> dict[str, Any]:
         """Make a request with ``resume_job`` the run that continues that job's Claude Code conversation:
@@ -309,6 +372,9 @@ class Executor:
     def _plan_retry(self, job: Job) -> None:
         """At a job's end (before its ``process.completed``): when its ``retry`` policy wants another attempt,
         choose it (the job id it will have, the backoff, the session it resumes) so the event announces it."""
+        window_check = self._window_checks.pop(job, None)
+        if window_check is not None:
+            window_check()
         policy = job.spec.retry
         if policy is None or job.spec.attempt > policy.max:
             return
@@ -387,6 +453,7 @@ class Executor:
             "max_sessions": self.settings.max_sessions,
             "uptime_seconds": time.time() - self.started_at,
             "running_jobs": manager.running_count,
+            "usage_windows": self.windows.report(),  # accounts out of usage: agent jobs of them wait
             "live_jobs": len(manager.live_jobs()),
             "jobs_started": manager.jobs_started,
             "resources": self.monitor.snapshot(),

@@ -25,3 +25,6 @@ class AgentSettings(BaseSettings):
     # No stream-json event this many seconds after the start: one ``process.stalled`` with phase "startup";
     # 0: off.
     start_timeout: float = Field(300.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_AGENT_START_TIMEOUT"))
+    # A run that hits its account's usage limit closes that account's window until the reset it names plus this
+    # many seconds; agent jobs of the account wait for it to open (docs/agents.md, "Usage windows").
+    usage_window_margin: float = Field(30.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_USAGE_WINDOW_MARGIN"))

@@ -18,6 +18,7 @@ from typing import Any
 from ..jobs.job import Job
 from ..jobs.spec import BUDGET_CAPS, JobSpec
 from ..protocol.errors import BudgetExhausted
+from ..protocol.state import JobState
 from .caps import BudgetCaps, Spend, overrun
 from .ledger import BudgetLedger
 
@@ -57,11 +58,15 @@ class JobBudgets:
         if spend is None:
             return
         self._spend[job] = spend
-        job.budget_check = lambda: self._crossed(job, caps, spend())
+        job.output_checks.append(lambda: self._stop_for(job, caps, spend()))
 
     def started(self, job: Job) -> None:
         if job.spec.budget is not None:
             self.ledger.join(job.spec.budget, job.id, self._spend.get(job, Spend))
+
+    def _stop_for(self, job: Job, caps: BudgetCaps, spend: Spend) -> tuple[JobState, str] | None:
+        crossed = self._crossed(job, caps, spend)
+        return (JobState.CANCELLED, f"budget: {crossed}") if crossed is not None else None
 
     def _crossed(self, job: Job, caps: BudgetCaps, spend: Spend) -> str | None:
         job.extra["budget"]["spent"] = spend.as_dict()

@@ -24,6 +24,28 @@ def shown_exit(summary: dict[str, Any]) -> int | None:
     return summary_exit_code(summary) if is_final(summary.get("state")) else None
 
 
+def agent_notes(summary: dict[str, Any]) -> str:
+    """What a job's "agent" column says: its spend against its cap (``$0.0132/0.50``, or the CLI's cost), its
+    attempt (``attempt 2``), a retry it announced (``retry -> 3f2a…``) and a usage window holding it."""
+    notes: list[str] = []
+    budget = summary.get("budget") or {}
+    cost = (budget.get("spent") or {}).get("cost_usd")
+    if cost is None:
+        cost = (summary.get("agent") or {}).get("total_cost_usd")
+    cap = (budget.get("caps") or {}).get("max_cost_usd")
+    if isinstance(cost, int | float) and (cost or cap):
+        notes.append(f"${cost:.4f}" + (f"/{cap:g}" if cap else ""))
+    if budget.get("group"):
+        notes.append(f"budget {budget['group']}")
+    if (summary.get("attempt") or 1) > 1:
+        notes.append(f"attempt {summary['attempt']}")
+    if summary.get("retry"):
+        notes.append(f"retry -> {summary['retry'].get('job_id')}")
+    if summary.get("held_by"):
+        notes.append(f"held: {summary['held_by']}")
+    return ", ".join(notes) or "-"
+
+
 async def list_jobs(client: Client, args: argparse.Namespace) -> int:
     if args.watch:
         from .watch import watch_jobs
@@ -40,11 +62,12 @@ async def list_jobs(client: Client, args: argparse.Namespace) -> int:
             shown_exit(job),
             job.get("duration"),
             clock(job.get("started_at")),
+            agent_notes(job),
             job.get("command"),
         )
         for job in jobs
     ]
-    print_table(("job", "state", "exit", "seconds", "started", "command"), rows)
+    print_table(("job", "state", "exit", "seconds", "started", "agent", "command"), rows)
     return 0
 
 

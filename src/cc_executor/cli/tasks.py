@@ -241,6 +241,20 @@ async def submit_list(client: Client, path: Path, specs: list[TaskSpec], args: a
     return 0
 
 
+async def agent_notes_of(client: Client, job_ids: list[str | None]) -> dict[str, str]:
+    """The ``jobs`` table's "agent" column (spend and cap, attempt, retry, a usage-window hold) for each job."""
+    from ..client import JobNotFound
+    from .jobs import agent_notes
+
+    notes: dict[str, str] = {}
+    for job_id in filter(None, job_ids):
+        try:
+            notes[job_id] = agent_notes(await client.get(job_id))
+        except JobNotFound:
+            notes[job_id] = "-"
+    return notes
+
+
 async def show_status(client: Client, path: Path, args: argparse.Namespace) -> int:
     from .remote import fail
     from .table import print_table
@@ -263,9 +277,13 @@ async def show_status(client: Client, path: Path, args: argparse.Namespace) -> i
             )
         )
         return 1 if any_failed(state) else 0
-    rows = [(r.index + 1, r.name, r.status, r.exit_code, duration(r.duration), r.job_id) for r in state.tasks]
+    notes = await agent_notes_of(client, [r.job_id for r in state.tasks])
+    rows = [
+        (r.index + 1, r.name, r.status, r.exit_code, duration(r.duration), notes.get(r.job_id or "", "-"), r.job_id)
+        for r in state.tasks
+    ]
     print_table(
-        ("#", "task", "state", "exit", "time", "job"),
+        ("#", "task", "state", "exit", "time", "agent", "job"),
         rows,
         title=f"{state.file}" + (f" (queue {state.queue})" if state.queue else ""),
     )

@@ -32,6 +32,8 @@ class Extensions:
     estimate_timeout: Callable[[JobSpec], Awaitable[TimeoutChoice]] | None = None
     # Before spawn: may rewrite the spec, raise BlockedByHook; returns notifications for the submitter.
     before_start: Callable[[Job], Awaitable[None]] | None = None
+    # A queued job is about to start: wait while something holds it (an agent's closed usage window).
+    hold_start: Callable[[Job], Awaitable[None]] | None = None
     # A queued job is about to start: why it may not (it ends cancelled without running), or None.
     check_start: Callable[[Job], str | None] | None = None
     # Attach output observers (agent parsing) to a new job.

@@ -97,8 +97,9 @@ class Job(JobControl, JobSummary):
         self._restored_cpu_time: float | None = None
         self.extra: dict[str, Any] = {}  # additions from hooks, agents, estimators (shown in summaries)
         self.observers: list[OutputObserver] = []
-        # Set for an agent run with a budget (the executor's): the cap its spend so far crosses, or None.
-        self.budget_check: Callable[[], str | None] | None = None
+        # Checks run after each piece of an agent's output (a budget cap, a usage window): the state and reason
+        # to stop the job with, or None. The first to answer stops it.
+        self.output_checks: list[Callable[[], tuple[JobState, str] | None]] = []
         # Called with the job's final state set, just before its ``process.completed`` (the retry decision).
         self.before_completed: Callable[[Job], None] | None = None
         # Told of "timeout" and "stall" as they happen (hooks); set by the manager.
@@ -277,13 +278,14 @@ class Job(JobControl, JobSummary):
         return self._agent is None or self._agent.events_seen > 0
 
     def _output_observed(self) -> None:
-        """The observers have read more output: a budget cap crossed stops the job; a new final ``result``
-        (re)starts the result grace."""
-        check = self.budget_check
-        if check is not None and self.state.is_live and self._final is None:
-            crossed = check()
-            if crossed is not None:
-                self.stop(JobState.CANCELLED, f"budget: {crossed}")
+        """The observers have read more output: a check that answers (a budget cap crossed, a usage window
+        closed) stops the job; a new final ``result`` (re)starts the result grace."""
+        for check in self.output_checks:
+            if not self.state.is_live or self._final is not None:
+                break
+            stop = check()
+            if stop is not None:
+                self.stop(*stop)
                 return
         agent = self._agent
         if agent is None or agent.results_seen <= self._results_seen:

@@ -174,6 +174,8 @@ class JobManager:
                 queue = self._queues.lock(job.spec.queue)
                 await queue.acquire()
                 lock = queue
+            if self.ext.hold_start is not None and not job.state.is_final:
+                await self.ext.hold_start(job)
             refusal = self.ext.check_start(job) if self.ext.check_start and not job.state.is_final else None
             if refusal is not None:
                 job.finish_without_running(JobState.CANCELLED, refusal)

@@ -4,7 +4,8 @@ attempt is a job of its own, linked to the first.
 
 Outcomes a policy may name:
 
-- ``rate_limit``: an agent run that failed on HTTP 429 (``reason: api_error: 429 …``);
+- ``rate_limit``: an agent run that failed on HTTP 429 (``reason: api_error: 429 …``) or its usage limit (the
+  retry then also waits for the account's usage window to open);
 - ``overloaded``: on HTTP 529; ``api_error``: on any API error;
 - ``timeout``: timed out; ``stall``: cancelled by ``on_stall: cancel``;
 - ``signal``: killed by a signal from outside (not a cancel of ours); ``exit_code:N``: failed with exit code N;
@@ -58,7 +59,7 @@ def outcomes_of(state: JobState, exit_code: int | None, reason: str | None) -> l
     if state is not JobState.FAILED:
         return []
     found: list[str] = []
-    if text.startswith("api_error: 429"):
+    if text.startswith(("api_error: 429", "usage_limit")):  # a usage limit waits for its window (executor)
         found.append("rate_limit")
     elif text.startswith("api_error: 529"):
         found.append("overloaded")

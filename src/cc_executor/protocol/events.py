@@ -26,6 +26,7 @@ HOOK_WARNING = "hook.warning"
 TOKEN_LIMIT = "error.token_limit_exceeded"
 RATE_LIMIT = "error.rate_limit_exceeded"
 AUTH_FAILED = "error.authentication_failed"
+USAGE_WINDOW = "agents.window"  # an account's usage window closed (a run hit its limit) or holds a job
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
@@ -158,6 +159,18 @@ class RateLimit(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UsageWindow(Event):
+    """An account's Claude usage limit: ``state`` "closed" on the job that hit it (stopped), "holding" on a job
+    that waits for the window to open, "open" when that job may start."""
+
+    state: str
+    account: str | None = None
+    closed_until: float | None = None
+    reset_at: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuthFailed(Event):
     """The agent's API refused its credentials (HTTP 401)."""
 
@@ -233,4 +246,10 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
         )
     if method == AUTH_FAILED:
         return AuthFailed(**base, **_pick(params, "error_type", "status", "message", "suggestion", "recoverable"))
+    if method == USAGE_WINDOW:
+        return UsageWindow(
+            **base,
+            state=str(params.get("state", "closed")),
+            **_pick(params, "account", "closed_until", "reset_at", "message"),
+        )
     return Notification(**base, method=method)
