@@ -10,6 +10,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
@@ -68,3 +69,10 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, poll:
             return True
         await asyncio.sleep(poll)
     return predicate()
+
+
+def recorded_pids(path: Path) -> dict[str, int]:
+    """The ``role pid`` lines the mock's Bash tool commands write to ``$CC_MOCK_PIDS_FILE``, by role."""
+    if not path.exists():
+        return {}
+    return {name: int(pid) for name, pid in (line.split() for line in path.read_text().splitlines() if line)}

@@ -16,7 +16,7 @@ import pytest
 from anthropic_mock import AnthropicMock
 from claude_cli import claude_command, claude_env
 from conftest import ServerFactory, ServerProcess
-from proc_scan import eventually, survivors
+from proc_scan import eventually, recorded_pids, survivors
 from rpc_client import RpcCallError, RpcClient, completed
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("claude_cli")]
@@ -29,12 +29,6 @@ BUDGET_EXHAUSTED = -32008
 async def rpc(server: ServerProcess) -> Any:
     async with await RpcClient.connect(server.url) as client:
         yield client
-
-
-def _tree_pids(path: Path) -> dict[str, int]:
-    if not path.exists():
-        return {}
-    return {name: int(pid) for name, pid in (line.split() for line in path.read_text().splitlines() if line)}
 
 
 async def start_claude(
@@ -65,7 +59,7 @@ async def test_a_run_past_its_cost_cap_is_stopped_with_the_budget_reason_and_no_
     assert done["status"] == "cancelled"
     assert done["reason"].startswith("budget: max_cost_usd 0.0001 crossed: $0.0"), done["reason"]
     assert "(estimated from token usage)" in done["reason"]
-    tree = list(_tree_pids(pids).values())
+    tree = list(recorded_pids(pids).values())
     assert await eventually(lambda: not survivors(job["pgid"], [job["pid"], *tree]), timeout=30), (
         f"left alive: {survivors(job['pgid'], [job['pid'], *tree])}"
     )

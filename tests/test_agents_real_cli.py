@@ -23,7 +23,7 @@ from anthropic_mock import BIG_DELTA_BYTES, AnthropicMock
 from claude_cli import TEST_MAX_RETRIES, claude_command, claude_env
 from cli_support import cli, cli_env
 from conftest import ServerFactory, ServerProcess
-from proc_scan import eventually, is_alive, proc_state, survivors
+from proc_scan import eventually, is_alive, proc_state, recorded_pids, survivors
 from rpc_client import RpcClient, completed, outputs, text_of
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("claude_cli")]
@@ -143,12 +143,6 @@ async def test_two_tools_in_one_message(rpc: RpcClient, anthropic_mock: Anthropi
     assert len(anthropic_mock.messages("two_tools")) == 2
 
 
-def _tree_pids(path: Path) -> dict[str, int]:
-    if not path.exists():
-        return {}
-    return {name: int(pid) for name, pid in (line.split() for line in path.read_text().splitlines() if line)}
-
-
 async def _start_bash_tree(
     rpc: RpcClient, anthropic_mock: AnthropicMock, tmp_path: Path, timeout: float = JOB_TIMEOUT
 ) -> tuple[str, int, int, dict[str, int]]:
@@ -163,10 +157,10 @@ async def _start_bash_tree(
         cwd=str(tmp_path),
         timeout=timeout,
     )
-    assert await eventually(lambda: set(_tree_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60), (
-        f"the Bash tool never started the tree: {_tree_pids(pids_file)}"
+    assert await eventually(lambda: set(recorded_pids(pids_file)) == {"shell", "child", "escapee"}, timeout=60), (
+        f"the Bash tool never started the tree: {recorded_pids(pids_file)}"
     )
-    return job["job_id"], job["pgid"], job["pid"], _tree_pids(pids_file)
+    return job["job_id"], job["pgid"], job["pid"], recorded_pids(pids_file)
 
 
 @pytest.mark.slow
@@ -221,7 +215,7 @@ async def test_what_the_bash_tool_leaves_behind_does_not_outlive_the_job(
     )
     done, job = completed(events), named(events, "process.started")[0]
     assert (done["status"], done["exit_code"], done["agent"]["result"]) == ("completed", 0, "Tool said: left-behind")
-    left = _tree_pids(pids_file)
+    left = recorded_pids(pids_file)
     assert set(left) == {"holder", "detached"}
     try:
         assert await eventually(lambda: not survivors(job["pgid"], [job["pid"], *left.values()]), timeout=30), (

@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, cast
 
 from . import __version__
@@ -329,6 +330,12 @@ class Executor:
         if said:
             job.log.append_event(events.USAGE_WINDOW, {"state": "open", "account": account})
 
+    @staticmethod
+    def _transcript(spec: JobSpec, session: str) -> Path | None:
+        """Where the CLI of a job run as ``spec`` finds ``session``'s transcript: its env's home (the server's when
+        the request sets none) and its cwd (the server's when none)."""
+        return transcript_path({**os.environ, **spec.env}, spec.cwd or os.getcwd(), session)
+
     def prepare_resume(self, spec: JobSpec) -> dict[str, Any]:
         """Make a request with ``resume_job`` the run that continues that job's Claude Code conversation:
         ``--resume <its session>`` added to the command, run in that job's cwd. Refused (-32602, saying why) when
@@ -351,7 +358,8 @@ class Executor:
                 f"a resumed session runs in its job's cwd ({cwd}): the CLI finds the transcript by it",
                 {"field": "cwd"},
             )
-        transcript = transcript_path({**os.environ, **spec.env}, cwd, session)
+        spec.cwd = cwd  # the transcript is found by it, and the run goes there
+        transcript = self._transcript(spec, session)
         if transcript is None or not transcript.is_file():
             raise InvalidParams(
                 f"no transcript of session {session} at {transcript} (the CLI would answer 'No conversation found')",
@@ -364,7 +372,7 @@ class Executor:
                 "(e.g. claude -p 'go on' --output-format stream-json --verbose)",
                 {"field": "command"},
             )
-        spec.command, spec.cwd = command, cwd
+        spec.command = command
         return {"resume_of": earlier.id, "resumes_session": session}
 
     # -- retries --------------------------------------------------------------------------------
@@ -403,7 +411,7 @@ class Executor:
         session = session_to_resume(job.spec.command, job.extra.get("agent"))
         if session is None:
             return fresh, None, ("no session to resume: started afresh" if "agent" in job.extra else None)
-        transcript = transcript_path({**os.environ, **job.spec.env}, job.spec.cwd or os.getcwd(), session)
+        transcript = self._transcript(job.spec, session)
         if transcript is None or not transcript.is_file():
             return fresh, None, f"no transcript of session {session} at {transcript}: started afresh"
         if resumed_session(job.spec.command) == session:  # it resumed that session already: again

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS budgets (
 );
 """
 
+# What ``_group`` reads, in its order.
+COLUMNS = "name, max_cost_usd, max_turns, max_output_tokens, cost_usd, turns, output_tokens, jobs, updated_at"
+
 
 @dataclass(frozen=True, slots=True)
 class BudgetGroup:
@@ -59,19 +62,12 @@ class BudgetGroups:
 
     def get(self, name: str) -> BudgetGroup | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT name, max_cost_usd, max_turns, max_output_tokens, cost_usd, turns, output_tokens, jobs,"
-                " updated_at FROM budgets WHERE name = ?",
-                (name,),
-            ).fetchone()
+            row = self._conn.execute(f"SELECT {COLUMNS} FROM budgets WHERE name = ?", (name,)).fetchone()
         return _group(row) if row is not None else None
 
     def all(self) -> list[BudgetGroup]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT name, max_cost_usd, max_turns, max_output_tokens, cost_usd, turns, output_tokens, jobs,"
-                " updated_at FROM budgets ORDER BY name"
-            ).fetchall()
+            rows = self._conn.execute(f"SELECT {COLUMNS} FROM budgets ORDER BY name").fetchall()
         return [_group(row) for row in rows]
 
     def set_caps(self, name: str, caps: BudgetCaps) -> BudgetGroup:

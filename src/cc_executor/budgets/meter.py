@@ -91,9 +91,12 @@ class UsageMeter:
         self._messages: dict[str, tuple[str | None, dict[str, int]]] = {}  # message id -> (model, usage)
         self._cli_cost: float | None = None
         self._cli_turns: int | None = None
+        self._spend: Spend | None = None  # ``spend`` as of the last event: it is read after every output piece
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        if kind in ("assistant", "result"):
+            self._spend = None
         if kind == "assistant":
             self._assistant(event)
         elif kind == "result":
@@ -120,6 +123,11 @@ class UsageMeter:
 
     @property
     def spend(self) -> Spend:
+        if self._spend is None:
+            self._spend = self._total()
+        return self._spend
+
+    def _total(self) -> Spend:
         output = sum(usage.get("output_tokens", 0) for _, usage in self._messages.values())
         turns = len(self._messages) if self._cli_turns is None else max(self._cli_turns, len(self._messages))
         if self._cli_cost is not None:
