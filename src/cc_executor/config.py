@@ -21,6 +21,7 @@ from .agents.settings import AgentSettings
 from .budgets.settings import BudgetSettings
 from .hooks.settings import HooksSettings
 from .jobs.job_env import parse_exclude, resolve_job_user
+from .jobs.job_groups import parse_groups
 from .jobs.settings import JobSettings
 from .security.limits import ResourceLimits
 from .security.settings import SecuritySettings
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     use_spawner: bool = Field(True, validation_alias=_env("CC_EXECUTOR_SPAWNER"))
     max_jobs: int = Field(1000, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS"))
     max_jobs_per_session: int = Field(32, ge=1, validation_alias=_env("CC_EXECUTOR_MAX_JOBS_PER_SESSION"))
+    # Concurrency groups and their limits, "agents=4,builds=2" (jobs/job_groups.py, docs/groups.md).
+    groups: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("CC_EXECUTOR_GROUPS")
+    )
     # What of the server a job inherits, and who it runs as (jobs/job_env.py, docs/security.md).
     job_env_exclude: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("CC_EXECUTOR_JOB_ENV_EXCLUDE")
@@ -110,6 +115,11 @@ class Settings(BaseSettings):
             items = [part.strip() for part in value.split(",") if part.strip()]
             return items or None
         return value
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _parse_groups(cls, value: Any) -> Any:
+        return parse_groups(value) if isinstance(value, str) else value
 
     @field_validator("default_execution_timeout", mode="before")
     @classmethod
@@ -179,6 +189,7 @@ class Settings(BaseSettings):
             state_dir=self.state_dir,
             max_jobs=self.max_jobs,
             max_jobs_per_session=self.max_jobs_per_session,
+            groups=tuple(self.groups.items()),
             default_execution_timeout=self.default_execution_timeout,
             shell=self.shell,
             job_user=self.job_user,

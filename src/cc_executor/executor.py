@@ -29,7 +29,9 @@ from .budgets.meter import UsageMeter, price_table
 from .config import SERVICE_NAME, Settings
 from .hooks import HookEngine
 from .jobs.extensions import Extensions, TimeoutChoice
+from .jobs.group_store import GroupStore
 from .jobs.job import TIMEOUT_SOURCES, Job
+from .jobs.job_groups import JobGroups
 from .jobs.manager import JobManager, new_job_id
 from .jobs.registry import JobRegistry
 from .jobs.retry import backoff_delay, matched
@@ -84,6 +86,7 @@ class Executor:
         self._window_checks: weakref.WeakKeyDictionary[Job, Callable[[], object]] = weakref.WeakKeyDictionary()
         self._retry_commands: dict[str, str] = {}  # job id -> the command its announced retry runs
         self.budgets = JobBudgets(BudgetLedger(BudgetGroups(settings.state_dir / "budgets.sqlite3")))
+        self.group_store = GroupStore(settings.state_dir / "groups.sqlite3")
         self._sampler: asyncio.Task[None] | None = None
         self._load_marks: dict[str, LoadMark] = {}  # running jobs: the load integral at their start
         self._stopping_jobs: asyncio.Task[None] | None = None
@@ -104,6 +107,7 @@ class Executor:
             ),
             JobRegistry(settings.state_dir / "jobs.sqlite3", settings.state_dir, settings.jobs_dir),
             Spawner() if settings.use_spawner else None,
+            JobGroups(tuple(settings.groups.items()), self.group_store),
         )
 
     async def start(self) -> None:
@@ -135,6 +139,7 @@ class Executor:
         await self.monitor.stop()
         await self.history.close()
         self.budgets.ledger.close()
+        self.group_store.close()
         if self.manager.registry is not None:
             self.manager.registry.close()
 
@@ -462,9 +467,20 @@ class Executor:
             "uptime_seconds": time.time() - self.started_at,
             "running_jobs": manager.running_count,
             "usage_windows": self.windows.report(),  # accounts out of usage: agent jobs of them wait
+            "groups": {g["name"]: _group_counts(g) for g in manager.groups.list()},
             "live_jobs": len(manager.live_jobs()),
             "jobs_started": manager.jobs_started,
             "resources": self.monitor.snapshot(),
             "history": history,
             "history_backend": self.history.backend,
         }
+
+
+def _group_counts(group: dict[str, Any]) -> dict[str, Any]:
+    """A group as /health shows it: counts, not job ids."""
+    return {
+        "limit": group["limit"],
+        "paused": group["paused"],
+        "running": len(group["running"]),
+        "queued": len(group["queued"]),
+    }

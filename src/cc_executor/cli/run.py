@@ -217,6 +217,8 @@ async def run_command(client: Client, args: argparse.Namespace, env: dict[str, s
         max_turns=args.max_turns,
         max_output_tokens=args.max_output_tokens,
         budget=args.budget,
+        group=args.group,
+        priority=args.priority,
         resume_job=args.resume_job,
         retry=retry_policy(args),
     )
@@ -279,6 +281,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         metavar="NAME",
         help="join budget group NAME (`cc-executor budget`): refused once spent",
+    )
+    parser.add_argument(
+        "--group",
+        default=None,
+        metavar="NAME",
+        help="run in concurrency group NAME (`cc-executor groups`): beyond its limit the job waits queued",
+    )
+    parser.add_argument(
+        "--priority", type=int, default=None, metavar="N", help="within its group: higher starts first (default 0)"
     )
     parser.add_argument(
         "--resume-job",

@@ -2,8 +2,9 @@
 
 An item is a command string, or an object with ``command`` (or ``prompt``, run as ``claude -p``) and optional
 ``name``, ``timeout``, ``cwd``, ``env``, and an agent run's caps ``max_cost_usd``, ``max_turns``,
-``max_output_tokens`` and budget group ``budget``. The file may also be an object with a ``tasks`` list and a
-``budget`` every task joins unless it names its own. A malformed file is refused before anything runs.
+``max_output_tokens``, budget group ``budget`` and concurrency group ``group``. The file may also be an object
+with a ``tasks`` list and a ``budget`` and ``group`` every task joins unless it names its own. A malformed file is
+refused before anything runs.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 BUDGET_KEYS = ("max_cost_usd", "max_turns", "max_output_tokens", "budget")
-KEYS = {"command", "prompt", "name", "timeout", "cwd", "env", *BUDGET_KEYS}
-# A budget group's name, as the server takes it.
-BUDGET_NAME = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+KEYS = {"command", "prompt", "name", "timeout", "cwd", "env", "group", *BUDGET_KEYS}
+# A budget group's or concurrency group's name, as the server takes it.
+GROUP_NAME = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 class TaskFileError(ValueError):
@@ -40,6 +41,7 @@ class TaskSpec:
     max_turns: int | None = None
     max_output_tokens: int | None = None
     budget: str | None = None
+    group: str | None = None  # where it runs, not what it does: not in the digest
 
     def _budget_options(self) -> dict[str, Any]:
         caps = {
@@ -60,7 +62,7 @@ class TaskSpec:
 
     def options(self) -> dict[str, Any]:
         """The ``execute`` options besides the command."""
-        base = {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None}
+        base = {"timeout": self.timeout, "cwd": self.cwd, "env": self.env or None, "group": self.group}
         return {k: v for k, v in base.items() if v is not None} | self._budget_options()
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,10 +74,11 @@ def prompt_command(prompt: str) -> str:
     return f"claude -p {shlex.quote(prompt)} --output-format stream-json --verbose"
 
 
-def budget_name(value: Any, where: str) -> str:
-    """A budget group's name (1-100 letters, digits and ``._:-``), else a ``TaskFileError`` saying where."""
-    if not isinstance(value, str) or not BUDGET_NAME.fullmatch(value):
-        raise TaskFileError(f"{where}: budget must be a name of 1-100 letters, digits and ._:- (got {value!r})")
+def group_name(value: Any, where: str, key: str = "budget") -> str:
+    """A budget or concurrency group's name (1-100 letters, digits and ``._:-``), else a ``TaskFileError`` saying
+    where."""
+    if not isinstance(value, str) or not GROUP_NAME.fullmatch(value):
+        raise TaskFileError(f"{where}: {key} must be a name of 1-100 letters, digits and ._:- (got {value!r})")
     return value
 
 
@@ -94,16 +97,16 @@ def _caps(item: dict[str, Any], where: str) -> dict[str, Any]:
                 raise TaskFileError(f"{where}: {key} must be a whole number >= 1")
             caps[key] = value
     if item.get("budget") is not None:
-        caps["budget"] = budget_name(item["budget"], where)
+        caps["budget"] = group_name(item["budget"], where)
     return caps
 
 
-def _task(index: int, item: Any, budget: str | None = None) -> TaskSpec:
+def _task(index: int, item: Any, budget: str | None = None, group: str | None = None) -> TaskSpec:
     where = f"task {index + 1}"
     if isinstance(item, str):
         if not item.strip():
             raise TaskFileError(f"{where}: empty command")
-        return TaskSpec(index=index, command=item, name=item, budget=budget)
+        return TaskSpec(index=index, command=item, name=item, budget=budget, group=group)
     if not isinstance(item, dict):
         raise TaskFileError(f"{where}: expected a command string or an object, got {type(item).__name__}")
     unknown = set(item) - KEYS
@@ -130,21 +133,25 @@ def _task(index: int, item: Any, budget: str | None = None) -> TaskSpec:
         timeout=float(timeout) if timeout is not None else None,
         cwd=str(item["cwd"]) if item.get("cwd") is not None else None,
         env={str(k): str(v) for k, v in env.items()},
+        group=group_name(item["group"], where, "group") if item.get("group") is not None else group,
         **caps,
     )
 
 
 def parse_tasks(data: Any) -> list[TaskSpec]:
-    """Validate a loaded list of tasks: a list, or an object with a ``tasks`` list and an optional ``budget``
-    (the budget group every task joins unless it names its own)."""
+    """Validate a loaded list of tasks: a list, or an object with a ``tasks`` list and an optional ``budget`` and
+    ``group`` (the budget group and concurrency group every task joins unless it names its own)."""
     budget: str | None = None
+    group: str | None = None
     if isinstance(data, dict) and "tasks" in data:
         if data.get("budget") is not None:
-            budget = budget_name(data["budget"], "budget")
+            budget = group_name(data["budget"], "budget")
+        if data.get("group") is not None:
+            group = group_name(data["group"], "group", "group")
         data = data["tasks"]
     if not isinstance(data, list) or not data:
         raise TaskFileError("expected a non-empty list of tasks (or an object with a 'tasks' list)")
-    return [_task(index, item, budget) for index, item in enumerate(data)]
+    return [_task(index, item, budget, group) for index, item in enumerate(data)]
 
 
 def yaml_error(path: Path, exc: Exception) -> str:

@@ -48,6 +48,8 @@ IDEMPOTENT = frozenset(
         "server.config",
         "budget.get",
         "budget.list",
+        "groups.list",
+        "groups.get",
     }
 )
 
@@ -239,6 +241,8 @@ class Client:
         interactive: bool = False,
         detach: bool = False,
         queue: str | None = None,
+        group: str | None = None,
+        priority: int | None = None,
         depends_on: list[str] | None = None,
         idle_timeout: float | None = None,
         labels: dict[str, str] | None = None,
@@ -260,7 +264,8 @@ class Client:
         (refused with ``BudgetExhausted`` when the group is spent). ``resume_job`` continues that ended Claude
         Code job's conversation (``--resume`` of its session, in its cwd: no cwd of the caller's is sent). ``retry``
         (``{"max": 2, "on": ["overloaded", "rate_limit"], "backoff": 5}``) runs it again on those endings, each
-        attempt a job of its own, announced in the ``Completed`` event's ``retry``."""
+        attempt a job of its own, announced in the ``Completed`` event's ``retry``. ``group`` names a concurrency
+        group (``groups.set``): beyond its limit the job waits queued, higher ``priority`` first."""
         params: dict[str, Any] = {"command": command, "interactive": interactive, "detach": detach}
         optional = {
             "timeout": timeout,
@@ -268,6 +273,8 @@ class Client:
             "env": env,
             "stdin": stdin,
             "queue": queue,
+            "group": group,
+            "priority": priority,
             "depends_on": depends_on,
             "idle_timeout": idle_timeout,
             "labels": labels,
@@ -352,6 +359,28 @@ class Client:
         if command is not None:
             params["command"] = command
         return await self._request("history", params)
+
+    async def groups(self) -> list[dict[str, Any]]:
+        """Every concurrency group: its limit, whether it is paused, its running and queued job ids."""
+        return await self._request("groups.list", {})
+
+    async def group(self, name: str) -> dict[str, Any]:
+        return await self._request("groups.get", {"name": name})
+
+    async def set_group(self, name: str, limit: int) -> dict[str, Any]:
+        """Create a group or change its limit now (a higher one starts queued jobs at once)."""
+        return await self._request("groups.set", {"name": name, "limit": limit})
+
+    async def pause_group(self, name: str) -> dict[str, Any]:
+        """Hold the group's queued jobs; its running jobs go on."""
+        return await self._request("groups.pause", {"name": name})
+
+    async def resume_group(self, name: str) -> dict[str, Any]:
+        return await self._request("groups.resume", {"name": name})
+
+    async def delete_group(self, name: str) -> dict[str, Any]:
+        """Remove a group that has no jobs (one set by CC_EXECUTOR_GROUPS is refused)."""
+        return await self._request("groups.delete", {"name": name})
 
     async def budget(self, name: str) -> dict[str, Any]:
         """A budget group's report: its caps, what its jobs spent (and what the running ones spend now), what is

@@ -14,6 +14,7 @@ import builtins
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 
 from ..protocol import events
 from ..protocol.errors import InvalidParams, JobNotFound
@@ -24,12 +25,13 @@ from .extensions import Extensions
 from .grace import Watchers
 from .instance_lock import instance_id
 from .job import Job
+from .job_groups import Group, JobGroups
 from .launch import launch
 from .persistence import RegistryWriter
 from .registry import JobRegistry
 from .restore import restore_jobs
 from .sampling import sample_peak_rss
-from .scheduling import Queues, await_dependencies
+from .scheduling import await_dependencies, must_wait
 from .settings import JobSettings
 from .spawner import Spawner
 from .spec import JobSpec
@@ -42,6 +44,11 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def _release(job: Job, slots: Sequence[Group]) -> None:
+    for slot in slots:
+        slot.release(job.id)
+
+
 class JobManager:
     """Creates, tracks, controls and ends jobs."""
 
@@ -51,6 +58,7 @@ class JobManager:
         extensions: Extensions | None = None,
         registry: JobRegistry | None = None,
         spawner: Spawner | None = None,
+        groups: JobGroups | None = None,
     ) -> None:
         self.settings = settings
         self.ext = extensions or Extensions()
@@ -61,7 +69,7 @@ class JobManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Jobs not yet settled: what limits, health and shutdown look at, without scanning every kept job.
         self._unsettled: dict[str, Job] = {}
-        self._queues = Queues()
+        self.groups = groups or JobGroups(settings.groups)
         self._watchers = Watchers(self.jobs, settings.reconnect_grace, self.cancel)
         self._writer = RegistryWriter(registry, self.jobs)
         self._finished_since_prune = 0
@@ -102,6 +110,7 @@ class JobManager:
         check_submit(spec, owner, self.settings, live=self.live_jobs(), known=self.jobs, closing=self._closing)
         if self.ext.check_request is not None:
             self.ext.check_request(spec)
+        self.groups.check(spec.group)
         choice = await choose_timeout(spec, self.ext.estimate_timeout, self.settings.default_execution_timeout)
         job_id = job_id or new_job_id()
         out = open_log(job_id, self.settings)
@@ -123,22 +132,24 @@ class JobManager:
         job.done.add_done_callback(lambda _: self._writer.persist(job))
         if owner is not None:
             self._watchers.follow(job_id, owner)
-        if self._queues.must_wait(spec):
-            job.log.append_event(events.QUEUED, {"status": "queued", "queue": spec.queue})
+        slots = self.groups.slots(spec.queue, spec.group)
+        if must_wait(spec, slots):
+            queued: dict[str, object] = {"status": "queued", "queue": spec.queue}
+            if spec.group is not None:
+                queued["group"] = spec.group
+            job.log.append_event(events.QUEUED, queued)
             self._tasks[job_id] = asyncio.create_task(self._run(job), name=f"job-{job_id}")
         else:
-            # Spawn now, so the caller's response already carries pid and pgid.
-            lock = self._queues.lock(spec.queue) if spec.queue else None
-            if lock is not None:
-                await lock.acquire()
+            # Spawn now, so the caller's response already carries pid and pgid. No await since must_wait.
+            for slot in slots:
+                slot.take(job_id)
             try:
                 await self._spawn(job)
             except BaseException:
-                if lock is not None:
-                    lock.release()
+                _release(job, slots)
                 self._close_out(job)
                 raise
-            self._tasks[job_id] = asyncio.create_task(self._supervise(job, lock), name=f"job-{job_id}")
+            self._tasks[job_id] = asyncio.create_task(self._supervise(job, slots), name=f"job-{job_id}")
         if job.proc is None:
             self._writer.persist(job)
         return job
@@ -164,18 +175,24 @@ class JobManager:
             feed.add_done_callback(self._side_tasks.discard)
 
     async def _run(self, job: Job) -> None:
-        """A job that waits first: for its dependencies, then for its queue."""
-        lock: asyncio.Lock | None = None
+        """A job that waits first: for its dependencies, then for its queue, whatever holds it (an agent's usage
+        window), then its group's slot (a job held by its window keeps no group slot from the others)."""
+        held: list[Group] = []
         try:
             if job.spec.not_before is not None:  # a retry's backoff: queued, and a cancel ends it unstarted
                 await asyncio.sleep(max(0.0, job.spec.not_before - time.time()))
             await await_dependencies(job, self.jobs)
-            if job.spec.queue and not job.state.is_final:
-                queue = self._queues.lock(job.spec.queue)
-                await queue.acquire()
-                lock = queue
+            queue, group = self.groups.slots(job.spec.queue, None), self.groups.slots(None, job.spec.group)
+            for slot in queue:
+                if not job.state.is_final:
+                    await slot.acquire(job.id, job.spec.priority)
+                    held.append(slot)
             if self.ext.hold_start is not None and not job.state.is_final:
                 await self.ext.hold_start(job)
+            for slot in group:
+                if not job.state.is_final:
+                    await slot.acquire(job.id, job.spec.priority)
+                    held.append(slot)
             refusal = self.ext.check_start(job) if self.ext.check_start and not job.state.is_final else None
             if refusal is not None:
                 job.finish_without_running(JobState.CANCELLED, refusal)
@@ -188,14 +205,13 @@ class JobManager:
             if not job.state.is_final:
                 job.finish_without_running(JobState.CANCELLED, job.reason or "cancelled while queued")
         if job.proc is not None:
-            await self._supervise(job, lock)
+            await self._supervise(job, held)
             return
-        if lock is not None:
-            lock.release()
+        _release(job, held)
         await self._settle(job)
 
-    async def _supervise(self, job: Job, lock: asyncio.Lock | None) -> None:
-        """Drive a spawned job to its end; ``lock`` is its queue's lock, held, released at the end."""
+    async def _supervise(self, job: Job, slots: builtins.list[Group]) -> None:
+        """Drive a spawned job to its end; ``slots`` are its queue's and group's, held, released at the end."""
         try:
             await job.run_to_end(self.settings.process_cleanup_timeout, self.settings.leftover_drain)
         except Exception:
@@ -205,8 +221,7 @@ class JobManager:
             if not job.state.is_final:
                 job.finish_without_running(JobState.FAILED, "internal error while supervising the job")
         finally:
-            if lock is not None:
-                lock.release()
+            _release(job, slots)
         await self._settle(job)
 
     async def _settle(self, job: Job) -> None:

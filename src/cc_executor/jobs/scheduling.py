@@ -1,33 +1,21 @@
-"""When a job may start: after its dependencies have completed, and when its queue is free (jobs of one queue
-run one at a time, in the order they came)."""
+"""When a job may start: after its dependencies have completed, and when its queue and its group have a slot
+for it (job_groups.py: a queue runs one job at a time, a group as many as its limit, each in order)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ..protocol.state import JobState
 from .job import Job
+from .job_groups import Group
 from .spec import JobSpec
 
 
-class Queues:
-    """One lock per queue name, made on first use; asyncio.Lock wakes its waiters in order."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    def lock(self, name: str) -> asyncio.Lock:
-        return self._locks.setdefault(name, asyncio.Lock())
-
-    def must_wait(self, spec: JobSpec) -> bool:
-        """True when the job cannot start at once: it has dependencies, its queue is busy, or it is a retry
-        waiting out its backoff."""
-        return (
-            bool(spec.depends_on)
-            or spec.not_before is not None
-            or (spec.queue is not None and self.lock(spec.queue).locked())
-        )
+def must_wait(spec: JobSpec, slots: Sequence[Group]) -> bool:
+    """True when the job cannot start at once: it has dependencies, is a retry waiting out its backoff, or one
+    of the slots it needs (its queue's, its group's) is not free now."""
+    return bool(spec.depends_on) or spec.not_before is not None or not all(g.free_now() for g in slots)
 
 
 async def await_dependencies(job: Job, jobs: Mapping[str, Job]) -> None:

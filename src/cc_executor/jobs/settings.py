@@ -20,6 +20,7 @@ class JobSettings:
     # --- admission -----------------------------------------------------------------------------
     max_jobs: int
     max_jobs_per_session: int
+    groups: tuple[tuple[str, int], ...] = ()  # concurrency groups and their limits (CC_EXECUTOR_GROUPS)
     default_execution_timeout: float | None  # None: no wall-clock limit unless the request or history gives one
     # --- the job's process ---------------------------------------------------------------------
     shell: str  # an absolute path, resolved by config

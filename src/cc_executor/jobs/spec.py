@@ -23,6 +23,8 @@ class JobSpec:
     interactive: bool = False
     detach: bool = False
     queue: str | None = None
+    group: str | None = None  # its concurrency group (job_groups.py)
+    priority: int = 0  # within its queue and group: higher starts first, then submission order
     depends_on: list[str] = field(default_factory=list)
     idle_timeout: float | None = None
     on_stall: StallAction = "notify"  # or "cancel": after ``max_stalls`` stalls in a row

@@ -47,10 +47,13 @@ class Submission:
     budget: str | None = None
     resume_job: str | None = None  # continue that ended Claude Code job's conversation
     retry: dict[str, Any] | None = None  # execute's retry policy: {max, on, backoff, ...}
+    group: str | None = None  # the concurrency group it runs in
 
-    def agent_options(self) -> dict[str, Any]:
-        """The caps, budget group and session to resume that are set, as ``execute`` params."""
+    def execute_options(self) -> dict[str, Any]:
+        """The caps, budget group, session to resume, retry and concurrency group that are set, as ``execute``
+        params."""
         options = {
+            "group": self.group,
             "max_cost_usd": self.max_cost_usd,
             "max_turns": self.max_turns,
             "max_output_tokens": self.max_output_tokens,

@@ -95,7 +95,7 @@ class LocalBackend(Backend):
             "depends_on": list(submission.depends_on),
             "labels": dict(submission.labels),
             "detach": True,
-            **submission.agent_options(),
+            **submission.execute_options(),
         }
         return dict(await self._call("execute", params, submission.caller))
 

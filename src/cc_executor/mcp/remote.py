@@ -59,7 +59,7 @@ class RemoteBackend(Backend):
                 depends_on=submission.depends_on or None,
                 labels=submission.labels or None,
                 detach=True,
-                **submission.agent_options(),
+                **submission.execute_options(),
             )
             await job.detach()
         except ClientError as exc:

@@ -80,6 +80,18 @@ BudgetName = Annotated[
 ]
 
 
+GroupName = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="A concurrency group (set on the server) to run in: beyond its limit the job waits queued, "
+        "in order.",
+    ),
+]
+
+
 def _refused(exc: BackendError) -> ToolError:
     return ToolError(exc.message)
 
@@ -118,6 +130,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         budget: BudgetName = None,
         resume_job: ResumeJob = None,
         retry: Retry = None,
+        group: GroupName = None,
     ) -> dict[str, Any]:
         """Run a shell command and wait for it up to wait_seconds (default 45).
 
@@ -140,6 +153,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
                     budget=budget,
                     resume_job=resume_job,
                     retry=retry,
+                    group=group,
                 )
             )
             summary = await wait_with_progress(backend, started["job_id"], wait_seconds, _progress(ctx))
@@ -165,6 +179,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         budget: BudgetName = None,
         resume_job: ResumeJob = None,
         retry: Retry = None,
+        group: GroupName = None,
     ) -> dict[str, Any]:
         """Start a command in the background and return at once with its job_id (status started or queued).
 
@@ -187,6 +202,7 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
                     budget=budget,
                     resume_job=resume_job,
                     retry=retry,
+                    group=group,
                 )
             )
         except BackendError as exc:

@@ -27,6 +27,7 @@ class Params(BaseModel):
         return self.model_dump(exclude=set(self.model_extra or {}))
 
 
+GROUP_NAME = r"^[A-Za-z0-9._:-]{1,100}$"  # a concurrency group's name: letters, digits and ._:- (1 to 100)
 BUDGET_NAME = r"^[A-Za-z0-9._:-]{1,100}$"  # a budget group's name: letters, digits and ._:- (1 to 100)
 
 IGNORED_LISTED = 50  # a request full of unknown names gets a bounded list back
@@ -68,6 +69,8 @@ class ExecuteParams(Params):
     interactive: bool = False
     detach: bool = False
     queue: str | None = Field(None, min_length=1)
+    group: str | None = Field(None, pattern=GROUP_NAME)
+    priority: int = Field(0, ge=-1000, le=1000)
     depends_on: list[str] = Field(default_factory=list)
     idle_timeout: float | None = Field(None, gt=0)
     on_stall: StallAction = "notify"
@@ -110,6 +113,14 @@ class BudgetSetParams(BudgetParams):
     max_cost_usd: float | None = Field(None, gt=0)
     max_turns: int | None = Field(None, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
+
+
+class GroupParams(Params):
+    name: str = Field(pattern=GROUP_NAME)
+
+
+class GroupSetParams(GroupParams):
+    limit: int = Field(ge=1, le=10000)
 
 
 class ControlParams(Params):

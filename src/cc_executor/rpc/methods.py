@@ -6,6 +6,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from ..budgets.caps import BudgetCaps
+from ..jobs.job_groups import JobGroups
 from ..jobs.retry import RetryPolicy
 from ..jobs.spec import JobSpec
 from ..protocol import params as p
@@ -34,6 +35,7 @@ CAPABILITIES = [
     "batch",
     "config",
     "budget",
+    "groups",
 ]
 
 
@@ -151,6 +153,34 @@ async def budget_reset(params: p.BudgetParams, ctx: RpcContext) -> dict[str, Any
     return ctx.executor.budgets.ledger.reset(params.name)
 
 
+def _groups(ctx: RpcContext) -> JobGroups:
+    return ctx.executor.manager.groups
+
+
+async def groups_list(params: p.NoParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    return _groups(ctx).list()
+
+
+async def groups_get(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
+    return _groups(ctx).get(params.name)
+
+
+async def groups_set(params: p.GroupSetParams, ctx: RpcContext) -> dict[str, Any]:
+    return _groups(ctx).set_limit(params.name, params.limit)
+
+
+async def groups_pause(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
+    return _groups(ctx).set_paused(params.name, True)
+
+
+async def groups_resume(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
+    return _groups(ctx).set_paused(params.name, False)
+
+
+async def groups_delete(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
+    return _groups(ctx).delete(params.name)
+
+
 async def ping(params: p.AnyParams, ctx: RpcContext) -> str:
     return "pong"
 
@@ -179,6 +209,12 @@ def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
             Method("budget.set", p.BudgetSetParams, budget_set),
             Method("budget.list", p.NoParams, budget_list),
             Method("budget.reset", p.BudgetParams, budget_reset),
+            Method("groups.list", p.NoParams, groups_list),
+            Method("groups.get", p.GroupParams, groups_get),
+            Method("groups.set", p.GroupSetParams, groups_set),
+            Method("groups.pause", p.GroupParams, groups_pause),
+            Method("groups.resume", p.GroupParams, groups_resume),
+            Method("groups.delete", p.GroupParams, groups_delete),
             Method("ping", p.AnyParams, ping),
             Method("pong", p.AnyParams, pong),
         ],
