@@ -40,6 +40,8 @@ TREE_COMMAND = (
 )
 ECHO_COMMAND = "echo mock-bash-ran"
 SLOW_COMMAND = "sleep 6; echo slow-tool-done"
+# A command the CLI does not run without permission (it writes a file): the permission bridge's tests.
+WRITE_COMMAND = "echo tool-ran > tool-ran.txt && cat tool-ran.txt"
 LEFTOVER_COMMAND = (
     'f="${CC_MOCK_PIDS_FILE:-/dev/null}"; sleep 20 & echo holder $! >> "$f"; '
     'setsid sleep 20 > /dev/null 2>&1 < /dev/null & echo detached $! >> "$f"; echo left-behind'
@@ -202,6 +204,7 @@ SCENARIOS: dict[str, Callable[[dict[str, Any]], Reply | HttpError]] = {
     "bash": _tool_then_text(ECHO_COMMAND),
     "bash_tree": _tool_then_text(TREE_COMMAND),
     "two_tools": _tool_then_text("echo first-tool", "echo second-tool"),
+    "bash_write": _tool_then_text(WRITE_COMMAND),
     # A longer run: its Bash tool works for a few seconds (the learned-timeout tests' "real work").
     "bash_slow": _tool_then_text(SLOW_COMMAND),
     # The command returns at once, leaving a background child that holds the tool's output pipe, and a

@@ -11,6 +11,9 @@ from mcp_helpers import data, error_text, stdio_session
 
 EXPECTED_TOOLS = {
     "execute",
+    "approve",
+    "permission_requests",
+    "answer_permission",
     "start_job",
     "job_status",
     "read_output",

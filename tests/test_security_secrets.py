@@ -62,6 +62,10 @@ scan state $(find "$STATE" -type f 2>/dev/null)
 ls "$STATE" >/dev/null 2>&1 && echo "statedir listed" || echo "statedir denied"
 """
 
+# What the server tells a job about itself: its id and token (the spawner's), where the server is, and the key its
+# agent asks for permission with (its own, void at its end; docs/agents.md "Permission bridge").
+JOB_OWN = {"CC_EXECUTOR_JOB_TOKEN", "CC_EXECUTOR_JOB_ID", "CC_EXECUTOR_URL", "CC_EXECUTOR_PERMISSION_KEY"}
+
 
 def parse_scan(text: str) -> dict[str, Any]:
     """``{"self": (readable, token, password, marker), ..., "uid": "0", "statedir": "listed"}``."""
@@ -211,11 +215,11 @@ async def test_operator_exclusions_reach_neither_job_nor_spawner(make_server: Se
         out, _end = await run_job(rpc, command)
     own, _, parent = out.partition("--\n")
     # The job's own markers (its token, its id) are the only CC_EXECUTOR_ names a job has; its parent has none.
-    for names, own_markers in ((own.split(), {"CC_EXECUTOR_JOB_TOKEN", "CC_EXECUTOR_JOB_ID"}), (parent.split(), set())):
+    for names, own_markers in ((own.split(), JOB_OWN), (parent.split(), set())):
         assert "KEEP_ME" in names  # the positive control: a name not excluded is passed on
         assert not {"MY_PRIVATE_A", "MY_PRIVATE_B", "DEPLOY_KEY", "CC_EXECUTOR_JOB_ENV_EXCLUDE"} & set(names)
         assert not [n for n in names if n.startswith("CC_EXECUTOR_") and n not in own_markers]
-    assert {"CC_EXECUTOR_JOB_TOKEN", "CC_EXECUTOR_JOB_ID"} <= set(own.split())
+    assert set(own.split()) >= JOB_OWN
 
 
 def _nobody_can_run_this_interpreter() -> str | None:

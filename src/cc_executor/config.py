@@ -23,6 +23,7 @@ from .hooks.settings import HooksSettings
 from .jobs.job_env import parse_exclude, resolve_job_user
 from .jobs.job_groups import parse_groups
 from .jobs.settings import JobSettings
+from .notify.settings import NotifySettings
 from .security.limits import ResourceLimits
 from .security.settings import SecuritySettings
 from .timing.settings import TimingSettings
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
     hooks: HooksSettings = Field(default_factory=HooksSettings)
     agents: AgentSettings = Field(default_factory=AgentSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @field_validator("allowed_commands", mode="before")
@@ -236,6 +238,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
         HooksSettings,
         AgentSettings,
         BudgetSettings,
+        NotifySettings,
         SecuritySettings,
         ResourceLimits,
     )

@@ -20,13 +20,15 @@ from typing import Any, cast
 from . import __version__
 from .agents import observer_for
 from .agents.observer import AgentObserver
+from .agents.permission_bridge import KEY_ENV as PERMISSION_KEY_ENV
+from .agents.permission_bridge import PermissionBridge
 from .agents.resume import resume_command, resumed_session, session_to_resume, transcript_path
 from .agents.usage_window import UsageWindows, account_of
 from .budgets.accounting import JobBudgets
 from .budgets.groups import BudgetGroups
 from .budgets.ledger import BudgetLedger
 from .budgets.meter import UsageMeter, price_table
-from .config import SERVICE_NAME, Settings
+from .config import SERVICE_NAME, WS_PATH, Settings
 from .hooks import HookEngine
 from .jobs.extensions import Extensions, TimeoutChoice
 from .jobs.group_store import GroupStore
@@ -38,6 +40,8 @@ from .jobs.retry import backoff_delay, matched
 from .jobs.spawner import Spawner
 from .jobs.spec import JobSpec
 from .jobs.state_dir import prepare_state_dir
+from .notify import Notifier
+from .notify.job_events import JobNotifications, job_targets
 from .protocol import events
 from .protocol.errors import BlockedByHook, InvalidParams, ProtocolError
 from .protocol.state import FinalState, JobState
@@ -57,6 +61,7 @@ from .timing.history import TimeoutSource
 log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_CHARS = 8192
+NOTIFY_DRAIN_SECONDS = 1.0  # at shutdown, how long deliveries may still go out before they wait for the next start
 
 
 class Executor:
@@ -87,6 +92,10 @@ class Executor:
         self._retry_commands: dict[str, str] = {}  # job id -> the command its announced retry runs
         self.budgets = JobBudgets(BudgetLedger(BudgetGroups(settings.state_dir / "budgets.sqlite3")))
         self.group_store = GroupStore(settings.state_dir / "groups.sqlite3")
+        self.notifier = Notifier(settings.notify, settings.state_dir)
+        self.notices = JobNotifications(self.notifier)
+        self.permissions = PermissionBridge(settings.agents.permission_timeout)
+        self.server_url = server_url(settings.host, settings.port)
         self._sampler: asyncio.Task[None] | None = None
         self._load_marks: dict[str, LoadMark] = {}  # running jobs: the load integral at their start
         self._stopping_jobs: asyncio.Task[None] | None = None
@@ -98,7 +107,7 @@ class Executor:
                 before_start=self._pre_execute,
                 hold_start=self._hold_for_window,
                 check_start=self.budgets.check_start,
-                prepare_job=self._watch_agent,
+                prepare_job=self._prepare_job,
                 job_started=self._job_started,
                 on_job_event=self._job_event,
                 before_completed=self._plan_retry,
@@ -113,6 +122,7 @@ class Executor:
     async def start(self) -> None:
         """Start the spawner, clean up after an earlier run, then the background samplers.
         Call from the main thread: the spawner's parent-death signal is tied to the thread that starts it."""
+        await self.notifier.start()  # first: deliveries left pending by an earlier run resume
         if self.manager.spawner is not None:
             await self.manager.spawner.start()
         await self.manager.restore()
@@ -136,6 +146,8 @@ class Executor:
         if self._sampler is not None:
             self._sampler.cancel()
         await self.stop_jobs()
+        await self.notifier.drain(NOTIFY_DRAIN_SECONDS)  # what the jobs' ends queued; the rest waits for the next start
+        await self.notifier.close()
         await self.monitor.stop()
         await self.history.close()
         self.budgets.ledger.close()
@@ -149,6 +161,7 @@ class Executor:
         """Command text, env and cwd alike: everything of the request that reaches the shell."""
         self.policy.check(spec.command, spec.env, spec.cwd, spec.env_unset)  # raises CommandNotAllowed
         self.budgets.check_request(spec)  # raises BudgetExhausted
+        job_targets(spec)  # raises InvalidParams for a bad notify
 
     # -- timing ---------------------------------------------------------------------------------
 
@@ -280,6 +293,15 @@ class Executor:
         return self.hooks.status()
 
     # -- agents ---------------------------------------------------------------------------------
+
+    def _prepare_job(self, job: Job) -> None:
+        self.notices.watch(job)
+        self._watch_agent(job)
+        # What an agent's permission prompt tool (cc-executor mcp, inside the job) needs to ask for this job.
+        job.identity[PERMISSION_KEY_ENV] = self.permissions.key_for(job.id)
+        if self.server_url is not None:
+            job.identity[URL_ENV] = self.server_url
+        job.done.add_done_callback(lambda _: self.permissions.job_ended(job.id))
 
     def _watch_agent(self, job: Job) -> None:
         meter = UsageMeter(self.prices)
@@ -484,3 +506,15 @@ def _group_counts(group: dict[str, Any]) -> dict[str, Any]:
         "running": len(group["running"]),
         "queued": len(group["queued"]),
     }
+
+
+URL_ENV = "CC_EXECUTOR_URL"  # the client library's variable: a program in a job finds this server by it
+
+
+def server_url(host: str, port: int) -> str | None:
+    """The WebSocket URL a program on this machine reaches the server at (None for an ephemeral port)."""
+    if not port:
+        return None
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"ws://{f'[{host}]' if ':' in host else host}:{port}{WS_PATH}"

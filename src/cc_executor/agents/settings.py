@@ -28,3 +28,8 @@ class AgentSettings(BaseSettings):
     # A run that hits its account's usage limit closes that account's window until the reset it names plus this
     # many seconds; agent jobs of the account wait for it to open (docs/agents.md, "Usage windows").
     usage_window_margin: float = Field(30.0, ge=0, validation_alias=AliasChoices("CC_EXECUTOR_USAGE_WINDOW_MARGIN"))
+    # How long a permission request of a headless agent (--permission-prompt-tool) waits for an answer before it
+    # is denied, unless the job's ``permission_timeout`` says otherwise (docs/agents.md, "Permission bridge").
+    permission_timeout: float = Field(
+        300.0, gt=0, le=86400, validation_alias=AliasChoices("CC_EXECUTOR_PERMISSION_TIMEOUT")
+    )

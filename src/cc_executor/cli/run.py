@@ -15,6 +15,8 @@ from ..protocol.events import (
     Event,
     HookWarning,
     Output,
+    PermissionRequest,
+    PermissionResolved,
     ProcessError,
     RateLimit,
     Stalled,
@@ -82,6 +84,16 @@ def notice(event: Event) -> str | None:
     if isinstance(event, HookWarning):
         said = f": {event.stderr.strip().splitlines()[-1]}" if event.stderr and event.stderr.strip() else ""
         return f"{event.hook_type or 'a'} hook {event.severity or 'warning'}: {event.message or event.error}{said}"
+    if isinstance(event, PermissionRequest):
+        asked = json.dumps(event.input)
+        asked = asked if len(asked) <= 200 else asked[:199] + "…"
+        return (
+            f"job {event.job_id} asks to use {event.tool_name} {asked}: answer with "
+            f"cc-executor permissions allow {event.request_id} (or deny)"
+        )
+    if isinstance(event, PermissionResolved):
+        said = f": {event.message}" if event.behavior == "deny" and event.message else ""
+        return f"permission {event.request_id} {'allowed' if event.behavior == 'allow' else 'denied'}{said}"
     if isinstance(event, ProcessError):
         return f"job {event.job_id}: {event.error}"
     if isinstance(event, Completed) and event.retry:

@@ -50,6 +50,8 @@ IDEMPOTENT = frozenset(
         "budget.list",
         "groups.list",
         "groups.get",
+        "notifications.list",
+        "permission.list",
     }
 )
 
@@ -359,6 +361,46 @@ class Client:
         if command is not None:
             params["command"] = command
         return await self._request("history", params)
+
+    async def notifications(
+        self, job_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Webhook and command deliveries, newest first: event, target, state (pending, delivered, failed),
+        attempts, last status and error (``notifications.list``)."""
+        params: dict[str, Any] = {"limit": limit}
+        if job_id is not None:
+            params["job_id"] = job_id
+        if state is not None:
+            params["state"] = state
+        return await self._request("notifications.list", params)
+
+    async def ask_permission(
+        self, job_id: str, tool_name: str, tool_input: dict[str, Any], tool_use_id: str | None = None
+    ) -> dict[str, Any]:
+        """Ask, for job ``job_id``'s agent, to use a tool; returns once a client answered or the job's permission
+        timeout passed: ``{behavior: allow|deny, message, by, updated_input?, request_id, text}``."""
+        params = {"job_id": job_id, "tool_name": tool_name, "input": tool_input, "tool_use_id": tool_use_id}
+        return await self._request("permission.ask", params)
+
+    async def permission_requests(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """The permission requests waiting for an answer (of one job when given)."""
+        return await self._request("permission.list", {"job_id": job_id} if job_id else {})
+
+    async def respond_permission(
+        self,
+        request_id: str,
+        behavior: str,
+        updated_input: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer a waiting permission request: ``allow`` (with ``updated_input`` to run an edited input instead)
+        or ``deny`` (``message`` is what the agent is told)."""
+        params: dict[str, Any] = {"request_id": request_id, "behavior": behavior}
+        if updated_input is not None:
+            params["updated_input"] = updated_input
+        if message is not None:
+            params["message"] = message
+        return await self._request("permission.respond", params)
 
     async def groups(self) -> list[dict[str, Any]]:
         """Every concurrency group: its limit, whether it is paused, its running and queued job ids."""

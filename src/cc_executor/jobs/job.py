@@ -92,6 +92,8 @@ class Job(JobControl, JobSummary):
         self.reason: str | None = None
         self.stalled = False
         self.stall_count = 0
+        self.awaiting = 0  # answers it waits for (permission requests): its silence then is no stall
+        self.identity: dict[str, str] = {}  # more of what it is told about itself in its environment (launch.py)
         self.stalls_in_a_row = 0  # stalls since the last output (``on_stall: cancel`` counts these)
         self.peak_rss: int | None = None  # bytes, largest sampled RSS of the whole group
         self._restored_cpu_time: float | None = None
@@ -123,7 +125,11 @@ class Job(JobControl, JobSummary):
         )
         self.deadline = Deadline(clock, timeout, self._timed_out)
         self.stall_watch = StallWatch(
-            clock, idle_timeout, self.output_reader.idle, lambda: self.state is JobState.RUNNING, self._stalled
+            clock,
+            idle_timeout,
+            self.output_reader.idle,
+            lambda: self.state is JobState.RUNNING and not self.awaiting,
+            self._stalled,
         )
         # An agent job's timers (set up at the start, when its observers are known); 0 s: off.
         self.result_grace = ResultGrace(clock, 0.0, lambda: self.state is JobState.RUNNING, self._result_grace_over)

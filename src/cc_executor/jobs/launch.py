@@ -32,7 +32,7 @@ async def launch(
         spec.env_unset,
         exclude=settings.job_env_exclude,
         user=user,
-        identity=job_identity(job.id, spec.labels),
+        identity={**job_identity(job.id, spec.labels), **job.identity},
     )
     stdin_pipe = spec.interactive or spec.stdin is not None
     try:

@@ -141,6 +141,9 @@ class OutputLog:
         # Called (on the next loop turn) with the error when a write first fails: set by a job that then stops
         # itself (CC_EXECUTOR_ON_LOG_FULL=stop), which the log_write_failed notice tells its clients.
         self.on_write_failure: Callable[[OSError], None] | None = None
+        # Told of every lifecycle and agent event appended (not output): how notifications learn of them. It must
+        # not raise (it is called inside append_event).
+        self.listener: Callable[[str, dict[str, Any]], None] | None = None
         self.next_seq = 0
         self.end = 0  # number of entries
         self.output_bytes = 0
@@ -279,6 +282,8 @@ class OutputLog:
             self._lost.events += 1
             return
         self._append(encode_notification(method, {"job_id": self.job_id, **params}))
+        if self.listener is not None:
+            self.listener(method, params)
 
     def _over_budget(self) -> bool:
         if self._write_error is None or len(self._buf) < self.full_buffer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..protocol.stall import StallAction
 from .retry import RetryPolicy
@@ -30,6 +31,8 @@ class JobSpec:
     on_stall: StallAction = "notify"  # or "cancel": after ``max_stalls`` stalls in a row
     max_stalls: int = 1
     labels: dict[str, str] = field(default_factory=dict)
+    permission_timeout: float | None = None  # an agent's permission request waits this long, then is denied
+    notify: list[dict[str, Any]] = field(default_factory=list)  # its own webhooks: [{url, events}] (notify package)
     max_cost_usd: float | None = None  # an agent run's caps: crossing one stops it ("budget: …")
     max_turns: int | None = None
     max_output_tokens: int | None = None

@@ -7,6 +7,7 @@ summaries as ``jobs.get`` returns them) and raise ``BackendError`` with the serv
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -148,6 +149,23 @@ class Backend(ABC):
     @abstractmethod
     async def budget(self, name: str) -> dict[str, Any]:
         """A budget group's report (``budget.get``)."""
+
+    @abstractmethod
+    async def ask_permission(
+        self, job_id: str, tool_name: str, tool_input: dict[str, Any], tool_use_id: str | None
+    ) -> dict[str, Any]:
+        """Job ``job_id``'s agent asks to use a tool: the answer once given, or denied at the job's permission
+        timeout (``permission.ask``)."""
+
+    @abstractmethod
+    async def permission_requests(self, job_id: str | None) -> builtins.list[dict[str, Any]]:
+        """Permission requests waiting for an answer (``permission.list``)."""
+
+    @abstractmethod
+    async def respond_permission(
+        self, request_id: str, behavior: str, updated_input: dict[str, Any] | None, message: str | None
+    ) -> dict[str, Any]:
+        """Answer one (``permission.respond``)."""
 
     @abstractmethod
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:

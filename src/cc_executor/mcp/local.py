@@ -10,6 +10,7 @@ A caller without a session (stdio has one session per process) is the backend's 
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,21 @@ class LocalBackend(Backend):
 
     async def budget(self, name: str) -> dict[str, Any]:
         return dict(await self._call("budget.get", {"name": name}))
+
+    async def ask_permission(
+        self, job_id: str, tool_name: str, tool_input: dict[str, Any], tool_use_id: str | None
+    ) -> dict[str, Any]:
+        params = {"job_id": job_id, "tool_name": tool_name, "input": tool_input, "tool_use_id": tool_use_id}
+        return dict(await self._call("permission.ask", params))
+
+    async def permission_requests(self, job_id: str | None) -> builtins.list[dict[str, Any]]:
+        return list(await self._call("permission.list", {"job_id": job_id}))
+
+    async def respond_permission(
+        self, request_id: str, behavior: str, updated_input: dict[str, Any] | None, message: str | None
+    ) -> dict[str, Any]:
+        params = {"request_id": request_id, "behavior": behavior, "updated_input": updated_input, "message": message}
+        return dict(await self._call("permission.respond", params))
 
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         try:

@@ -8,6 +8,7 @@ job's ``next_seq`` at that moment, and detaching again.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +90,22 @@ class RemoteBackend(Backend):
     async def budget(self, name: str) -> dict[str, Any]:
         with _translated():
             return await self.client.budget(name)
+
+    async def ask_permission(
+        self, job_id: str, tool_name: str, tool_input: dict[str, Any], tool_use_id: str | None
+    ) -> dict[str, Any]:
+        with _translated():
+            return await self.client.ask_permission(job_id, tool_name, tool_input, tool_use_id)
+
+    async def permission_requests(self, job_id: str | None) -> builtins.list[dict[str, Any]]:
+        with _translated():
+            return await self.client.permission_requests(job_id)
+
+    async def respond_permission(
+        self, request_id: str, behavior: str, updated_input: dict[str, Any] | None, message: str | None
+    ) -> dict[str, Any]:
+        with _translated():
+            return await self.client.respond_permission(request_id, behavior, updated_input, message)
 
     async def read(self, job_id: str, from_seq: int, max_chars: int) -> OutputChunk:
         async with self._reading[job_id]:  # one client follows a job through one handle at a time

@@ -11,14 +11,18 @@ that does not answer, it stops with ``StateDirUnavailable`` without touching the
 from __future__ import annotations
 
 import logging
+import os
 
-from ..client import ServerUnavailable
+from ..agents.permission_bridge import KEY_ENV
+from ..client import ClientError, ServerUnavailable
 from ..config import Settings, load_settings
 from ..executor import Executor
 from ..jobs.instance_lock import InstanceLock, InstanceLocked
+from ..jobs.job_env import JOB_ID_ENV
 from ..security.token_file import ensure_state_dir
 from .backend import Backend
 from .local import LocalBackend
+from .permission_only import PermissionOnlyBackend
 from .remote import RemoteBackend
 from .server import build_server
 
@@ -51,14 +55,24 @@ async def connect_backend(url: str | None = None, token: str | None = None) -> B
     A server that refuses the token is an error, not a reason to run a second job core beside it.
     """
     remote = RemoteBackend(url, token)
+    inside = _inside_a_job()
+    reason: Exception
     try:
         await remote.start()
     except ServerUnavailable as exc:
         await remote.close()
         reason = exc
+    except ClientError as exc:
+        await remote.close()
+        if inside is None:
+            raise
+        reason = exc
     else:
         log.info("using the CC Executor server at %s", remote.client.url)
         return remote
+    if inside is not None:  # never a job core of its own inside a job: its agent's permission tool, at least
+        log.warning("cannot use the server at %s (%s); only the approve tool works", remote.client.url, reason)
+        return PermissionOnlyBackend(remote.client.url, *inside, why=str(reason))
     settings = load_settings()
     try:
         ensure_state_dir(settings.state_dir)
@@ -77,6 +91,13 @@ async def connect_backend(url: str | None = None, token: str | None = None) -> B
     except BaseException:
         lock.release()
         raise
+
+
+def _inside_a_job() -> tuple[str, str] | None:
+    """(job id, permission key) when this process runs inside a CC Executor job (the server put both in its
+    environment), else None."""
+    job_id, key = os.environ.get(JOB_ID_ENV), os.environ.get(KEY_ENV)
+    return (job_id, key) if job_id and key else None
 
 
 async def _start_local(settings: Settings, lock: InstanceLock) -> Backend:

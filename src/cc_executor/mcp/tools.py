@@ -4,12 +4,14 @@ Kept free of ``from __future__ import annotations``: the SDK reads these signatu
 the ``Context`` parameter) at registration to build each tool's input schema.
 """
 
-from typing import Annotated, Any
+import os
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
+from ..agents.permission_bridge import cli_answer
 from ..protocol.control import ControlType
 from ..protocol.state import StateFilter
 from .backend import Backend, BackendError, Submission, caller_key
@@ -90,6 +92,19 @@ GroupName = Annotated[
         "in order.",
     ),
 ]
+
+
+OptionalJobId = Annotated[str | None, Field(description="A job id (all jobs when left out).")]
+JOB_ENV = "CC_EXECUTOR_JOB_ID"  # jobs/job_env.py: what a job's programs (this MCP server too) are told
+JOB_HEADER = "x-cc-executor-job"  # the same over /mcp: "X-CC-Executor-Job: ${CC_EXECUTOR_JOB_ID}" in --mcp-config
+
+
+def permission_job(ctx: Context) -> str | None:
+    """The job whose agent asks: the HTTP request's ``X-CC-Executor-Job`` header (over /mcp), else this MCP
+    process's own ``CC_EXECUTOR_JOB_ID`` (``cc-executor mcp`` started by the agent inside the job)."""
+    headers = ctx.headers
+    named = headers.get(JOB_HEADER) if headers is not None else None
+    return named or os.environ.get(JOB_ENV) or None
 
 
 def _refused(exc: BackendError) -> ToolError:
@@ -307,6 +322,49 @@ def register_tools(server: MCPServer, backend: Backend, runs: RunStore | None = 
         each cap (null: no cap), and whether it is exhausted (then new jobs naming it are refused)."""
         try:
             return await backend.budget(name)
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="approve", structured_output=False)
+    async def approve(
+        tool_name: Annotated[str, Field(description="The tool the agent wants to use.")],
+        input: Annotated[dict[str, Any], Field(description="The input it wants to give it.")],
+        ctx: Context,
+        tool_use_id: Annotated[str | None, Field(description="The tool call's id.")] = None,
+    ) -> str:
+        """Claude Code's permission prompt (`--permission-prompt-tool mcp__cc-executor__approve`): hands the
+        request to the CC Executor job this agent runs in, where a client or webhook receiver answers it
+        (permission.respond); denied when nobody does within the job's permission timeout."""
+        job_id = permission_job(ctx)
+        if job_id is None:
+            return cli_answer("deny", input, None, f"cc-executor: no job to ask for ({JOB_ENV} is not set)")
+        try:
+            answer = await backend.ask_permission(job_id, tool_name, input, tool_use_id)
+        except BackendError as exc:
+            return cli_answer("deny", input, None, f"cc-executor could not ask: {exc.message}")
+        return str(answer["text"])
+
+    @server.tool(name="permission_requests")
+    async def permission_requests(job_id: OptionalJobId = None) -> dict[str, Any]:
+        """Agents' permission requests waiting for an answer (of one job when given): request_id, job_id,
+        tool_name, input, expires_at. Answer one with answer_permission."""
+        try:
+            return {"requests": await backend.permission_requests(job_id)}
+        except BackendError as exc:
+            raise _refused(exc) from None
+
+    @server.tool(name="answer_permission")
+    async def answer_permission(
+        request_id: Annotated[str, Field(min_length=1, description="From permission_requests.")],
+        behavior: Annotated[Literal["allow", "deny"], Field(description="allow or deny.")],
+        updated_input: Annotated[
+            dict[str, Any] | None, Field(description="allow: run the tool with this input instead.")
+        ] = None,
+        message: Annotated[str | None, Field(description="deny: what the agent is told.")] = None,
+    ) -> dict[str, Any]:
+        """Answer an agent's permission request: allow (optionally with an edited input) or deny."""
+        try:
+            return await backend.respond_permission(request_id, behavior, updated_input, message)
         except BackendError as exc:
             raise _refused(exc) from None
 

@@ -26,6 +26,8 @@ HOOK_WARNING = "hook.warning"
 TOKEN_LIMIT = "error.token_limit_exceeded"
 RATE_LIMIT = "error.rate_limit_exceeded"
 AUTH_FAILED = "error.authentication_failed"
+PERMISSION_REQUEST = "permission.request"  # an agent asks to use a tool; answered with permission.respond
+PERMISSION_RESOLVED = "permission.resolved"  # the answer it got (allowed, denied, or denied at its timeout)
 USAGE_WINDOW = "agents.window"  # an account's usage window closed (a run hit its limit) or holds a job
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
@@ -182,6 +184,28 @@ class AuthFailed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PermissionRequest(Event):
+    """The job's agent asks to use a tool: answer with ``permission.respond`` (``request_id``) before
+    ``expires_at``, or it is denied."""
+
+    request_id: str
+    tool_name: str
+    input: dict[str, Any] = field(default_factory=dict)
+    tool_use_id: str | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PermissionResolved(Event):
+    """The answer a permission request got: ``behavior`` allow or deny, ``by`` whom ("timeout" when nobody)."""
+
+    request_id: str
+    behavior: str
+    by: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProcessError(Event):
     error: str | None = None
 
@@ -251,5 +275,20 @@ def event_from_notification(method: str, params: dict[str, Any]) -> Event:
             **base,
             state=str(params.get("state", "closed")),
             **_pick(params, "account", "closed_until", "reset_at", "message"),
+        )
+    if method == PERMISSION_REQUEST:
+        return PermissionRequest(
+            **base,
+            request_id=str(params.get("request_id")),
+            tool_name=str(params.get("tool_name")),
+            input=dict(params.get("input") or {}),
+            **_pick(params, "tool_use_id", "expires_at"),
+        )
+    if method == PERMISSION_RESOLVED:
+        return PermissionResolved(
+            **base,
+            request_id=str(params.get("request_id")),
+            behavior=str(params.get("behavior")),
+            **_pick(params, "by", "message"),
         )
     return Notification(**base, method=method)

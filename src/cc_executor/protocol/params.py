@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,6 +76,10 @@ class ExecuteParams(Params):
     on_stall: StallAction = "notify"
     max_stalls: int = Field(1, ge=1, le=1000)
     labels: dict[str, str] = Field(default_factory=dict)
+    # Seconds a permission request of this job's agent waits for an answer before it is denied.
+    permission_timeout: float | None = Field(None, gt=0, le=86400)
+    # Webhooks of this job: [{"url": ..., "events": [...]}] (checked by the notify package, docs/notifications.md).
+    notify: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
     # An agent run's caps (docs/agents.md, "Budgets"), and the budget group it counts against.
     max_cost_usd: float | None = Field(None, gt=0)
     max_turns: int | None = Field(None, ge=1)
@@ -121,6 +125,30 @@ class GroupParams(Params):
 
 class GroupSetParams(GroupParams):
     limit: int = Field(ge=1, le=10000)
+
+
+class NotificationListParams(Params):
+    job_id: str | None = None
+    state: Literal["pending", "delivered", "failed"] | None = None
+    limit: int = Field(100, ge=1, le=10000)
+
+
+class PermissionRespondParams(Params):
+    request_id: str = Field(min_length=1)
+    behavior: Literal["allow", "deny"]
+    updated_input: dict[str, Any] | None = None  # allow with this input instead of the one asked for
+    message: str | None = Field(None, max_length=4000)  # deny: what the agent is told
+
+
+class PermissionListParams(Params):
+    job_id: str | None = None
+
+
+class PermissionAskParams(Params):
+    job_id: str = Field(min_length=1)
+    tool_name: str = Field(min_length=1, max_length=200)
+    input: dict[str, Any] = Field(default_factory=dict)
+    tool_use_id: str | None = None
 
 
 class ControlParams(Params):

@@ -36,6 +36,8 @@ CAPABILITIES = [
     "config",
     "budget",
     "groups",
+    "notifications",
+    "permission",
 ]
 
 
@@ -181,6 +183,25 @@ async def groups_delete(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any
     return _groups(ctx).delete(params.name)
 
 
+async def notifications_list(params: p.NotificationListParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    return ctx.executor.notifier.list(params.job_id, params.state, params.limit)
+
+
+async def permission_ask(params: p.PermissionAskParams, ctx: RpcContext) -> dict[str, Any]:
+    job = ctx.executor.manager.get(params.job_id)
+    return await ctx.executor.permissions.ask(job, params.tool_name, params.input, params.tool_use_id)
+
+
+async def permission_respond(params: p.PermissionRespondParams, ctx: RpcContext) -> dict[str, Any]:
+    bridge = ctx.executor.permissions
+    by = f"session {ctx.session_id}"
+    return bridge.respond(params.request_id, params.behavior, params.updated_input, params.message, by)
+
+
+async def permission_list(params: p.PermissionListParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    return ctx.executor.permissions.pending(params.job_id)
+
+
 async def ping(params: p.AnyParams, ctx: RpcContext) -> str:
     return "pong"
 
@@ -215,6 +236,10 @@ def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
             Method("groups.pause", p.GroupParams, groups_pause),
             Method("groups.resume", p.GroupParams, groups_resume),
             Method("groups.delete", p.GroupParams, groups_delete),
+            Method("notifications.list", p.NotificationListParams, notifications_list),
+            Method("permission.ask", p.PermissionAskParams, permission_ask, long_running=True),
+            Method("permission.respond", p.PermissionRespondParams, permission_respond),
+            Method("permission.list", p.PermissionListParams, permission_list),
             Method("ping", p.AnyParams, ping),
             Method("pong", p.AnyParams, pong),
         ],

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,12 +21,13 @@ from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
 from ..executor import Executor
 from ..mcp.http import MCP_PATH, create_mcp_http
-from ..protocol.errors import LimitReached
+from ..protocol.errors import LimitReached, ProtocolError
 from ..protocol.events import encode
+from ..protocol.params import PermissionAskParams
 from ..rpc import framing
 from ..rpc.methods import build_dispatcher
 from ..rpc.protocol import error_response
-from .auth import refusal, token_ok
+from .auth import presented_token, refusal, token_ok
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,12 @@ def create_app(settings: Settings) -> FastAPI:
             report["history"].pop("last_error", None)
         return report
 
+    async def permission(request: Request) -> JSONResponse:
+        """A job's agent asks to use a tool (docs/agents.md, "Permission bridge"): held until a client answers
+        or the job's permission timeout. Credentials: the job's own key (from its environment) or the token."""
+        return await ask_permission(request, executor, settings.token)
+
+    app.post("/permission", summary="A job's permission request (the job's key or the token)")(permission)
     app.get("/health", summary="Service health")(health)
     app.get("/healthz", summary="Service health (alias)")(health)
 
@@ -156,6 +164,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.websocket(WS_PATH_ALIAS)(websocket_endpoint)
     app.state.service = SERVICE_NAME
     return app
+
+
+async def ask_permission(request: Request, executor: Executor, token: str | None) -> JSONResponse:
+    try:
+        params = PermissionAskParams.model_validate(await request.json())
+    except (ValueError, ValidationError) as exc:
+        return JSONResponse({"error": f"bad permission request: {exc}"}, status_code=400)
+    by_key = executor.permissions.key_ok(params.job_id, presented_token(request))
+    if not (by_key or token_ok(request, token)):
+        return JSONResponse({"error": "unauthorized: not this job's key, nor the token"}, status_code=401)
+    try:
+        job = executor.manager.get(params.job_id)
+        via = "job key" if by_key else "token"
+        answer = await executor.permissions.ask(job, params.tool_name, params.input, params.tool_use_id, via)
+    except ProtocolError as exc:
+        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=409)
+    return JSONResponse(answer)
 
 
 class Server(uvicorn.Server):

@@ -16,6 +16,8 @@ from ..security.origin import host_allowed, origin_allowed
 from ..security.token_file import tokens_equal
 
 OPEN_PATHS = frozenset({"/health", "/healthz"})
+# Paths whose handler judges the credentials itself: a job's permission request carries the job's own key.
+OWN_CHECK_PATHS = frozenset({"/permission"})
 SINGLE_HEADERS = ("host", "origin", "authorization")  # each judged below by one value, so it must have only one
 SINGLE_QUERY = ("token",)
 
@@ -54,6 +56,6 @@ def refusal(
         return 403, "forbidden: Host header is not this server (DNS rebinding?)"
     if not origin_allowed(conn.headers.get("origin"), allowed_origins):
         return 403, "forbidden: Origin not allowed (set CC_EXECUTOR_ALLOWED_ORIGINS)"
-    if conn.url.path not in OPEN_PATHS and not token_ok(conn, token):
+    if conn.url.path not in OPEN_PATHS | OWN_CHECK_PATHS and not token_ok(conn, token):
         return 401, "unauthorized: missing or wrong token"
     return None
