@@ -8,7 +8,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from .remote import EXIT_ERROR, connection_options, fail, run_remote
+from .remote import EXIT_ERROR, add_verb, connection_options, fail
 from .table import clock, print_table
 
 if TYPE_CHECKING:
@@ -175,11 +175,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     verbs = budget.add_subparsers(dest="budget_command", required=True)
 
     def verb(name: str, text: str, body: Any, *, named: bool = True) -> argparse.ArgumentParser:
-        parser = verbs.add_parser(name, parents=[server], help=text, description=text)
+        parser = add_verb(verbs, name, text, body, [server])
         if named:
             parser.add_argument("name", metavar="NAME", help="the budget group's name")
-        parser.add_argument("--json", action="store_true", help="print the server's report as JSON")
-        parser.set_defaults(func=lambda args: run_remote(args, lambda client: body(client, args)))
         return parser
 
     verb("show", "a group's caps, what it spent, what its running jobs spend, what is left", budget_show)

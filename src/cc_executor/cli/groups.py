@@ -9,7 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .budget import positive_int
-from .remote import connection_options, run_remote
+from .remote import add_verb, connection_options
 from .table import print_table
 
 if TYPE_CHECKING:
@@ -79,11 +79,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     verbs = groups.add_subparsers(dest="groups_command", required=True)
 
     def verb(name: str, help_text: str, body: Any, *, named: bool = True) -> argparse.ArgumentParser:
-        parser = verbs.add_parser(name, parents=[server], help=help_text, description=help_text)
+        parser = add_verb(verbs, name, help_text, body, [server])
         if named:
             parser.add_argument("name", metavar="NAME", help="the group's name")
-        parser.add_argument("--json", action="store_true", help="print the server's answer as JSON")
-        parser.set_defaults(func=lambda args: run_remote(args, lambda client: body(client, args)))
         return parser
 
     verb("list", "every group: running/limit, queued, paused", groups_list, named=False)

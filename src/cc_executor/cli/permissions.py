@@ -12,7 +12,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from .remote import EXIT_USAGE, connection_options, fail, run_remote
+from .remote import EXIT_USAGE, add_verb, connection_options, fail
 from .table import print_table
 
 if TYPE_CHECKING:
@@ -71,10 +71,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     verbs = parser.add_subparsers(dest="permissions_command", required=True)
 
     def verb(name: str, help_text: str, body: Any) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, parents=[server], help=help_text, description=help_text)
-        p.add_argument("--json", action="store_true", help="print the server's answer as JSON")
-        p.set_defaults(func=lambda args: run_remote(args, lambda client: body(client, args)))
-        return p
+        return add_verb(verbs, name, help_text, body, [server])
 
     listing = verb("list", "the requests waiting for an answer", permissions_list)
     listing.add_argument("--job", default=None, metavar="JOB", help="only this job's")

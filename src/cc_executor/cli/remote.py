@@ -104,3 +104,18 @@ def run_remote(args: argparse.Namespace, body: Body) -> int:
         return fail(describe(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def add_verb(
+    verbs: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    body: Callable[[Client, argparse.Namespace], Awaitable[int]],
+    parents: list[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """One verb of a command group (``budget set``, ``groups pause`` …): runs ``body(client, args)`` against the
+    server; ``--json`` prints the server's answer as it is."""
+    parser = verbs.add_parser(name, parents=parents, help=text, description=text)
+    parser.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    parser.set_defaults(func=lambda args: run_remote(args, lambda client: body(client, args)))
+    return parser

@@ -20,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
-import stat
 from pathlib import Path
 
+from ..security.private_file import PrivateFile, write_new
 from ..security.token_file import ensure_state_dir
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ def load_or_create_secret(state_dir: Path, configured: str | None) -> bytes:
         return existing.encode("utf-8")
     ensure_state_dir(Path(state_dir))
     secret = secrets.token_hex(32)
-    if _write_new(path, secret):
+    if write_new(path, secret):
         log.info("generated a new webhook signing secret in %s", path)
         return secret.encode("utf-8")
     # Another server wrote one between our read and our write: use theirs so both sign alike.
@@ -79,69 +78,19 @@ def load_or_create_secret(state_dir: Path, configured: str | None) -> bytes:
     return raced.encode("utf-8")
 
 
+SECRET_FILE = PrivateFile(
+    "webhook secret file",
+    owner_fix="remove it or set CC_EXECUTOR_WEBHOOK_SECRET",
+    rotate_hint="consider rotating it (delete the file, restart, reconfigure the receivers)",
+    error=SecretFileError,
+)
+
+
 def _read_checked(path: Path) -> str | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise SecretFileError(
-            f"cannot open webhook secret file {path}: {exc.strerror} (a symlink is not accepted)"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SecretFileError(f"webhook secret file {path} is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise SecretFileError(
-                f"webhook secret file {path} belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()}); "
-                "remove it or set CC_EXECUTOR_WEBHOOK_SECRET"
-            )
-        if info.st_mode & 0o077:
-            log.warning(
-                "webhook secret file %s was readable by others (mode %o); restricted it to 0600 — "
-                "consider rotating it (delete the file, restart, reconfigure the receivers)",
-                path,
-                stat.S_IMODE(info.st_mode),
-            )
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "r", encoding="utf-8", closefd=False) as handle:
-            secret = handle.read().strip()
-    finally:
-        os.close(fd)
-    if len(secret) < MIN_SECRET_LENGTH:
+    secret = SECRET_FILE.read(path)
+    if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise SecretFileError(
             f"webhook secret file {path} holds fewer than {MIN_SECRET_LENGTH} characters; "
             "delete it to have a new one generated"
         )
     return secret
-
-
-def _write_new(path: Path, secret: str) -> bool:
-    """Write ``secret`` to ``path`` atomically with mode 0600; False when ``path`` already exists."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)  # the umask may have narrowed nothing, but make it exact
-            os.write(fd, (secret + "\n").encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # link() rather than rename(): it never replaces a secret another server has just written.
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return False
-        _fsync_dir(path.parent)
-        return True
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -12,10 +12,11 @@ import hmac
 import logging
 import os
 import secrets
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from .private_file import PrivateFile, write_new
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def ensure_token(state_dir: Path, explicit: str | None) -> TokenInfo:
         return TokenInfo(existing, path, "file")
     ensure_state_dir(Path(state_dir))
     token = secrets.token_urlsafe(32)
-    if _write_new(path, token):
+    if write_new(path, token):
         log.info("generated a new server token in %s", path)
         return TokenInfo(token, path, "generated")
     # Another server wrote one between our read and our write: use theirs, so both agree with the file.
@@ -78,34 +79,18 @@ def read_token(state_dir: Path) -> str | None:
     return text.strip() or None
 
 
+TOKEN_FILE = PrivateFile(
+    "token file",
+    owner_fix="remove it or point CC_EXECUTOR_STATE_DIR at a directory of your own",
+    rotate_hint="consider rotating the token (delete the file and restart)",
+    error=TokenFileError,
+)
+
+
 def _read_checked(path: Path) -> str | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
+    token = TOKEN_FILE.read(path)
+    if token is None:
         return None
-    except OSError as exc:
-        raise TokenFileError(f"cannot open token file {path}: {exc.strerror} (a symlink is not accepted)") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise TokenFileError(f"token file {path} is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise TokenFileError(
-                f"token file {path} belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()}); "
-                "remove it or point CC_EXECUTOR_STATE_DIR at a directory of your own"
-            )
-        if info.st_mode & 0o077:
-            log.warning(
-                "token file %s was readable by others (mode %o); restricted it to 0600 — "
-                "consider rotating the token (delete the file and restart)",
-                path,
-                stat.S_IMODE(info.st_mode),
-            )
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "r", encoding="utf-8", closefd=False) as handle:
-            token = handle.read().strip()
-    finally:
-        os.close(fd)
     if len(token) < MIN_TOKEN_LENGTH or any(ch.isspace() for ch in token):
         raise TokenFileError(
             f"token file {path} does not hold a usable token (at least {MIN_TOKEN_LENGTH} characters, "
@@ -125,33 +110,3 @@ def ensure_state_dir(directory: Path) -> None:
     except FileExistsError:
         return
     os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask; make it exact
-
-
-def _write_new(path: Path, token: str) -> bool:
-    """Write ``token`` to ``path`` atomically with mode 0600; False when ``path`` already exists."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, (token + "\n").encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # link() rather than rename(): it never replaces a token another server has just written.
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return False
-        _fsync_dir(path.parent)
-        return True
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
