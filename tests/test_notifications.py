@@ -161,15 +161,19 @@ async def test_a_receiver_that_never_answers_ends_failed_and_the_job_is_not_held
 async def test_the_command_notifier_gets_each_event_on_stdin(make_server: ServerFactory, tmp_path: Path) -> None:
     out = tmp_path / "notices"
     out.mkdir()
-    command = f'cat > "{out}/$CC_EXECUTOR_EVENT-$CC_EXECUTOR_JOB_ID.json"'
-    server = make_server(CC_EXECUTOR_NOTIFY_COMMAND=command)
-    async with await RpcClient.connect(server.url) as client:
+    command = f'env > "{out}/env-$CC_EXECUTOR_EVENT"; cat > "{out}/$CC_EXECUTOR_EVENT-$CC_EXECUTOR_JOB_ID.json"'
+    token = "notify-command-token"
+    server = make_server(CC_EXECUTOR_NOTIFY_COMMAND=command, CC_EXECUTOR_TOKEN=token)
+    async with await RpcClient.connect(server.url, additional_headers={"Authorization": f"Bearer {token}"}) as client:
         job = await client.call("execute", command="echo x")
         await client.collect_until_completed(job["job_id"])
     ended = out / f"ended-{job['job_id']}.json"
     body = await until(lambda: parsed(ended))
     assert body["event"] == "ended" and body["data"]["status"] == "completed" and body["job_id"] == job["job_id"]
     assert (out / f"started-{job['job_id']}.json").exists()
+    env = (out / "env-ended").read_text()
+    assert f"CC_EXECUTOR_JOB_ID={job['job_id']}" in env  # the positive control
+    assert token not in env and "CC_EXECUTOR_TOKEN" not in env and "CC_EXECUTOR_NOTIFY_COMMAND" not in env
 
 
 async def test_a_bad_notify_is_refused_and_nothing_runs(make_server: ServerFactory, tmp_path: Path) -> None:

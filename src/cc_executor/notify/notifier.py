@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from ..jobs.job_env import base_environ
 from ..security.token_file import ensure_state_dir
 from .backoff import retry_delay
 from .body import build_body
@@ -299,7 +300,7 @@ class Notifier:
         return False, status, error
 
     async def _run_command(self, delivery: Delivery) -> Outcome:
-        env = dict(os.environ)
+        env = base_environ(os.environ)  # as a job's: none of the server's own settings and secrets
         env.update(
             CC_EXECUTOR_EVENT=delivery.event,
             CC_EXECUTOR_JOB_ID=delivery.job_id,
