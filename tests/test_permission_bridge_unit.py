@@ -121,3 +121,13 @@ def test_which_job_events_become_notifications() -> None:
     assert notices_for("agents.window", {"state": "open"}) == []
     assert notices_for("permission.request", {"request_id": "r"}) == [("permission", {"request_id": "r"})]
     assert notices_for("process.stalled", {"idle_seconds": 3})[0][0] == "stalled"
+
+
+async def test_an_asker_that_goes_away_leaves_a_resolved_event_and_nothing_waiting() -> None:
+    bridge, job = PermissionBridge(60), stand_in()
+    task = await asked(bridge, job)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [m for m, _ in job.log.events] == ["permission.request", "permission.resolved"]
+    assert job.log.events[1][1]["by"] == "asker gone" and bridge.pending() == [] and job.awaiting == 0

@@ -117,6 +117,10 @@ class PermissionBridge:
                 answer = await asyncio.wait_for(asyncio.shield(request.answer), timeout)
             except TimeoutError:
                 answer = _decision("deny", f"no answer within {timeout:g} s (denied by default)", "timeout")
+            except asyncio.CancelledError:  # the asker went away (its MCP process ended): the request is void
+                gone = _decision("deny", "the agent stopped waiting for the answer", "asker gone")
+                job.log.append_event(events.PERMISSION_RESOLVED, {"request_id": request.request_id, **gone})
+                raise
         finally:
             self._pending.pop(request.request_id, None)
             job.awaiting -= 1
