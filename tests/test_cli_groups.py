@@ -66,6 +66,7 @@ def test_unknown_group_and_bad_limit_are_one_line_and_nothing_runs(
     assert refused.returncode != 0 and not marker.exists()
     assert "unknown group 'flete'" in refused.stderr and "fleet" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "['" not in refused.stderr and refused.stderr.count("fleet") == 1  # the names once, as words
     bad = cli(env, "groups", "set", "fleet", "0")
     assert bad.returncode == 2 and "must be 1 or more" in bad.stderr
     missing = cli(env, "groups", "show", "nope")

@@ -73,7 +73,7 @@ def detail(message: str, data: Any) -> str:
     for item in items:
         pairs = item.items() if isinstance(item, dict) else [(None, item)]
         for key, value in pairs:
-            text = " ".join(str(value).split())
+            text = ", ".join(str(v) for v in value) if isinstance(value, list) else " ".join(str(value).split())
             if value in (None, "", [], {}) or text in message or text in said:
                 continue
             said.append(text if key is None else f"{key}: {text}")
