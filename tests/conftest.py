@@ -27,6 +27,7 @@ import httpx
 import pytest
 from claude_cli import anthropic_mock, claude_cli  # noqa: F401 - fixtures of the real-CLI tests
 from rpc_client import RpcClient
+from webhook_receiver import receiver  # noqa: F401 - the webhook tests' fixture
 
 from cc_executor.config import setting_variables
 from cc_executor.jobs.spawner import Spawner

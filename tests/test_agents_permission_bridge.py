@@ -121,36 +121,31 @@ async def test_an_unanswered_request_is_denied_at_its_timeout(
 
 
 async def test_a_job_without_the_token_asks_with_its_own_key_and_webhooks_hear_of_it(
-    make_server: ServerFactory, anthropic_mock: AnthropicMock, tmp_path: Path
+    make_server: ServerFactory, anthropic_mock: AnthropicMock, tmp_path: Path, receiver: Receiver
 ) -> None:
-    receiver = Receiver()
-    receiver.up()
-    try:
-        webhooks = json.dumps([{"url": receiver.url, "events": ["permission"]}])
-        srv: ServerProcess = make_server(CC_EXECUTOR_TOKEN=TOKEN, CC_EXECUTOR_WEBHOOKS=webhooks)
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with await RpcClient.connect(srv.url, additional_headers=headers) as rpc:
-            job, marker = await start_agent(rpc, anthropic_mock, tmp_path)
-            request = await next_request(rpc, job["job_id"])
-            assert request["via"] == "job key"  # cc-executor mcp had no token: it asked with the job's key
-            # Neither a wrong key nor another job's request gets through the key's door.
-            wrong = httpx.post(
-                f"{srv.http}/permission",
-                json={"job_id": job["job_id"], "tool_name": "Bash", "input": {}},
-                headers={"Authorization": "Bearer not-the-key"},
-                timeout=10,
-            )
-            assert wrong.status_code == 401
-            await rpc.call("permission.respond", request_id=request["request_id"], behavior="allow")
-            events = await rpc.collect_until_completed(job["job_id"], timeout=120)
-            assert marker.read_text() == "tool-ran\n"
-            assert completed(events)["status"] == "completed"
-        bodies = [json.loads(r.body) for r in receiver.received()]
-        [hook] = [b for b in bodies if b["job_id"] == job["job_id"]]
-        assert hook["event"] == "permission" and hook["data"]["request_id"] == request["request_id"]
-        assert hook["data"]["tool_name"] == "Bash"
-    finally:
-        receiver.stop()
+    webhooks = json.dumps([{"url": receiver.url, "events": ["permission"]}])
+    srv: ServerProcess = make_server(CC_EXECUTOR_TOKEN=TOKEN, CC_EXECUTOR_WEBHOOKS=webhooks)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with await RpcClient.connect(srv.url, additional_headers=headers) as rpc:
+        job, marker = await start_agent(rpc, anthropic_mock, tmp_path)
+        request = await next_request(rpc, job["job_id"])
+        assert request["via"] == "job key"  # cc-executor mcp had no token: it asked with the job's key
+        # Neither a wrong key nor another job's request gets through the key's door.
+        wrong = httpx.post(
+            f"{srv.http}/permission",
+            json={"job_id": job["job_id"], "tool_name": "Bash", "input": {}},
+            headers={"Authorization": "Bearer not-the-key"},
+            timeout=10,
+        )
+        assert wrong.status_code == 401
+        await rpc.call("permission.respond", request_id=request["request_id"], behavior="allow")
+        events = await rpc.collect_until_completed(job["job_id"], timeout=120)
+        assert marker.read_text() == "tool-ran\n"
+        assert completed(events)["status"] == "completed"
+    bodies = [json.loads(r.body) for r in receiver.received()]
+    [hook] = [b for b in bodies if b["job_id"] == job["job_id"]]
+    assert hook["event"] == "permission" and hook["data"]["request_id"] == request["request_id"]
+    assert hook["data"]["tool_name"] == "Bash"
 
 
 async def test_the_cli_lists_a_request_and_allows_it_with_an_edited_input(

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,6 @@ from webhook_receiver import Receiver, Recorded
 
 SECRET = "webhook-secret-for-tests"
 FAST_RETRY = {"CC_EXECUTOR_WEBHOOK_BACKOFF": "0.2", "CC_EXECUTOR_WEBHOOK_BACKOFF_MAX": "0.5"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.up()
-    yield r
-    r.stop()
 
 
 def signed(request: Recorded) -> dict[str, Any]:

@@ -40,31 +40,26 @@ async def bodies_of(receiver: Receiver, job_id: str, wanted: set[str]) -> dict[s
 
 
 async def test_a_budget_stop_and_a_rate_limit_reach_the_webhooks(
-    make_server: ServerFactory, anthropic_mock: AnthropicMock, tmp_path: Path
+    make_server: ServerFactory, anthropic_mock: AnthropicMock, tmp_path: Path, receiver: Receiver
 ) -> None:
-    receiver = Receiver()
-    receiver.up()
-    try:
-        srv = make_server(CC_EXECUTOR_WEBHOOKS=receiver.url, CC_EXECUTOR_WEBHOOK_SECRET=SECRET)
-        env = claude_env(anthropic_mock, tmp_path / "home", CLAUDE_CODE_MAX_RETRIES="0")
-        async with await RpcClient.connect(srv.url) as rpc:
-            capped = await rpc.call(
-                "execute",
-                command=claude_command("bash", "--allowedTools", "Bash"),
-                env=env,
-                cwd=str(tmp_path),
-                max_cost_usd=0.0001,
-            )
-            limited = await rpc.call("execute", command=claude_command("rate_limit"), env=env, cwd=str(tmp_path))
-            capped_end = completed(await rpc.collect_until_completed(capped["job_id"], timeout=90))
-            await rpc.collect_until_completed(limited["job_id"], timeout=90)
-        assert capped_end["reason"].startswith("budget: max_cost_usd 0.0001 crossed")
-        stopped = await bodies_of(receiver, capped["job_id"], {"started", "ended", "budget"})
-        assert stopped["budget"]["data"]["reason"] == capped_end["reason"]
-        assert stopped["ended"]["data"]["status"] == "cancelled" and stopped["ended"]["data"]["agent"]
-        assert stopped["ended"]["job"]["budget"]["caps"]["max_cost_usd"] == 0.0001
-        rate = await bodies_of(receiver, limited["job_id"], {"rate_limited", "ended"})
-        assert rate["rate_limited"]["data"]["source"] == "rate_limit"
-        assert rate["rate_limited"]["data"]["error_type"]
-    finally:
-        receiver.stop()
+    srv = make_server(CC_EXECUTOR_WEBHOOKS=receiver.url, CC_EXECUTOR_WEBHOOK_SECRET=SECRET)
+    env = claude_env(anthropic_mock, tmp_path / "home", CLAUDE_CODE_MAX_RETRIES="0")
+    async with await RpcClient.connect(srv.url) as rpc:
+        capped = await rpc.call(
+            "execute",
+            command=claude_command("bash", "--allowedTools", "Bash"),
+            env=env,
+            cwd=str(tmp_path),
+            max_cost_usd=0.0001,
+        )
+        limited = await rpc.call("execute", command=claude_command("rate_limit"), env=env, cwd=str(tmp_path))
+        capped_end = completed(await rpc.collect_until_completed(capped["job_id"], timeout=90))
+        await rpc.collect_until_completed(limited["job_id"], timeout=90)
+    assert capped_end["reason"].startswith("budget: max_cost_usd 0.0001 crossed")
+    stopped = await bodies_of(receiver, capped["job_id"], {"started", "ended", "budget"})
+    assert stopped["budget"]["data"]["reason"] == capped_end["reason"]
+    assert stopped["ended"]["data"]["status"] == "cancelled" and stopped["ended"]["data"]["agent"]
+    assert stopped["ended"]["job"]["budget"]["caps"]["max_cost_usd"] == 0.0001
+    rate = await bodies_of(receiver, limited["job_id"], {"rate_limited", "ended"})
+    assert rate["rate_limited"]["data"]["source"] == "rate_limit"
+    assert rate["rate_limited"]["data"]["error_type"]

@@ -30,14 +30,6 @@ SECRET = "test-secret-0123456789"
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.up()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def down_receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r

@@ -5,10 +5,13 @@ connections are refused and the port stays the same for a restart)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any
+
+import pytest
 
 
 @dataclass
@@ -90,3 +93,12 @@ class Receiver:
     def received(self) -> list[Recorded]:
         with self._lock:
             return list(self.requests)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver that is up, stopped at the end of the test (registered in conftest.py)."""
+    r = Receiver()
+    r.up()
+    yield r
+    r.stop()

@@ -5,6 +5,7 @@ once the group is spent, the server refuses its new jobs."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -174,16 +175,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     verbs = budget.add_subparsers(dest="budget_command", required=True)
 
-    def verb(name: str, text: str, body: Any, *, named: bool = True) -> argparse.ArgumentParser:
-        parser = add_verb(verbs, name, text, body, [server])
-        if named:
-            parser.add_argument("name", metavar="NAME", help="the budget group's name")
-        return parser
+    verb = functools.partial(add_verb, verbs, parents=[server], named="the budget group's name")
 
     verb("show", "a group's caps, what it spent, what its running jobs spend, what is left", budget_show)
     parser = verb(
         "set", "create a group or set its caps (a cap not given is no cap); what it spent is kept", budget_set
     )
     cap_options(parser, "the group")
-    verb("list", "every budget group, with what it spent of each cap", budget_list, named=False)
+    verb("list", "every budget group, with what it spent of each cap", budget_list, named=None)
     verb("reset", "set a group's spending back to zero; its caps stay", budget_reset)

@@ -5,6 +5,7 @@ limit of jobs at once with the rest queued in order (docs/groups.md). A job join
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -78,13 +79,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     groups = sub.add_parser("groups", help="concurrency groups: how many jobs of a kind run at once", description=text)
     verbs = groups.add_subparsers(dest="groups_command", required=True)
 
-    def verb(name: str, help_text: str, body: Any, *, named: bool = True) -> argparse.ArgumentParser:
-        parser = add_verb(verbs, name, help_text, body, [server])
-        if named:
-            parser.add_argument("name", metavar="NAME", help="the group's name")
-        return parser
-
-    verb("list", "every group: running/limit, queued, paused", groups_list, named=False)
+    verb = functools.partial(add_verb, verbs, parents=[server], named="the group's name")
+    verb("list", "every group: running/limit, queued, paused", groups_list, named=None)
     verb("show", "one group, with its running and queued job ids", groups_show)
     setter = verb("set", "create a group or change its limit now (queued jobs start if it grew)", groups_set)
     setter.add_argument("limit", metavar="LIMIT", type=positive_int, help="how many of its jobs may run at once")

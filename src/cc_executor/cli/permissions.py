@@ -8,6 +8,7 @@ job's permission timeout passes (then it is denied). ``run`` prints the request 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -70,9 +71,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser("permissions", help="answer agents' permission requests", description=text)
     verbs = parser.add_subparsers(dest="permissions_command", required=True)
 
-    def verb(name: str, help_text: str, body: Any) -> argparse.ArgumentParser:
-        return add_verb(verbs, name, help_text, body, [server])
-
+    verb = functools.partial(add_verb, verbs, parents=[server])
     listing = verb("list", "the requests waiting for an answer", permissions_list)
     listing.add_argument("--job", default=None, metavar="JOB", help="only this job's")
     allow = verb("allow", "let the agent use the tool", lambda client, args: respond(client, args, "allow"))

@@ -112,10 +112,14 @@ def add_verb(
     text: str,
     body: Callable[[Client, argparse.Namespace], Awaitable[int]],
     parents: list[argparse.ArgumentParser],
+    named: str | None = None,
 ) -> argparse.ArgumentParser:
     """One verb of a command group (``budget set``, ``groups pause`` …): runs ``body(client, args)`` against the
-    server; ``--json`` prints the server's answer as it is."""
+    server; ``--json`` prints the server's answer as it is. ``named``: the help of its ``NAME`` argument (the
+    group it acts on), None for a verb without one."""
     parser = verbs.add_parser(name, parents=parents, help=text, description=text)
+    if named is not None:
+        parser.add_argument("name", metavar="NAME", help=named)
     parser.add_argument("--json", action="store_true", help="print the server's answer as JSON")
     parser.set_defaults(func=lambda args: run_remote(args, lambda client: body(client, args)))
     return parser
