@@ -7,10 +7,24 @@ import asyncio
 import json
 import resource
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from . import bulk, latency, machine, report, scale, short_lines, slow_consumer, spawn
+from . import (
+    bulk,
+    fan_out,
+    idle_connections,
+    latency,
+    machine,
+    report,
+    restart_attach,
+    scale,
+    short_lines,
+    slow_consumer,
+    spawn,
+    spawn_kept,
+)
 from .result import WorkloadResult
 from .servers import Running, our_server
 from .sizes import FULL, QUICK, Sizes
@@ -23,6 +37,10 @@ WORKLOADS: dict[str, Workload] = {
     spawn.NAME: spawn.run,
     scale.NAME: scale.run,
     slow_consumer.NAME: slow_consumer.run,
+    restart_attach.NAME: restart_attach.run,
+    spawn_kept.NAME: spawn_kept.run,
+    idle_connections.NAME: idle_connections.run,
+    fan_out.NAME: fan_out.run,
 }
 
 
@@ -48,7 +66,9 @@ async def _run(sizes: Sizes, names: list[str]) -> list[WorkloadResult]:
     async with our_server(max_sessions=max(sizes.scale_levels) * 2) as server:
         for name in names:
             print(f"running {name} ...", file=sys.stderr, flush=True)
+            began = time.perf_counter()
             results.append(await WORKLOADS[name](sizes, server))
+            print(f"  {name} took {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
     return results
 
 

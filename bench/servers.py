@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from cc_executor.config import setting_variables
 
 _OUR_SETTING_NAMES = setting_variables()
 READY_WITHIN = 30.0
+# ``BENCH_SERVER_SRC=/path/to/other/checkout/src python -m bench``: our server runs from that source tree.
+SERVER_SOURCE = "BENCH_SERVER_SRC"
 
 
 def free_port() -> int:
@@ -38,6 +40,7 @@ class Running:
     url: str
     pid: int
     log_path: Path
+    state_dir: Path | None = None  # our server's state directory (its job logs and registry)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -50,7 +53,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def _server_env(workdir: Path, max_sessions: int) -> dict[str, str]:
+def _server_env(workdir: Path, max_sessions: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CC_EXECUTOR_") and k not in _OUR_SETTING_NAMES}
     env.update(
         CC_EXECUTOR_STATE_DIR=str(workdir / "state"),
@@ -60,26 +63,45 @@ def _server_env(workdir: Path, max_sessions: int) -> dict[str, str]:
         CC_EXECUTOR_EXECUTE_RATE="0",  # the spawn workload starts hundreds of jobs on one connection
         CC_EXECUTOR_MAX_JOBS_PER_SESSION="10000",
     )
+    if source := os.environ.get(SERVER_SOURCE):
+        env["PYTHONPATH"] = source  # a before/after comparison: the server of another checkout, same benchmark
+    env.update(extra or {})
     return env
 
 
-@contextlib.asynccontextmanager
-async def our_server(max_sessions: int = 1000) -> AsyncIterator[Running]:
-    """``python -m cc_executor serve`` in a subprocess, healthy before this yields."""
+@contextlib.contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    """``keep`` as it is (its state outlives this server), or a fresh temporary directory removed afterwards."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
     with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
-        workdir = Path(tmp)
-        log_path = workdir / "server.log"
+        yield Path(tmp)
+
+
+@contextlib.asynccontextmanager
+async def our_server(
+    max_sessions: int = 1000, workdir: Path | None = None, env: Mapping[str, str] | None = None
+) -> AsyncIterator[Running]:
+    """``python -m cc_executor serve`` in a subprocess, healthy before this yields.
+
+    ``workdir``: where its state and config directories live, kept afterwards, so a second server started on
+    the same ``workdir`` is a restart of the first (default: a fresh temporary one). ``env``: settings that
+    override the benchmark's (e.g. a higher ``CC_EXECUTOR_JOB_RETENTION_COUNT``)."""
+    with _workdir(workdir) as wd:
+        log_path = wd / "server.log"
         port = free_port()
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "cc_executor", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-auth"],
-                env=_server_env(workdir, max_sessions),
+                env=_server_env(wd, max_sessions, env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         try:
             await _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log_path)
-            yield Running(f"ws://127.0.0.1:{port}/ws/mcp", proc.pid, log_path)
+            yield Running(f"ws://127.0.0.1:{port}/ws/mcp", proc.pid, log_path, wd / "state")
         finally:
             _stop(proc)
 

@@ -9,7 +9,7 @@ from .sizes import Sizes
 from .throughput import OURS_LINES, TRANSPORTS, deliver
 
 NAME = "short_lines"
-TARGET_VS_WEBSOCKETD = 10.0
+TARGET_VS_WEBSOCKETD = 100.0
 TARGET_VS_RAW = 0.20
 # One line per frame, as the original and websocketd send: at least websocketd's rate, with the same framing.
 TARGET_LINES_VS_WEBSOCKETD = 1.0

@@ -16,6 +16,11 @@ class Sizes:
     scale_levels: tuple[int, ...]  # concurrent connections
     scale_lines: int  # numbered lines per job
     slow_bytes: int  # bytes the slow consumer's job prints
+    restart_entries: int  # output entries in the log of the finished job attached to after a restart
+    kept_jobs: int  # finished jobs the server keeps while spawn round trips are measured
+    idle_connections: int  # WebSocket connections opened and left idle
+    fan_out_watchers: int  # connections watching one job
+    fan_out_bytes: int  # bytes that job prints, in 1000-byte lines
     quick: bool
 
     @property
@@ -31,6 +36,11 @@ FULL = Sizes(
     scale_levels=(1, 50, 200, 500),
     scale_lines=10_000,
     slow_bytes=500_000_000,
+    restart_entries=10_000_000,
+    kept_jobs=10_000,
+    idle_connections=1000,
+    fan_out_watchers=100,
+    fan_out_bytes=50_000_000,
     quick=False,
 )
 
@@ -42,5 +52,10 @@ QUICK = Sizes(
     scale_levels=(1, 20),
     scale_lines=10_000,
     slow_bytes=50_000_000,
+    restart_entries=200_000,
+    kept_jobs=1000,
+    idle_connections=100,
+    fan_out_watchers=10,
+    fan_out_bytes=5_000_000,
     quick=True,
 )

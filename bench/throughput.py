@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from cc_executor.protocol import binary_output
 from cc_executor.rpc.framing import LINES
 
 from . import servers
@@ -14,6 +15,7 @@ from .transports import via_ours, via_pipe, via_websocketd
 
 TRANSPORTS = ("ours", "websocketd", "raw")
 OURS_LINES = "ours_lines"  # our server with the original's framing, one line per frame (as websocketd sends)
+OURS_BINARY = "ours_binary"  # our server with binary output frames (docs/protocol.md), as our own client asks
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ async def deliver(command: str, ours: Running, transports: tuple[str, ...] = TRA
                 await via_ours(ours.url, command, sink)
             elif transport == OURS_LINES:
                 await via_ours(ours.url, command, sink, LINES)
+            elif transport == OURS_BINARY:
+                await via_ours(ours.url, command, sink, output=binary_output.BINARY)
             else:
                 await via_pipe(command, sink)
             seconds = time.perf_counter() - start

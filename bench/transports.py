@@ -16,6 +16,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from cc_executor.protocol import binary_output, codec
 from cc_executor.rpc.framing import COALESCED, with_framing
 
 from .sinks import Sink
@@ -37,10 +38,10 @@ class OurConnection:
         self._backlog: list[dict[str, Any]] = []  # notifications that arrived before a response
 
     @classmethod
-    async def open(cls, url: str, framing: str = COALESCED, **kwargs: Any) -> OurConnection:
+    async def open(cls, url: str, framing: str = COALESCED, output: str | None = None, **kwargs: Any) -> OurConnection:
         kwargs.setdefault("max_size", None)
         kwargs.setdefault("open_timeout", OPEN_TIMEOUT)
-        ws = await websockets.connect(with_framing(url, framing), **kwargs)
+        ws = await websockets.connect(with_framing(url, framing, output), **kwargs)
         connected = json.loads(await ws.recv())
         if connected.get("method") != "connected":
             await ws.close()
@@ -55,7 +56,7 @@ class OurConnection:
         request_id = next(self._ids)
         await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
         while True:
-            message = json.loads(await self.ws.recv())
+            message = _message(await self.ws.recv())
             if message.get("id") == request_id:
                 if "error" in message:
                     raise JobFailed(f"{method}: {message['error']}")
@@ -75,12 +76,20 @@ class OurConnection:
             if (done := _handle(message, job_id, sink)) is not None:
                 return done
         async for raw in self.ws:
-            if (done := _handle(json.loads(raw), job_id, sink)) is not None:
+            if (done := _handle(_message(raw), job_id, sink)) is not None:
                 return done
         raise JobFailed(f"connection closed before job {job_id} completed")
 
     async def run(self, command: str, sink: Sink) -> dict[str, Any]:
         return await self.stream(await self.start(command), sink)
+
+
+def _message(raw: str | bytes) -> dict[str, Any]:
+    """A frame as our client reads it: JSON text with orjson, a binary output frame by its header."""
+    if isinstance(raw, str):
+        return dict(codec.loads(raw))
+    method, params = binary_output.decode(raw)
+    return {"method": method, "params": params}
 
 
 def _handle(message: dict[str, Any], job_id: str, sink: Sink) -> dict[str, Any] | None:
@@ -98,9 +107,11 @@ def _handle(message: dict[str, Any], job_id: str, sink: Sink) -> dict[str, Any] 
     return None
 
 
-async def via_ours(url: str, command: str, sink: Sink, framing: str = COALESCED) -> dict[str, Any]:
-    """Connect (asking for ``framing``), run ``command`` to completion feeding ``sink``, disconnect."""
-    conn = await OurConnection.open(url, framing)
+async def via_ours(
+    url: str, command: str, sink: Sink, framing: str = COALESCED, output: str | None = None
+) -> dict[str, Any]:
+    """Connect (asking for ``framing`` and ``output``), run ``command`` to completion feeding ``sink``, disconnect."""
+    conn = await OurConnection.open(url, framing, output)
     try:
         return await conn.run(command, sink)
     finally:

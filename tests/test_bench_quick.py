@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = {"short_lines", "bulk", "latency", "spawn", "scale", "slow_consumer"}
+WORKLOADS = {
+    "short_lines",
+    "bulk",
+    "latency",
+    "spawn",
+    "scale",
+    "slow_consumer",
+    "restart_attach",
+    "spawn_kept",
+    "idle_connections",
+    "fan_out",
+}
 
 
 @pytest.mark.timeout(120)

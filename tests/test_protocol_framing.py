@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
+from cc_executor.protocol import binary_output
 from cc_executor.protocol.events import encode_notification as notification
-from cc_executor.rpc.framing import COALESCED, LINES, UnknownFraming, choose, one_line_per_frame, split_lines
+from cc_executor.rpc.framing import (
+    COALESCED,
+    LINES,
+    UnknownFraming,
+    binary_frames,
+    choose,
+    one_line_per_frame,
+    split_lines,
+)
 
 
 def output(data: str, seq: int = 3, **extra: object) -> str:
@@ -57,3 +67,31 @@ def test_frames_of_one_line_are_sent_as_stored() -> None:
         output("x" * 100, 4, chunk_index=0, total_chunks=3),
     ]
     assert one_line_per_frame(stored) == stored
+
+
+ALPHABET = ["a", "\n", "\\", "n", '"', "é", "\u2028", "\x00", "\r", "\t", "/", "\x7f", "😀", " "]
+
+
+def test_lines_cut_from_the_stored_text_equal_lines_decoded_and_escaped_again() -> None:
+    """The fast path (pieces of the stored JSON string) against the decode-split-escape path, on random data
+    with backslashes, escaped n's, quotes and control characters (a backslash-n is not a newline)."""
+    rng = random.Random(7)
+    for _ in range(5000):
+        data = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 14)))
+        stored = output(data)
+        frames = one_line_per_frame([stored])
+        lines = split_lines(data)
+        if len(lines) <= 1:
+            assert frames == [stored]
+            continue
+        decoded = [json.loads(frame)["params"] for frame in frames]
+        assert [p["data"] for p in decoded] == lines
+        assert [(p["line_index"], p["line_count"]) for p in decoded] == [(i, len(lines)) for i in range(len(lines))]
+        assert all(list(p)[:5] == ["job_id", "seq", "type", "data", "truncated"] for p in decoded)
+
+
+def test_binary_frames_replace_only_output_events() -> None:
+    stored = [output("one\ntwo\n"), notification("process.paused", {"job_id": "j", "status": "paused"})]
+    frames = binary_frames(stored)
+    assert isinstance(frames[0], bytes) and frames[1] == stored[1]
+    assert binary_output.decode(frames[0]) == ("process.output", json.loads(stored[0])["params"])

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cc_executor.jobs.log_outage import WriteOutages
+from cc_executor.jobs.memory_tail import TailPool
 from cc_executor.jobs.output_log import INDEX_EVERY, LogProblem, OutputLog
 
 
@@ -130,6 +131,27 @@ async def test_memory_keeps_a_bounded_tail_and_older_entries_are_read_from_the_f
     assert [e["params"]["data"] for e in entries[:2]] == ["line 000\n", "line 001\n"]
     assert log.position_for_seq(150) == 150 and log.position_for_seq(3) == 3  # 3 is found through the index
     log.close()
+
+
+async def test_tails_share_one_total_and_a_log_that_prints_trims_to_its_share(tmp_path: Path) -> None:
+    pool = TailPool(3000)
+    logs = [OutputLog(f"j{n}", tmp_path / f"j{n}.log", memory_limit=10_000, pool=pool) for n in range(3)]
+    for log in logs[:2]:
+        for n in range(20):
+            log.append_output("stdout", f"line {n:03d}\n")  # 2 x ~1800 characters: the pool is over its 3000
+            log.flush()
+    assert pool.holders == 2 and pool.used == sum(log._mem_bytes for log in logs)
+    for n in range(30):
+        logs[2].append_output("stdout", f"line {n:03d}\n")
+        logs[2].flush()
+    assert logs[2]._mem_bytes <= 3000 // 3 + 100  # its share of the pool (plus the newest entry)
+    assert logs[2]._mem_start > 0 and [e["params"]["seq"] for e in read_all(logs[2])] == list(range(30))
+    assert pool.used == sum(log._mem_bytes for log in logs) and pool.holders == 3
+    for log in logs:
+        log.close()
+        log.release_memory()
+    assert pool.used == 0 and pool.holders == 0
+    assert TailPool(100).allowance(50) == 50  # under its limit, a log keeps its own
 
 
 async def test_entries_not_yet_on_disk_are_never_dropped_from_memory(tmp_path: Path) -> None:

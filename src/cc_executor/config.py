@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     # --- output --------------------------------------------------------------------------------
     max_buffer_size: int = Field(8 * MiB, ge=1024, validation_alias=_env("MAX_BUFFER_SIZE"))
     output_chunk_size: int = Field(64 * 1024, ge=256, validation_alias=_env("CC_EXECUTOR_OUTPUT_CHUNK_SIZE"))
-    output_memory_tail: int = Field(1 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TAIL"))
+    # A reader that keeps up reads from memory; one that falls behind the tail reads the file back (slower).
+    output_memory_tail: int = Field(16 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TAIL"))
+    output_memory_total: int = Field(256 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TOTAL"))
     partial_line_flush: float = Field(0.05, ge=0, validation_alias=_env("CC_EXECUTOR_PARTIAL_LINE_FLUSH"))
     leftover_drain: float = Field(1.0, ge=0, validation_alias=_env("CC_EXECUTOR_LEFTOVER_DRAIN"))
     # When a job's log cannot be written (disk full): "keep" running and mark lost output, or "stop" the job.
@@ -203,6 +205,7 @@ class Settings(BaseSettings):
             max_buffer_size=self.max_buffer_size,
             output_chunk_size=self.output_chunk_size,
             output_memory_tail=self.output_memory_tail,
+            output_memory_total=self.output_memory_total,
             partial_line_flush=self.partial_line_flush,
             log_full_buffer=self.log_full_buffer,
             output_cap=limits.max_output_bytes,

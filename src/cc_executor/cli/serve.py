@@ -65,6 +65,7 @@ def serve(args: argparse.Namespace) -> int:
     from ..security.token_file import TokenFileError
     from ..server.app import create_app, run_app
     from ..server.bind_policy import UnsafeBindError
+    from ..server.ws_protocol import FrameBatchProtocol
 
     overrides = {}
     if args.host is not None:
@@ -130,7 +131,7 @@ def serve(args: argparse.Namespace) -> int:
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=FrameBatchProtocol,  # uvicorn's websockets-sansio, plus sending many frames with one write
         ws_max_size=settings.ws_max_size,
         # Compressing every frame cost more than half the server's CPU on output floods (bench/); websocketd
         # does not compress either, and job output on loopback gains nothing from it.

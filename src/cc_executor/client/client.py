@@ -72,6 +72,7 @@ class Client:
         self._token = endpoint.token
         self._token_file = endpoint.token_file
         self.sends_cwd = endpoint.send_cwd  # jobs given no cwd run in ours (a server on this machine)
+        self.binary_output = endpoint.binary_output
         self.reconnect_policy = reconnect
         self.open_timeout = open_timeout
         self.reconnects = 0  # connections restored after a drop
@@ -123,6 +124,7 @@ class Client:
             on_lost=self._lost,
             token_hint=str(self._token_file),
             open_timeout=self.open_timeout,
+            binary_output=self.binary_output,
         )
 
     # -- notifications and reconnects -----------------------------------------------------------

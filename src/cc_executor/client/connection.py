@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from ..protocol import binary_output as binary_output_frames
+from ..protocol import codec
 from ..rpc.framing import with_framing
 from .errors import ConnectionLost, ServerUnavailable, Unauthorized, error_from_response
 
@@ -55,13 +56,15 @@ class Connection:
         on_lost: LostHandler,
         token_hint: str = "",
         open_timeout: float = 10.0,
+        binary_output: bool = True,
     ) -> Connection:
-        """Connect, authenticate and wait for the server's ``connected`` greeting."""
+        """Connect, authenticate and wait for the server's ``connected`` greeting. Output comes as binary frames
+        when ``binary_output`` (a server that does not know them sends JSON, which is read as well)."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        # Several lines per output event (fewer frames), and output without JSON escaping (docs/protocol.md).
+        target = with_framing(url, output=binary_output_frames.BINARY if binary_output else None)
         try:
-            ws = await websockets.connect(  # several lines per output event: fewer frames (docs/protocol.md)
-                with_framing(url), additional_headers=headers, max_size=None, open_timeout=open_timeout
-            )
+            ws = await websockets.connect(target, additional_headers=headers, max_size=None, open_timeout=open_timeout)
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
@@ -84,7 +87,7 @@ class Connection:
         except ConnectionClosed as exc:
             raise ConnectionLost(f"the server closed the connection during the handshake: {exc}") from exc
         try:
-            message = json.loads(text)
+            message = codec.loads(text)
         except ValueError:
             message = None
         if isinstance(message, dict) and "error" in message:
@@ -108,7 +111,7 @@ class Connection:
         if params is not None:
             message["params"] = params
         try:
-            await self._ws.send(json.dumps(message))
+            await self._ws.send(codec.dumps(message))
         except ConnectionClosed as exc:
             self._pending.pop(request_id, None)
             raise ConnectionLost(f"connection lost while sending {method}: {exc}") from exc
@@ -123,8 +126,14 @@ class Connection:
         reason: BaseException = ConnectionLost("the connection closed")
         try:
             async for text in self._ws:
+                if not isinstance(text, str):  # a binary output frame
+                    try:
+                        self._on_notification(*binary_output_frames.decode(text))
+                    except ValueError as exc:
+                        log.warning("ignoring a binary frame: %s", exc)
+                    continue
                 try:
-                    message = json.loads(text)
+                    message = codec.loads(text)
                 except ValueError:
                     log.warning("ignoring a frame that is not JSON: %r", text[:200])
                     continue

@@ -46,6 +46,7 @@ class Endpoint:
     token: str | None
     token_file: Path
     send_cwd: bool = False  # a job given no cwd runs in the caller's directory (see ``sends_cwd``)
+    binary_output: bool = True  # ask for output as binary frames (CC_EXECUTOR_BINARY_OUTPUT)
 
 
 def token_file(settings: ClientSettings | None = None) -> Path:
@@ -71,7 +72,11 @@ def discover(url: str | None = None, token: str | None = None) -> Endpoint:
         resolved = read_token_file(path)
     resolved_url = server_url(url or settings.url)
     return Endpoint(
-        url=resolved_url, token=resolved or None, token_file=path, send_cwd=sends_cwd(resolved_url, settings.send_cwd)
+        url=resolved_url,
+        token=resolved or None,
+        token_file=path,
+        send_cwd=sends_cwd(resolved_url, settings.send_cwd),
+        binary_output=settings.binary_output,
     )
 
 

@@ -26,3 +26,5 @@ class ClientSettings(BaseSettings):
     # Whether a job given no cwd runs in the caller's directory: "auto" when the server is on this machine (a
     # loopback URL), "always", or "never" (the server's own default directory).
     send_cwd: SendCwd = Field("auto", validation_alias=AliasChoices("CC_EXECUTOR_SEND_CWD"))
+    # Ask for output as binary frames (docs/protocol.md): no JSON escaping of output on either side. Off: JSON.
+    binary_output: bool = Field(True, validation_alias=AliasChoices("CC_EXECUTOR_BINARY_OUTPUT"))

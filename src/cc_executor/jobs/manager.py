@@ -3,8 +3,9 @@
 It owns jobs (sessions do not) and drives each through its life: admitted (admission.py), held behind its
 dependencies and its queue (scheduling.py), started (launch.py), supervised to its end, then settled and
 recorded (persistence.py). The rest has a module of its own, which the manager calls: the control verbs
-(control.py), the reconnect grace (grace.py), restore at start (restore.py), pruning (retention.py) and RSS
-sampling (sampling.py). Extension points are small callables (extensions.py) set by whoever builds it.
+(control.py), the reconnect grace (grace.py), restore at start (restore.py), pruning (retention.py, decided
+from an index of finished jobs: retention_index.py) and RSS sampling (sampling.py). Extension points are small
+callables (extensions.py) set by whoever builds it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from .instance_lock import instance_id
 from .job import Job
 from .job_groups import Group, JobGroups
 from .launch import launch
+from .memory_tail import TailPool
 from .persistence import RegistryWriter
 from .registry import JobRegistry
 from .restore import restore_jobs
+from .retention_index import RetentionIndex
 from .sampling import sample_peak_rss
 from .scheduling import await_dependencies, must_wait
 from .settings import JobSettings
@@ -61,6 +64,7 @@ class JobManager:
         groups: JobGroups | None = None,
     ) -> None:
         self.settings = settings
+        self._tails = TailPool(settings.output_memory_total)  # what all live logs keep in memory together
         self.ext = extensions or Extensions()
         self.registry = registry
         self.spawner = spawner  # None: spawn directly from the server (no protection against its SIGKILL)
@@ -69,6 +73,8 @@ class JobManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Jobs not yet settled: what limits, health and shutdown look at, without scanning every kept job.
         self._unsettled: dict[str, Job] = {}
+        # Finished jobs by age, for pruning without sorting every kept job (retention_index.py).
+        self._retention = RetentionIndex()
         self.groups = groups or JobGroups(settings.groups)
         self._watchers = Watchers(self.jobs, settings.reconnect_grace, self.cancel)
         self._writer = RegistryWriter(registry, self.jobs)
@@ -113,7 +119,7 @@ class JobManager:
         self.groups.check(spec.group)
         choice = await choose_timeout(spec, self.ext.estimate_timeout, self.settings.default_execution_timeout)
         job_id = job_id or new_job_id()
-        out = open_log(job_id, self.settings)
+        out = open_log(job_id, self.settings, self._tails)
         job = new_job(job_id, spec, out, owner, choice, self.settings)
         if self.ext.before_start is not None:
             try:
@@ -128,6 +134,7 @@ class JobManager:
             job.on_event = self._job_event
         job.before_completed = self.ext.before_completed
         self.jobs[job_id] = job
+        self._retention.known(job)
         self._unsettled[job_id] = job
         job.done.add_done_callback(lambda _: self._writer.persist(job))
         if owner is not None:
@@ -242,6 +249,7 @@ class JobManager:
         self._unsettled.pop(job.id, None)
         job.log.close()
         job.log.release_memory()
+        self._retention.closed(job)
         self._writer.persist(job)
         if not job.settled.done():
             job.settled.set_result(None)
@@ -295,12 +303,15 @@ class JobManager:
             return
         for job in await restore_jobs(self.registry, self.settings, owner):
             self.jobs[job.id] = job
+            self._retention.known(job)
+            self._retention.closed(job)
         self.prune()
 
     def prune(self) -> None:
-        """Forget old finished jobs and delete their logs (retention.py). Live jobs are never touched."""
+        """Forget old finished jobs and delete their logs (retention.py's rule, decided by the index in
+        retention_index.py, so a prune costs what it removes, not what is kept). Live jobs are never touched."""
         self._finished_since_prune = 0
-        self._writer.forget(retention.prune(self.jobs, self.settings))
+        self._writer.forget(self._retention.prune(self.jobs, self.settings, self._unsettled.values()))
 
     async def sample_usage(self, interval: float) -> None:
         """Forever: record each running job tree's peak RSS (sampling.py)."""

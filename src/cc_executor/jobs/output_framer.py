@@ -38,7 +38,7 @@ class OutputFramer:
     def has_partial(self) -> bool:
         return self._pending_len > 0 or self._dropped > 0
 
-    def feed(self, data: bytes) -> list[Frame]:
+    def feed(self, data: bytes | memoryview) -> list[Frame]:
         return self._take(self._decoder.decode(data))
 
     def flush_partial(self) -> list[Frame]:

@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
+import logging
 import os
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..protocol import events
-from ..protocol.events import encode_notification
+from ..protocol import codec, events
+from ..protocol.events import encode_notification, encode_output, output_head
+from . import log_index
+from .log_index import load_index, point_agrees, remove_index, save_index, scan_log
 from .log_outage import (
     OUTAGES,
     RETRY_INTERVAL,
@@ -43,12 +46,15 @@ from .log_outage import (
     describe,
     write_failed_notice,
 )
+from .memory_tail import TailPool
 
 INDEX_EVERY = 64
 TAIL_CHARS = 16384
 WRITE_CHUNK = 1 << 16  # bytes gathered before a write, when the loop turn has not ended yet
 LOG_FULL_BUFFER = 8 << 20  # default bytes of entries kept in memory while the log cannot be written
 REWRITE_EVERY = 0.1  # seconds between writes tried while output is being dropped
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -95,7 +101,7 @@ def _check_line(raw: bytes) -> tuple[str | None, str]:
     except UnicodeDecodeError:
         return None, "not valid UTF-8"
     try:
-        message = json.loads(text)
+        message = codec.loads(text)
     except (ValueError, RecursionError):
         return None, "not valid JSON"
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
@@ -132,10 +138,13 @@ class OutputLog:
         memory_limit: int,
         full_buffer: int = LOG_FULL_BUFFER,
         outages: WriteOutages = OUTAGES,
+        pool: TailPool | None = None,
     ) -> None:
         self.job_id = job_id
+        self._output_head = output_head(job_id)
         self.path = path
         self.memory_limit = memory_limit
+        self._pool = pool  # shared by the logs of one manager: the sum of their tails stays bounded
         self.full_buffer = full_buffer  # bytes kept while the file cannot be written; beyond, output is lost
         self._outages = outages
         # Called (on the next loop turn) with the error when a write first fails: set by a job that then stops
@@ -144,6 +153,9 @@ class OutputLog:
         # Told of every lifecycle and agent event appended (not output): how notifications learn of them. It must
         # not raise (it is called inside append_event).
         self.listener: Callable[[str, dict[str, Any]], None] | None = None
+        # Called after every entry is added (any number; they must not raise): how an idle follower writes the
+        # new entry to its socket at once (server/session.py, ``_push``), rather than on its task's next turn.
+        self.append_hooks: list[Callable[[], None]] = []
         self.next_seq = 0
         self.end = 0  # number of entries
         self.output_bytes = 0
@@ -152,9 +164,12 @@ class OutputLog:
         self._mem_next_seq: list[int] = []
         self._mem_start = 0
         self._mem_bytes = 0
-        self._index_pos: list[int] = []
-        self._index_seq: list[int] = []
-        self._index_off: list[int] = []
+        # The sparse index, as int64 arrays (``log_index.py``); saved as ``<file>.idx`` once the file is complete.
+        self._index_pos: array[int] = array("q")
+        self._index_seq: array[int] = array("q")
+        self._index_off: array[int] = array("q")
+        self._index_loaded = False  # it came from a saved sidecar: each point is checked against the file once
+        self._points_checked: set[int] = set()
         self._fd: int | None = None
         self._buf = bytearray()  # bytes appended but not yet written to the file
         self._pending_lens: deque[int] = deque()  # bytes still to write of each entry not wholly on disk
@@ -177,7 +192,8 @@ class OutputLog:
 
     @classmethod
     def reopen(cls, job_id: str, path: Path, next_seq: int, output_bytes: int, size: int) -> OutputLog:
-        """A finished job's log from an earlier server run: read-only, indexed on first read."""
+        """A finished job's log from an earlier server run: read-only, indexed on first read (from its saved
+        index when that is valid, else by reading the file once)."""
         log = cls(job_id, None, 0)
         log.path = path
         log.next_seq = next_seq
@@ -188,7 +204,8 @@ class OutputLog:
         return log
 
     def _ensure_scanned(self) -> None:
-        """Rebuild the entry count and sparse index of a reopened log by reading its file once.
+        """Rebuild the entry count and sparse index of a reopened log: from its sidecar ``<file>.idx`` when that
+        agrees with the file, else by reading the file once (and then saving the sidecar).
 
         A damaged line still counts as an entry (the reader reports it); a file that cannot be opened or read
         on leaves what was read so far, and ``scan_problem`` says why."""
@@ -196,38 +213,76 @@ class OutputLog:
             return
         self._scanned = True
         assert self.path is not None
-        offset = 0
-        pos = 0
-        seq = 0
+        index = load_index(self.path, self.next_seq, INDEX_EVERY)
+        self._index_loaded = index is not None
+        self._points_checked = set()
+        if index is None:
+            index = scan_log(self.path, self.next_seq, INDEX_EVERY)
+            exc = index.error
+            if isinstance(exc, FileNotFoundError):
+                self.scan_problem = LogProblem("missing", f"the log file {self.path.name} is missing", 0, index.end, 0)
+            elif exc is not None:
+                where = f"after entry {index.end - 1}" if index.end else "at all"
+                seq = index.seq[-1] if index.seq else 0
+                self.scan_problem = LogProblem(
+                    "unreadable", f"the log file could not be read {where}: {exc.strerror or exc}", 0, index.end, 0, seq
+                )
+        self._index_pos, self._index_seq, self._index_off = index.pos, index.seq, index.off
+        self.end = self._mem_start = index.end
+        self._file_size = index.size
+        if not self._index_loaded and self.scan_problem is None:
+            self._save_index()  # the next restart needs no scan
+
+    def _save_index(self) -> None:
+        """Save the index of a complete file as its sidecar (a failure is only logged); a log too small to need
+        one, or whose file could not be read whole, has none."""
+        if self.path is None:
+            return
+        if self.scan_problem is not None or self.end < log_index.MIN_ENTRIES:
+            remove_index(self.path)
+            return
+        save_index(
+            self.path,
+            self._index_pos,
+            self._index_seq,
+            self._index_off,
+            self.end,
+            self._file_size,
+            self.next_seq,
+            INDEX_EVERY,
+        )
+
+    def _check_point(self, i: int) -> bool:
+        """False when index point ``i``, from a saved sidecar, does not start the line it should: the sidecar is
+        then deleted and the index rebuilt from the file (the caller looks again)."""
+        if not self._index_loaded or i == 0 or i in self._points_checked:
+            return True
+        assert self.path is not None
         try:
             with open(self.path, "rb") as handle:
-                for raw in handle:
-                    found = _prefix(raw)
-                    if found is not None and seq <= found <= self.next_seq:
-                        seq = found  # the index stays sorted even when a prefix is garbled
-                    if pos % INDEX_EVERY == 0:
-                        self._index_pos.append(pos)
-                        self._index_seq.append(seq)
-                        self._index_off.append(offset)
-                    offset += len(raw)
-                    pos += 1
-        except FileNotFoundError:
-            self.scan_problem = LogProblem("missing", f"the log file {self.path.name} is missing", 0, pos, 0)
-        except OSError as exc:
-            where = f"after entry {pos - 1}" if pos else "at all"
-            self.scan_problem = LogProblem(
-                "unreadable", f"the log file could not be read {where}: {exc.strerror or exc}", 0, pos, 0, seq
-            )
-        self.end = self._mem_start = pos
-        self._file_size = offset
+                good = point_agrees(handle, self._index_seq, self._index_off, i, self.next_seq)
+        except OSError:
+            return True  # the read that follows meets the same error and reports it
+        if good:
+            self._points_checked.add(i)
+            return True
+        _logger.warning("log index of %s does not match the file; rebuilding it", self.path.name)
+        remove_index(self.path)
+        self._scanned = False
+        self._ensure_scanned()
+        return False
 
     def append_to_file(self, method: str, params: dict[str, Any]) -> None:
-        """Add a final event to a reopened log (a job found dead after a restart)."""
+        """Add a final event to a reopened log (a job found dead after a restart); its sidecar follows."""
         assert self.path is not None
         self._ensure_scanned()
         line = f"{self.next_seq}\t{encode_notification(method, {'job_id': self.job_id, **params})}\n".encode()
-        with open(self.path, "ab") as handle:
-            handle.write(line)  # an OSError reaches the caller: the restore decides what a failed write means
+        try:
+            with open(self.path, "ab") as handle:
+                handle.write(line)  # an OSError reaches the caller: the restore decides what a failed write means
+        except OSError:
+            remove_index(self.path)  # part of the line may be there: the file is scanned next time
+            raise
         if self.end % INDEX_EVERY == 0:
             self._index_pos.append(self.end)
             self._index_seq.append(self.next_seq)
@@ -235,6 +290,7 @@ class OutputLog:
         self._file_size += len(line)
         self.end += 1
         self._mem_start = self.end
+        self._save_index()
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -256,22 +312,12 @@ class OutputLog:
             self.output_bytes += len(data)
             self.next_seq += 1
             return seq
-        params: dict[str, Any] = {
-            "job_id": self.job_id,
-            "seq": seq,
-            "type": stream,
-            "data": data,
-            "truncated": truncated,
-        }
-        if total_chunks is not None:
-            params["chunk_index"] = chunk_index
-            params["total_chunks"] = total_chunks
         self.output_bytes += len(data)
         self._tail.append(data)
         self._tail_chars += len(data)
         while self._tail_chars - len(self._tail[0]) >= TAIL_CHARS:
             self._tail_chars -= len(self._tail.popleft())
-        self._append(encode_notification(events.OUTPUT, params))
+        self._append(encode_output(self._output_head, seq, stream, data, truncated, chunk_index, total_chunks))
         self.next_seq += 1
         return seq
 
@@ -329,6 +375,9 @@ class OutputLog:
             self._file_size += len(line)
         self._mem.append(text)
         self._mem_next_seq.append(self.next_seq)
+        if self._pool is not None:
+            self._pool.holders += not self._mem_bytes
+            self._pool.used += len(text)
         self._mem_bytes += len(text)
         self.end = pos + 1
         self._trim_memory()
@@ -336,6 +385,8 @@ class OutputLog:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        for hook in self.append_hooks:
+            hook()
         if self._fd is not None and self._write_error is None:
             if len(self._buf) >= WRITE_CHUNK:
                 self.flush()
@@ -344,11 +395,12 @@ class OutputLog:
                 asyncio.get_running_loop().call_soon(self.flush)
 
     def _trim_memory(self) -> None:
-        if self.path is None or self._mem_bytes <= self.memory_limit:
+        limit = self.memory_limit if self._pool is None else self._pool.allowance(self.memory_limit)
+        if self.path is None or self._mem_bytes <= limit:
             return
         # Drop the oldest entries (keep at least the newest one) until back under a 3/4 budget, in one slice.
         # Entries not yet on disk stay: memory is the only place they exist.
-        target = self.memory_limit * 3 // 4
+        target = limit * 3 // 4
         drop = 0
         freed = 0
         on_disk = self.end - len(self._pending_lens)  # every entry goes to the file; these are wholly there
@@ -361,6 +413,8 @@ class OutputLog:
             del self._mem_next_seq[:drop]
             self._mem_start += drop
             self._mem_bytes -= freed
+            if self._pool is not None:
+                self._pool.used -= freed
 
     def flush(self) -> None:
         """Write what is pending. A failure is not raised: it starts (or continues) an outage, retried later."""
@@ -419,8 +473,16 @@ class OutputLog:
 
     def _close_file(self) -> None:
         if self._fd is not None and not self._buf:
+            # A closed log whose file holds every entry: its index is saved beside it for a later restart.
+            complete = self.closed and not self._pending_lens and self._write_error is None
+            try:
+                complete = complete and os.fstat(self._fd).st_size == self._file_size
+            except OSError:
+                complete = False
             os.close(self._fd)
             self._fd = None
+            if complete:
+                self._save_index()
             if self._release_when_written:
                 self.release_memory()
 
@@ -458,6 +520,9 @@ class OutputLog:
             self._mem_start = self.end
             self._mem.clear()
             self._mem_next_seq.clear()
+            if self._pool is not None and self._mem_bytes:
+                self._pool.used -= self._mem_bytes
+                self._pool.holders -= 1
             self._mem_bytes = 0
 
     # -- reading --------------------------------------------------------------------------------
@@ -472,6 +537,7 @@ class OutputLog:
         self._give_up()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+            remove_index(self.path)
 
     def position_for_seq(self, from_seq: int) -> int:
         """Position of the first entry a client that has seen seqs below ``from_seq`` has not seen.
@@ -490,6 +556,8 @@ class OutputLog:
             return self._mem_start
         # Start from the last index point before the wanted seq and scan the file forward.
         i = max(bisect.bisect_left(self._index_seq, from_seq) - 1, 0)
+        if not self._check_point(i):
+            return self.position_for_seq(from_seq)  # the index was rebuilt from the file
         pos = self._index_pos[i]
         self._flush_for_read()
         limit = min(self._mem_start, self.end)
@@ -572,6 +640,8 @@ class OutputLog:
             problems.append(LogProblem("missing", "the log file holds no entries", 0, pos, limit - pos))
             return out, limit
         i = bisect.bisect_right(self._index_pos, pos) - 1
+        if not self._check_point(i):
+            return self.read(pos, max_entries, max_bytes, problems)  # the index was rebuilt from the file
         at = self._index_pos[i]
         flush_error = self._flush_for_read()
         total = 0

@@ -10,7 +10,10 @@ The reader also knows when output last came (``idle``), which the stall watch an
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,10 +23,28 @@ from .output_framer import Frame, OutputFramer
 from .output_log import OutputLog
 from .timers import Clock, PartialLineFlush
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 1 << 20  # what one read takes at most: a grown pipe's whole capacity
+# A pipe that a read found full is grown to this (F_SETPIPE_SZ; 1 MiB is the kernel's default ceiling for an
+# unprivileged process): a producer writing in bulk then blocks less often and each wake-up reads more. Only such
+# pipes grow, because a user's pipes share one budget (fs.pipe-user-pages-soft) and a job that prints a line a
+# second gains nothing from it.
+PIPE_SIZE = 1 << 20
+DEFAULT_PIPE = 1 << 16
 STREAMS = ("stdout", "stderr")
 
 Notifications = list[tuple[str, dict[str, Any]]]
+
+
+_buffers = threading.local()
+
+
+def _read_buffer() -> bytearray:
+    """One read buffer per thread (each thread runs its own loop), shared by every job's pipes: callbacks run
+    one at a time and each read is decoded before the next, so one buffer is enough, and none is made per read."""
+    buffer: bytearray | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = bytearray(READ_SIZE)
+    return buffer
 
 
 class OutputObserver(Protocol):
@@ -91,6 +112,7 @@ class OutputReader:
         self.partial_flush = PartialLineFlush(clock, partial_line_flush, self.idle, self.flush_partial)
         self.last_output = 0.0  # clock time of the last output (or of the start / a resume)
         self._open_pipes: dict[int, str] = {}
+        self._grown: set[int] = set()  # pipes already asked to grow
         self.pipes_closed: asyncio.Future[None] | None = None
 
     # -- activity -------------------------------------------------------------------------------
@@ -105,7 +127,7 @@ class OutputReader:
 
     # -- bytes in (no I/O) ----------------------------------------------------------------------
 
-    def feed(self, stream: str, data: bytes) -> None:
+    def feed(self, stream: str, data: bytes | memoryview) -> None:
         """Take a chunk the job wrote to ``stream``; an unfinished line at its end waits for the partial flush."""
         self.touch()
         if self._on_output is not None:
@@ -175,20 +197,27 @@ class OutputReader:
             loop.add_reader(fd, self._on_readable, fd, stream)
 
     def _on_readable(self, fd: int, stream: str) -> None:
+        buffer = _read_buffer()
         try:
-            data = os.read(fd, READ_SIZE)
+            n = os.readv(fd, (buffer,))
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self._close_pipe(fd)
             return
-        self.feed(stream, data)
+        if n >= DEFAULT_PIPE and fd not in self._grown:
+            self._grown.add(fd)
+            with contextlib.suppress(OSError):  # over the user's pipe budget: the pipe keeps its size
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        with memoryview(buffer) as view:
+            self.feed(stream, view[:n])  # decoded at once: nothing keeps a reference to the shared buffer
 
     def _close_pipe(self, fd: int) -> None:
         if self._open_pipes.pop(fd, None) is None:
             return
+        self._grown.discard(fd)
         asyncio.get_running_loop().remove_reader(fd)
         os.close(fd)
         if not self._open_pipes and self.pipes_closed is not None and not self.pipes_closed.done():

@@ -35,6 +35,7 @@ class JobSettings:
     max_buffer_size: int
     output_chunk_size: int
     output_memory_tail: int
+    output_memory_total: int  # all live jobs' tails together (jobs/memory_tail.py)
     partial_line_flush: float
     log_full_buffer: int
     output_cap: int | None  # CC_EXECUTOR_MAX_OUTPUT_BYTES

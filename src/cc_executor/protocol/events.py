@@ -8,9 +8,10 @@ server adds is never dropped silently.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from .codec import dumps as _encode
 
 QUEUED = "process.queued"
 STARTED = "process.started"
@@ -30,8 +31,6 @@ PERMISSION_REQUEST = "permission.request"  # an agent asks to use a tool; answer
 PERMISSION_RESOLVED = "permission.resolved"  # the answer it got (allowed, denied, or denied at its timeout)
 USAGE_WINDOW = "agents.window"  # an account's usage window closed (a run hit its limit) or holds a job
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-
 
 def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     """A JSON-RPC 2.0 notification (no id)."""
@@ -45,6 +44,28 @@ def encode(message: Any) -> str:
 
 def encode_notification(method: str, params: dict[str, Any]) -> str:
     return _encode({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+def output_head(job_id: str) -> str:
+    """The fixed start of a job's ``process.output`` notifications, up to its ``seq``: built once per job."""
+    return f'{{"jsonrpc":"2.0","method":"{OUTPUT}","params":{{"job_id":{_encode(job_id)},"seq":'
+
+
+def encode_output(
+    head: str,
+    seq: int,
+    stream: str,
+    data: str,
+    truncated: bool,
+    chunk_index: int | None = None,
+    total_chunks: int | None = None,
+) -> str:
+    """The text ``encode_notification(OUTPUT, params)`` makes for these params (``head`` from ``output_head``),
+    built around one escape of ``data``: every piece of output a job prints pays this, not a dict and a generic
+    encode."""
+    chunks = "" if total_chunks is None else f',"chunk_index":{_encode(chunk_index)},"total_chunks":{total_chunks}'
+    flag = "true" if truncated else "false"
+    return f'{head}{seq},"type":{_encode(stream)},"data":{_encode(data)},"truncated":{flag}{chunks}}}}}'
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..protocol import events
+from ..protocol import binary_output, codec, events
 
 LINES = "lines"
 COALESCED = "coalesced"
@@ -27,11 +27,13 @@ _AFTER_DATA = '","truncated":'  # what follows the data string in a stored proce
 _escape = json.JSONEncoder(ensure_ascii=False).encode  # a str -> its JSON string literal (the C encoder)
 
 
-def with_framing(url: str, framing: str = COALESCED) -> str:
-    """``url`` asking for ``framing`` (its other query parameters kept): how our own clients opt in."""
+def with_framing(url: str, framing: str = COALESCED, output: str | None = None) -> str:
+    """``url`` asking for ``framing`` and, when given, an ``output`` encoding (its other query parameters kept):
+    how our own clients opt in."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != FRAMING_PARAM]
-    return urlunsplit(parts._replace(query=urlencode([*query, (FRAMING_PARAM, framing)])))
+    ours = {FRAMING_PARAM: framing} | ({binary_output.OUTPUT_PARAM: output} if output else {})
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
+    return urlunsplit(parts._replace(query=urlencode([*query, *ours.items()])))
 
 
 def _may_hold_lines(text: str) -> bool:
@@ -74,18 +76,44 @@ def one_line_per_frame(frames: list[str]) -> list[str]:
     return out
 
 
+def binary_frames(frames: list[str]) -> list[str | bytes]:
+    """``frames`` for a connection that asked for binary output frames (``protocol/binary_output.py``): every
+    ``process.output`` as a binary frame, every other frame as it is."""
+    out: list[str | bytes] = []
+    for text in frames:
+        if _OUTPUT_MARK in text[:64]:
+            out.append(binary_output.encode(codec.loads(text)["params"]))
+        else:
+            out.append(text)
+    return out
+
+
 def _split_output(text: str) -> list[str]:
-    """One frame per line of a stored ``process.output``. Only the ``data`` string is decoded: each frame is the
-    stored text around it (the same fields, in the same order) with one line in its place, which keeps the cost
-    per line to one string escape (this runs for every line an old client receives)."""
+    """One frame per line of a stored ``process.output``: each frame is the stored text around ``data`` (the same
+    fields, in the same order) with one line in its place. This runs for every line an old client receives, so
+    the usual case works on the stored JSON string itself: with no escaped backslash in it, every backslash-n
+    escape in it is a newline of the data, and the lines are the pieces between them, already escaped. Data with a
+    backslash is decoded, split and each line escaped again."""
     start = text.find(_DATA_KEY)
     end = text.rfind(_AFTER_DATA)  # the last: the same characters inside data are always escaped
     if start < 0 or end < start:
         return [text]
-    start += len(_DATA_KEY)
+    start += len(_DATA_KEY)  # the data string's opening quote; ``end`` is its closing one
+    head, tail = text[: start + 1], text[end:-2]  # tail: '","truncated":…' without the closing "}}"
+    literal = text[start + 1 : end]
+    if "\\\\" not in literal:
+        pieces = literal.split("\\n")
+        count = len(pieces) - 1 + (pieces[-1] != "")
+        if count <= 1:
+            return [text]
+        last = pieces.pop()
+        frames = [f'{head}{piece}\\n{tail},"line_index":{i},"line_count":{count}}}}}' for i, piece in enumerate(pieces)]
+        if last:
+            frames.append(f'{head}{last}{tail},"line_index":{count - 1},"line_count":{count}}}}}')
+        return frames
     lines = split_lines(json.loads(text[start : end + 1]))
     if len(lines) <= 1:
         return [text]
-    head, tail = text[:start], text[end + 1 : -2]  # tail: ',"truncated":…' without the closing "}}"
+    head, tail = text[:start], text[end + 1 : -2]
     count = len(lines)
     return [f'{head}{_escape(line)}{tail},"line_index":{i},"line_count":{count}}}}}' for i, line in enumerate(lines)]

@@ -38,6 +38,7 @@ CAPABILITIES = [
     "groups",
     "notifications",
     "permission",
+    "binary_output",  # ?output=binary: process.output as binary frames (protocol/binary_output.py)
 ]
 
 

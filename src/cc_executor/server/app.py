@@ -21,6 +21,7 @@ from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
 from ..executor import Executor
 from ..mcp.http import MCP_PATH, create_mcp_http
+from ..protocol import binary_output
 from ..protocol.errors import LimitReached, ProtocolError
 from ..protocol.events import encode
 from ..protocol.params import PermissionAskParams
@@ -54,6 +55,18 @@ class AccessCheck:
             await denial(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class RawWebSocketEndpoint:
+    """A WebSocket route as a plain ASGI app (Starlette runs a non-function endpoint as one), so the session gets
+    the server's own ``send`` beside the ``WebSocket``: the way to the ``send_many`` extension
+    (``server/ws_protocol.py``) that a function endpoint, which sees only the ``WebSocket``, has no public path to."""
+
+    def __init__(self, endpoint: Callable[[WebSocket, Send], Awaitable[None]]) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.endpoint(WebSocket(scope, receive=receive, send=send), send)
 
 
 async def check_stores(executor: Executor) -> None:
@@ -132,12 +145,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.get("/health", summary="Service health")(health)
     app.get("/healthz", summary="Service health (alias)")(health)
 
-    async def websocket_endpoint(websocket: WebSocket) -> None:
+    async def websocket_endpoint(websocket: WebSocket, send: Send) -> None:
         denial = refused(websocket)
         if denial is None:
             try:
                 chosen = framing.choose(websocket.query_params.get(framing.FRAMING_PARAM))
-            except framing.UnknownFraming as exc:
+                output = binary_output.choose(websocket.query_params.get(binary_output.OUTPUT_PARAM))
+            except (framing.UnknownFraming, binary_output.UnknownOutput) as exc:
                 denial = JSONResponse({"error": str(exc)}, status_code=400)
         if denial is not None:
             await websocket.send_denial_response(denial)  # an HTTP answer to the handshake: nothing ran
@@ -151,7 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
             await websocket.send_text(encode(error_response(None, limit)))
             await websocket.close(code=1008, reason="session limit reached")
             return
-        session = Session(websocket, executor, dispatcher, chosen)
+        session = Session(websocket, executor, dispatcher, chosen, send, output)
         sessions[session.id] = session
         try:
             await session.run()
@@ -160,8 +174,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     # A raw ASGI app as the endpoint: Route runs one as is; add_route's annotation names request handlers only.
     app.add_route(MCP_PATH, mcp_http.app, methods=["GET", "POST", "DELETE"])  # type: ignore[arg-type]
-    app.websocket(WS_PATH)(websocket_endpoint)
-    app.websocket(WS_PATH_ALIAS)(websocket_endpoint)
+    endpoint = RawWebSocketEndpoint(websocket_endpoint)
+    app.router.add_websocket_route(WS_PATH, endpoint)  # type: ignore[arg-type]
+    app.router.add_websocket_route(WS_PATH_ALIAS, endpoint)  # type: ignore[arg-type]
     app.state.service = SERVICE_NAME
     return app
 
