@@ -13,7 +13,6 @@ from cc_executor.rpc.framing import (
     COALESCED,
     LINES,
     UnknownFraming,
-    binary_frames,
     choose,
     one_line_per_frame,
     split_lines,
@@ -92,6 +91,6 @@ def test_lines_cut_from_the_stored_text_equal_lines_decoded_and_escaped_again() 
 
 def test_binary_frames_replace_only_output_events() -> None:
     stored = [output("one\ntwo\n"), notification("process.paused", {"job_id": "j", "status": "paused"})]
-    frames = binary_frames(stored)
+    frames = binary_output.frames_of(stored)
     assert isinstance(frames[0], bytes) and frames[1] == stored[1]
     assert binary_output.decode(frames[0]) == ("process.output", json.loads(stored[0])["params"])

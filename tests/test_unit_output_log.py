@@ -16,6 +16,7 @@ import pytest
 from cc_executor.jobs.log_outage import WriteOutages
 from cc_executor.jobs.memory_tail import TailPool
 from cc_executor.jobs.output_log import INDEX_EVERY, LogProblem, OutputLog
+from cc_executor.protocol import binary_output
 
 
 def read_all(log: OutputLog, problems: list[LogProblem] | None = None, **limits: int) -> list[dict[str, Any]]:
@@ -295,3 +296,29 @@ async def test_a_write_failure_keeps_entries_in_memory_and_says_so(tmp_path: Pat
     log._cancel_retry()
     os.close(log._fd)
     log._fd = None
+
+
+async def test_binary_reads_are_the_json_entries_from_memory_and_from_the_file(tmp_path: Path) -> None:
+    log = OutputLog("j", tmp_path / "j.log", memory_limit=3000)
+    for n in range(100):
+        log.append_output("stderr" if n % 3 else "stdout", f"línea {n}\n", truncated=n == 7)
+        if n % 10 == 0:
+            log.append_event("process.stalled", {"idle_seconds": n})
+        log.flush()
+    log.append_output("stdout", "x" * 10, True, 0, 2)
+    assert log._mem_start > 0  # the oldest are only in the file now
+    texts: list[str] = []
+    binaries: list[str | bytes] = []
+    pos = 0
+    while (batch := log.read(pos, max_entries=13))[0]:
+        texts += batch[0]
+        binaries += log.read_binary(pos, max_entries=13)[0]
+        pos = batch[1]
+    assert len(texts) == len(binaries) == log.end
+    for text, frame in zip(texts, binaries, strict=True):
+        message = json.loads(text)
+        if isinstance(frame, bytes):
+            assert binary_output.decode(frame) == (message["method"], message["params"])
+        else:
+            assert frame == text and message["method"] != "process.output"
+    log.close()

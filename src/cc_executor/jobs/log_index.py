@@ -12,8 +12,9 @@ Sidecar format (little-endian), version 1:
   4 bytes of zero, 8 bytes reserved (zero);
 - the positions, then the ``next_seq``\\s, then the offsets: ``count`` int64 each.
 
-A sidecar is only a cache: it is used when everything in it agrees (the header, the sizes, the CRC, arrays
-that grow as they must) and with the log file itself (its size, the entry count of its last block, and a few
+A sidecar is only a cache: it is used when everything in it agrees (the header, the sizes, the CRC, a point
+every ``every`` entries; each point's seq and offset lie between its neighbours', checked when it is first used)
+and with the log file itself (its size, the entry count of its last block, and a few
 index points that must start a line whose prefix matches); otherwise the file is scanned as before. Writing
 one is atomic (a temp file then ``os.replace``) and a failure to write it is only logged.
 
@@ -31,7 +32,6 @@ import sys
 import zlib
 from array import array
 from dataclasses import dataclass, field
-from operator import le, lt
 from pathlib import Path
 from typing import BinaryIO
 
@@ -147,9 +147,13 @@ def remove_index(log_path: Path) -> None:
 # -- loading --------------------------------------------------------------------------------------
 
 
-def _grows(values: array[int], strictly: bool) -> bool:
-    with memoryview(values) as view:  # item by item in C; a memoryview's items are read fastest
-        return all(map(lt if strictly else le, view, view[1:]))
+def _around_grows(seq: array[int], off: array[int], i: int) -> bool:
+    """Whether point ``i`` lies between its neighbours (offsets strictly, seqs not going down). Checked for each
+    point as it is used rather than for all at load, which took 30 of a 10-million-entry log's 35 ms."""
+    for j in (i - 1, i):
+        if j >= 0 and j + 1 < len(off) and not (off[j] < off[j + 1] and seq[j] <= seq[j + 1]):
+            return False
+    return True
 
 
 def load_index(log_path: Path, next_seq: int, every: int) -> LogIndex | None:
@@ -184,7 +188,7 @@ def _check(log_path: Path, data: bytes, size: int, next_seq: int, every: int) ->
     if count:
         if pos[0] != 0 or off[0] != 0 or pos[-1] >= end or off[-1] >= size or seq[0] < 0 or seq[-1] > next_seq:
             return None
-        if not (_grows(pos, True) and _grows(off, True) and _grows(seq, False)):
+        if pos != array("q", range(0, count * every, every)):  # a point every ``every`` entries, always
             return None
     elif size != 0:
         return None
@@ -215,6 +219,8 @@ def _agrees_with_file(log_path: Path, index: LogIndex, next_seq: int) -> bool:
 def point_agrees(handle: BinaryIO, seq: array[int], off: array[int], i: int, next_seq: int) -> bool:
     """Whether index point ``i`` starts a line of the open file ``handle`` with the recorded prefix (a prefix
     that could not be read, or one the index had to pass over, is not held against it)."""
+    if not _around_grows(seq, off, i):
+        return False
     offset = off[i]
     start = max(offset - 1, 0)
     handle.seek(start)

@@ -28,7 +28,7 @@ class OutputFramer:
     def __init__(self, chunk_size: int, max_line: int) -> None:
         self.chunk_size = chunk_size
         self.max_line = max(max_line, 1)
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._undecoded = b""  # the start of a character split across reads
         self._pending: list[str] = []  # pieces of the current unfinished line
         self._pending_len = 0
         self._dropped = 0  # characters of the current line dropped past max_line
@@ -39,7 +39,7 @@ class OutputFramer:
         return self._pending_len > 0 or self._dropped > 0
 
     def feed(self, data: bytes | memoryview) -> list[Frame]:
-        return self._take(self._decoder.decode(data))
+        return self._take(self._decode(data, final=False))
 
     def flush_partial(self) -> list[Frame]:
         """Emit the unfinished line as it is (the stream went quiet mid-line)."""
@@ -51,10 +51,20 @@ class OutputFramer:
 
     def finish(self) -> list[Frame]:
         """End of stream: decode what the decoder still holds and emit any unfinished line."""
-        frames = self._take(self._decoder.decode(b"", final=True))
+        frames = self._take(self._decode(b"", final=True))
         return frames + self.flush_partial()
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _decode(self, data: bytes | memoryview, final: bool) -> str:
+        """UTF-8 as the incremental decoder does it (invalid bytes become U+FFFD, a character split across reads
+        waits for its end), without its copy of every read: it prepends its buffer even when that is empty,
+        which for the reader's shared buffer (a memoryview) copies all of it."""
+        if self._undecoded:
+            data = self._undecoded + data
+        text, used = codecs.utf_8_decode(data, "replace", final)
+        self._undecoded = bytes(data[used:])
+        return text
 
     def _reset_pending(self) -> None:
         self._pending.clear()

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..protocol import codec, events
+from ..protocol import binary_output, codec, events
 from ..protocol.events import encode_notification, encode_output, output_head
 from . import log_index
 from .log_index import load_index, point_agrees, remove_index, save_index, scan_log
@@ -55,6 +55,10 @@ LOG_FULL_BUFFER = 8 << 20  # default bytes of entries kept in memory while the l
 REWRITE_EVERY = 0.1  # seconds between writes tried while output is being dropped
 
 _logger = logging.getLogger(__name__)
+
+
+# An output as ``append_output`` got it: stream, data, truncated, chunk_index, total_chunks.
+RawOutput = tuple[str, str, bool, int | None, int | None]
 
 
 @dataclass(slots=True)
@@ -142,6 +146,7 @@ class OutputLog:
     ) -> None:
         self.job_id = job_id
         self._output_head = output_head(job_id)
+        self._job_id_bytes = job_id.encode()
         self.path = path
         self.memory_limit = memory_limit
         self._pool = pool  # shared by the logs of one manager: the sum of their tails stays bounded
@@ -161,6 +166,9 @@ class OutputLog:
         self.output_bytes = 0
         self.closed = False
         self._mem: list[str] = []
+        # Beside each output entry in memory, its output as it came (None for other entries): a binary output
+        # frame is built from it without parsing the entry's JSON (``read_binary``). Counted in the tail's size.
+        self._mem_raw: list[RawOutput | None] = []
         self._mem_next_seq: list[int] = []
         self._mem_start = 0
         self._mem_bytes = 0
@@ -317,7 +325,8 @@ class OutputLog:
         self._tail_chars += len(data)
         while self._tail_chars - len(self._tail[0]) >= TAIL_CHARS:
             self._tail_chars -= len(self._tail.popleft())
-        self._append(encode_output(self._output_head, seq, stream, data, truncated, chunk_index, total_chunks))
+        text = encode_output(self._output_head, seq, stream, data, truncated, chunk_index, total_chunks)
+        self._append(text, (stream, data, truncated, chunk_index, total_chunks))
         self.next_seq += 1
         return seq
 
@@ -358,7 +367,7 @@ class OutputLog:
             reason = describe(error) if error is not None else "the disk refused writes"
             self._append(encode_notification(events.ERROR, {"job_id": self.job_id, **run.notice(reason)}))
 
-    def _append(self, text: str) -> None:
+    def _append(self, text: str, raw: RawOutput | None = None) -> None:
         if self.closed:
             return
         if self._lost is not None:
@@ -374,11 +383,13 @@ class OutputLog:
             self._pending_lens.append(len(line))
             self._file_size += len(line)
         self._mem.append(text)
+        self._mem_raw.append(raw)
         self._mem_next_seq.append(self.next_seq)
+        size = len(text) + (len(raw[1]) if raw is not None else 0)
         if self._pool is not None:
             self._pool.holders += not self._mem_bytes
-            self._pool.used += len(text)
-        self._mem_bytes += len(text)
+            self._pool.used += size
+        self._mem_bytes += size
         self.end = pos + 1
         self._trim_memory()
         waiters, self._waiters = self._waiters, []
@@ -406,10 +417,12 @@ class OutputLog:
         on_disk = self.end - len(self._pending_lens)  # every entry goes to the file; these are wholly there
         droppable = min(len(self._mem) - 1, on_disk - self._mem_start)
         while drop < droppable and self._mem_bytes - freed > target:
-            freed += len(self._mem[drop])
+            raw = self._mem_raw[drop]
+            freed += len(self._mem[drop]) + (len(raw[1]) if raw is not None else 0)
             drop += 1
         if drop:
             del self._mem[:drop]
+            del self._mem_raw[:drop]
             del self._mem_next_seq[:drop]
             self._mem_start += drop
             self._mem_bytes -= freed
@@ -519,6 +532,7 @@ class OutputLog:
         if self.closed and self.path is not None:
             self._mem_start = self.end
             self._mem.clear()
+            self._mem_raw.clear()
             self._mem_next_seq.clear()
             if self._pool is not None and self._mem_bytes:
                 self._pool.used -= self._mem_bytes
@@ -621,6 +635,27 @@ class OutputLog:
                     break
             return out, pos + len(out)
         return self._read_file(pos, max_entries, max_bytes, problems if problems is not None else [])
+
+    def read_binary(
+        self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20, problems: list[LogProblem] | None = None
+    ) -> tuple[list[str | bytes], int]:
+        """As ``read``, with every ``process.output`` as its binary frame (``protocol/binary_output.py``): built
+        from the output kept beside a recent entry, or parsed from an entry read back from the file."""
+        self._ensure_scanned()
+        start = pos - self._mem_start
+        items, after = self.read(pos, max_entries, max_bytes, problems)
+        if start < 0 or not items:
+            return binary_output.frames_of(items), after
+        out: list[str | bytes] = []
+        job_id = self._job_id_bytes
+        for text, raw, seq in zip(
+            items,
+            self._mem_raw[start : start + len(items)],
+            self._mem_next_seq[start : start + len(items)],
+            strict=True,
+        ):
+            out.append(text if raw is None else binary_output.encode_output(job_id, seq, *raw))
+        return out, after
 
     def _seq_at(self, pos: int) -> int | None:
         """The ``next_seq`` of the entry at ``pos`` when it is known without reading the file."""

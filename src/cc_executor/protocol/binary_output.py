@@ -13,7 +13,7 @@ offset      field
             line: ``chunk_index`` and ``total_chunks`` follow the job id)
 2–9         ``seq``, unsigned 64-bit
 10          n, the length of the job id in bytes
-11–(10+n)   the job id (ASCII)
+11–(10+n)   the job id (UTF-8; ours are ASCII)
 (chunked)   ``chunk_index``, ``total_chunks``: unsigned 32-bit each
 rest        ``data``, UTF-8
 ==========  =====================================================================================
@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from . import codec
 from .events import OUTPUT
 
 KIND_OUTPUT = 1
@@ -34,6 +35,7 @@ JSON = "json"
 OUTPUTS = (JSON, BINARY)
 
 _HEAD = struct.Struct("!BBQB")
+_OUTPUT_MARK = f'"method":"{OUTPUT}"'
 _CHUNKS = struct.Struct("!II")
 
 
@@ -43,14 +45,45 @@ class BadFrame(ValueError):
 
 def encode(params: dict[str, Any]) -> bytes:
     """The binary frame of a ``process.output``'s params."""
-    job_id = params["job_id"].encode("ascii")
-    flags = (STDERR if params.get("type") == "stderr" else 0) | (TRUNCATED if params.get("truncated") else 0)
-    chunk_index = params.get("chunk_index")
+    return encode_output(
+        params["job_id"].encode(),
+        params["seq"],
+        params.get("type", "stdout"),
+        params["data"],
+        bool(params.get("truncated")),
+        params.get("chunk_index"),
+        params.get("total_chunks"),
+    )
+
+
+def encode_output(
+    job_id: bytes,
+    seq: int,
+    stream: str,
+    data: str,
+    truncated: bool,
+    chunk_index: int | None = None,
+    total_chunks: int | None = None,
+) -> bytes:
+    """The binary frame of one output, from its parts (what the job's log keeps beside a recent entry)."""
+    flags = (STDERR if stream == "stderr" else 0) | (TRUNCATED if truncated else 0)
     tail = b""
-    if chunk_index is not None:
+    if total_chunks is not None:
         flags |= CHUNKED
-        tail = _CHUNKS.pack(chunk_index, params["total_chunks"])
-    return b"".join((_HEAD.pack(KIND_OUTPUT, flags, params["seq"], len(job_id)), job_id, tail, params["data"].encode()))
+        tail = _CHUNKS.pack(chunk_index or 0, total_chunks)
+    return b"".join((_HEAD.pack(KIND_OUTPUT, flags, seq, len(job_id)), job_id, tail, data.encode()))
+
+
+def frames_of(texts: list[str]) -> list[str | bytes]:
+    """Serialised notifications with every ``process.output`` as its binary frame (parsed from its JSON: for
+    entries read back from a log file), every other one as it is."""
+    out: list[str | bytes] = []
+    for text in texts:
+        if _OUTPUT_MARK in text[:64]:
+            out.append(encode(codec.loads(text)["params"]))
+        else:
+            out.append(text)
+    return out
 
 
 def decode(frame: bytes | bytearray | memoryview) -> tuple[str, dict[str, Any]]:
@@ -66,7 +99,7 @@ def decode(frame: bytes | bytearray | memoryview) -> tuple[str, dict[str, Any]]:
     if len(view) < at:
         raise BadFrame("binary frame cut short in its job id")
     params: dict[str, Any] = {
-        "job_id": bytes(view[_HEAD.size : at]).decode("ascii"),
+        "job_id": str(view[_HEAD.size : at], "utf-8"),
         "seq": seq,
         "type": "stderr" if flags & STDERR else "stdout",
     }

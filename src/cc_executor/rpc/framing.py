@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..protocol import binary_output, codec, events
+from ..protocol import binary_output, events
 
 LINES = "lines"
 COALESCED = "coalesced"
@@ -71,18 +71,6 @@ def one_line_per_frame(frames: list[str]) -> list[str]:
     for text in frames:
         if _may_hold_lines(text):
             out += _split_output(text)
-        else:
-            out.append(text)
-    return out
-
-
-def binary_frames(frames: list[str]) -> list[str | bytes]:
-    """``frames`` for a connection that asked for binary output frames (``protocol/binary_output.py``): every
-    ``process.output`` as a binary frame, every other frame as it is."""
-    out: list[str | bytes] = []
-    for text in frames:
-        if _OUTPUT_MARK in text[:64]:
-            out.append(binary_output.encode(codec.loads(text)["params"]))
         else:
             out.append(text)
     return out

@@ -65,6 +65,10 @@ def _is_completed(text: str) -> bool:
     return _COMPLETED_MARK in text[:64]
 
 
+def _has_completed(entries: Sequence[str | bytes]) -> bool:
+    return any(isinstance(entry, str) and _is_completed(entry) for entry in entries)
+
+
 class Session:
     """Implements ``RpcContext`` for one connection."""
 
@@ -80,10 +84,9 @@ class Session:
         self.id = uuid.uuid4().hex
         # The original's one line per process.output, unless the client connected with ?framing=coalesced;
         # binary output frames (?output=binary) carry whole stored events, as coalesced does.
-        self._framed: Callable[[list[str]], Sequence[str | bytes]] | None = None
-        if output == binary_output.BINARY:
-            self._framed = framings.binary_frames
-        elif framing == framings.LINES:
+        self._framed: Callable[[list[str]], list[str]] | None = None
+        self._binary = output == binary_output.BINARY  # the log hands out binary frames (OutputLog.read_binary)
+        if not self._binary and framing == framings.LINES:
             self._framed = framings.one_line_per_frame
         # The server's own ASGI send, used when it offers the send_many extension (every server we start does).
         extension = websocket.scope.get("extensions", {}).get(SEND_MANY)
@@ -228,17 +231,16 @@ class Session:
         while True:
             problems: list[LogProblem] = []
             before = cursor.pos
-            items, cursor.pos = job_log.read(before, problems=problems)
+            items, cursor.pos = self._read(job_log, before, problems)
             if items or problems:
-                frames = items
+                frames: list[str | bytes] = list(items)
                 if problems:
                     reported = True
-                    frames = list(items)
                     for problem in reversed(problems):  # each goes where it happened in the batch
                         frames.insert(problem.index, encode(replay.log_problem(job.id, problem)))
-                if not sent_completed[0] and any(_is_completed(text) for text in items):
+                if not sent_completed[0] and _has_completed(items):
                     sent_completed[0] = True
-                await self._send_frames(self._framed(frames) if self._framed is not None else frames)
+                await self._send_frames(self._frames(frames))
             if items or cursor.pos != before:
                 continue
             if job_log.closed:
@@ -247,20 +249,20 @@ class Session:
         if sent_completed[0] or not job.state.is_final:
             return
         # The log had no process.completed to give: say why, and build it from the job's record.
-        frames = []
+        ending: list[str | bytes] = []
         if job_log.scan_problem is not None:
-            frames.append(encode(replay.log_problem(job.id, job_log.scan_problem)))
+            ending.append(encode(replay.log_problem(job.id, job_log.scan_problem)))
         elif not reported:
-            frames.append(
+            ending.append(
                 encode(
                     replay.replay_error(
                         job.id, replay.LOG_CORRUPT, "the job's log holds no process.completed", seq=job_log.next_seq
                     )
                 )
             )
-        frames.append(encode(replay.completed_from_record(job)))
+        ending.append(encode(replay.completed_from_record(job)))
         sent_completed[0] = True
-        await self._send_frames(frames)
+        await self._send_frames(ending)
 
     async def _wait_pushing(self, job_log: OutputLog, cursor: _Cursor, sent_completed: list[bool]) -> None:
         """Wait for the log to grow. Meanwhile each entry appended is written to the socket at once, from the
@@ -286,16 +288,31 @@ class Session:
             return
         try:
             problems: list[LogProblem] = []
-            items, after = job_log.read(cursor.pos, problems=problems)
+            items, after = self._read(job_log, cursor.pos, problems)
             if not items or problems:
                 return
-            frames = self._framed(items) if self._framed is not None else items
-            if self._write_now(frames):
+            if self._write_now(self._frames(items)):
                 cursor.pos = after
-                if not sent_completed[0] and any(_is_completed(text) for text in items):
+                if not sent_completed[0] and _has_completed(items):
                     sent_completed[0] = True
         except Exception:  # the follow's loop sends it, or meets the same error and ends with a notice
             log.debug("session %s: push failed", self.id, exc_info=True)
+
+    def _read(
+        self, job_log: OutputLog, pos: int, problems: list[LogProblem]
+    ) -> tuple[list[str], int] | tuple[list[str | bytes], int]:
+        """The next entries from ``pos``: serialised notifications, with output as binary frames on a connection
+        that asked for them."""
+        if self._binary:
+            return job_log.read_binary(pos, problems=problems)
+        return job_log.read(pos, problems=problems)
+
+    def _frames(self, entries: Sequence[str | bytes]) -> Sequence[str | bytes]:
+        """What goes on the wire for these entries: one frame per line for the original's framing (entries
+        are all text then), else the entries as they are."""
+        if self._framed is None:
+            return entries
+        return self._framed([entry for entry in entries if isinstance(entry, str)])
 
     async def _send_frames(self, frames: Sequence[str | bytes]) -> None:
         try:
