@@ -6,7 +6,7 @@ from . import commands
 from .result import Row, WorkloadResult
 from .servers import Running
 from .sizes import Sizes
-from .throughput import OURS_BINARY, TRANSPORTS, deliver
+from .throughput import OURS_BINARY, TRANSPORTS, cpu_note, deliver
 
 NAME = "bulk"
 TARGET_VS_WEBSOCKETD = 3.0
@@ -41,4 +41,5 @@ async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
     )
     binary.met = (binary.ours_vs_raw or 0) >= TARGET_BINARY_VS_RAW
     result.rows.append(binary)
+    result.notes.append(cpu_note(got, size / MB, "MB", 1e3, "ms"))
     return result

@@ -6,7 +6,7 @@ from . import commands
 from .result import Row, WorkloadResult
 from .servers import Running
 from .sizes import Sizes
-from .throughput import OURS_LINES, TRANSPORTS, deliver
+from .throughput import OURS_LINES, TRANSPORTS, cpu_note, deliver
 
 NAME = "short_lines"
 TARGET_VS_WEBSOCKETD = 100.0
@@ -43,4 +43,5 @@ async def run(sizes: Sizes, ours: Running) -> WorkloadResult:
     )
     lines.met = (lines.ours_vs_websocketd or 0) >= TARGET_LINES_VS_WEBSOCKETD
     result.rows.append(lines)
+    result.notes.append(cpu_note(got, n, "line"))
     return result

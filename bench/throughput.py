@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import psutil
+
 from cc_executor.protocol import binary_output
 from cc_executor.rpc.framing import LINES
 
@@ -23,6 +25,7 @@ class Delivery:
     seconds: float
     lines: int
     chars: int
+    server_cpu: float | None = None  # CPU seconds of the server process (ours, websocketd) during the transfer
 
     def complete(self, lines: int, chars: int) -> bool:
         return self.lines == lines and self.chars == chars
@@ -33,12 +36,16 @@ async def deliver(command: str, ours: Running, transports: tuple[str, ...] = TRA
     out: dict[str, Delivery] = {}
     for transport in transports:
         sink = LineCount()
+        server_cpu: float | None = None
         if transport == "websocketd":
             async with servers.websocketd(command) as wsd:
+                before = _cpu(wsd.pid)
                 start = time.perf_counter()
                 await via_websocketd(wsd.url, sink)
                 seconds = time.perf_counter() - start
+                server_cpu = _cpu(wsd.pid) - before
         else:
+            before = _cpu(ours.pid)
             start = time.perf_counter()
             if transport == "ours":
                 await via_ours(ours.url, command, sink)
@@ -49,5 +56,24 @@ async def deliver(command: str, ours: Running, transports: tuple[str, ...] = TRA
             else:
                 await via_pipe(command, sink)
             seconds = time.perf_counter() - start
-        out[transport] = Delivery(seconds, sink.lines, sink.chars)
+            if transport != "raw":
+                server_cpu = _cpu(ours.pid) - before
+        out[transport] = Delivery(seconds, sink.lines, sink.chars, server_cpu)
     return out
+
+
+def _cpu(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far (not of its children: the job's own processes)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def cpu_note(got: dict[str, Delivery], count: float, what: str, scale: float = 1e6, unit: str = "µs") -> str:
+    """A note of each server's CPU per ``what`` (``count`` of them delivered), in ``unit`` (``scale`` per second):
+    where the time goes when the client, not the server, limits a rate (CPU times tick every 10 ms)."""
+    parts = [
+        f"{name} {d.server_cpu / count * scale:.2f} {unit}"
+        for name, d in got.items()
+        if d.server_cpu is not None and count
+    ]
+    return f"server CPU per {what}: " + ", ".join(parts)

@@ -256,6 +256,7 @@ async def test_a_failing_sender_ends_its_follow_with_a_notice(caplog: Any, tmp_p
     session.executor = type("E", (), {"manager": FakeManager()})()  # type: ignore[assignment]
     session._send_lock = asyncio.Lock()
     session._asgi_send = session._write_now = None  # no server under it: frames go through the WebSocket's send_text
+    session._binary, session._framed = False, None
     with caplog.at_level(logging.WARNING, logger="cc_executor.server.session"):
         await asyncio.wait_for(session._stream("job1", 0), 5)
     frames = [json.loads(f) for f in session.websocket.frames]  # type: ignore[attr-defined]
