@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from test_unit_output_log import read_all
 
 from cc_executor.jobs import log_index, retention
 from cc_executor.jobs.log_index import (
@@ -26,23 +27,12 @@ from cc_executor.jobs.log_index import (
     scan_log,
     sidecar_path,
 )
-from cc_executor.jobs.output_log import INDEX_EVERY, LogProblem, OutputLog, _prefix
+from cc_executor.jobs.output_log import INDEX_EVERY, OutputLog, _prefix
 
 
 @pytest.fixture(autouse=True)
 def every_log_gets_a_sidecar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(log_index, "MIN_ENTRIES", 0)  # small logs here, so the tests stay fast
-
-
-def read_all(log: OutputLog, problems: list[LogProblem] | None = None, **limits: int) -> list[dict[str, Any]]:
-    out: list[str] = []
-    pos = 0
-    while True:
-        batch, after = log.read(pos, problems=problems, **limits)
-        if after == pos:
-            return [json.loads(e) for e in out]
-        out += batch
-        pos = after
 
 
 async def closed_log(path: Path, outputs: int) -> OutputLog:
