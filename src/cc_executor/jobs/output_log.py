@@ -61,6 +61,11 @@ _logger = logging.getLogger(__name__)
 RawOutput = tuple[str, str, bool, int | None, int | None]
 
 
+def _entry_size(text: str, raw: RawOutput | None) -> int:
+    """What an entry in memory counts against the tail: its JSON and, for an output, the output kept beside it."""
+    return len(text) + (len(raw[1]) if raw is not None else 0)
+
+
 @dataclass(slots=True)
 class LogProblem:
     """Entries of the log file a reader could not be given: what went wrong and what was skipped.
@@ -385,7 +390,7 @@ class OutputLog:
         self._mem.append(text)
         self._mem_raw.append(raw)
         self._mem_next_seq.append(self.next_seq)
-        size = len(text) + (len(raw[1]) if raw is not None else 0)
+        size = _entry_size(text, raw)
         if self._pool is not None:
             self._pool.holders += not self._mem_bytes
             self._pool.used += size
@@ -417,8 +422,7 @@ class OutputLog:
         on_disk = self.end - len(self._pending_lens)  # every entry goes to the file; these are wholly there
         droppable = min(len(self._mem) - 1, on_disk - self._mem_start)
         while drop < droppable and self._mem_bytes - freed > target:
-            raw = self._mem_raw[drop]
-            freed += len(self._mem[drop]) + (len(raw[1]) if raw is not None else 0)
+            freed += _entry_size(self._mem[drop], self._mem_raw[drop])
             drop += 1
         if drop:
             del self._mem[:drop]

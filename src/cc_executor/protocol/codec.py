@@ -20,14 +20,6 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 _fallback = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
 
-def dumps_bytes(value: Any) -> bytes:
-    """``value`` as compact UTF-8 JSON."""
-    try:
-        return orjson.dumps(value, default=str, option=_OPTIONS)
-    except (TypeError, orjson.JSONEncodeError):
-        return _fallback(value).encode("ascii")
-
-
 def dumps(value: Any) -> str:
     """``value`` as compact JSON text."""
     try:

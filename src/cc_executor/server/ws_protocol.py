@@ -56,13 +56,13 @@ class FrameBatchProtocol(WebSocketsSansIOProtocol):
         await self.writable.wait()
         if self.disconnected:
             raise ClientDisconnected()
-        if not self.handshake_complete or self.close_sent or self.initial_response is not None:
+        if not self._accepted():
             raise RuntimeError(f"{SEND_MANY} is only valid on an accepted, open WebSocket")
         conn = self.conn
         frames: Sequence[str | bytes] = message["frames"]  # type: ignore[typeddict-item]
         if conn.state is not State.OPEN:
             raise ClientDisconnected()
-        if conn.extensions or conn.expect_continuation_frame:  # not ours to frame: the library does it all
+        if not self._framed_here():  # not ours to frame: the library does it all
             try:
                 for frame in frames:
                     if isinstance(frame, str):
@@ -79,20 +79,20 @@ class FrameBatchProtocol(WebSocketsSansIOProtocol):
         """The extension's synchronous half: write ``frames`` at once when ``send`` could without waiting (open,
         writable, framed here); False, writing nothing, otherwise. The caller keeps the order: it calls this
         only while none of its sends is under way."""
-        conn = self.conn
-        if (
-            not self.writable.is_set()
-            or self.disconnected
-            or self.close_sent
-            or not self.handshake_complete
-            or self.initial_response is not None
-            or conn.state is not State.OPEN
-            or conn.extensions
-            or conn.expect_continuation_frame
-        ):
+        if not self.writable.is_set() or self.disconnected or not self._accepted() or not self._framed_here():
             return False
-        self.transport.write(_frames_bytes(conn.data_to_send(), frames))
+        self.transport.write(_frames_bytes(self.conn.data_to_send(), frames))
         return True
+
+    def _accepted(self) -> bool:
+        """The handshake was accepted and no close was sent: data frames may go."""
+        return self.handshake_complete and not self.close_sent and self.initial_response is None
+
+    def _framed_here(self) -> bool:
+        """Frames are framed here (``frame_header``) rather than by the library: the connection is open, no
+        extension was negotiated and no fragmented message is under way."""
+        conn = self.conn
+        return conn.state is State.OPEN and not conn.extensions and not conn.expect_continuation_frame
 
 
 def _frames_bytes(out: list[bytes], frames: Sequence[str | bytes]) -> bytes:
