@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cc_executor"
 CORE = {"jobs", "timing", "hooks", "agents", "budgets", "notify", "rpc", "security", "config", "executor"}
-EDGES = {"server", "client", "cli", "mcp"}
+EDGES = {"server", "client", "cli", "mcp", "dashboard"}
 UNITS = CORE | EDGES | {"protocol"}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
 import time
 import uuid
@@ -21,6 +22,7 @@ from ..protocol import events
 from ..protocol.errors import InvalidParams, JobNotFound
 from ..protocol.state import JobState, matches
 from . import control, retention
+from .activity import JobActivity
 from .admission import check_hook_cwd, check_submit, choose_timeout, new_job, open_log
 from .extensions import Extensions
 from .grace import Watchers
@@ -81,6 +83,7 @@ class JobManager:
         self._finished_since_prune = 0
         self._closing = False
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self.activity = JobActivity()  # "this job changed", for clients that watch every job (jobs.watch)
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -137,6 +140,10 @@ class JobManager:
         self._retention.known(job)
         self._unsettled[job_id] = job
         job.done.add_done_callback(lambda _: self._writer.persist(job))
+        touched = functools.partial(self.activity.touched, job)
+        job.log.append_hooks.append(touched)
+        job.done.add_done_callback(lambda _: touched())
+        job.settled.add_done_callback(lambda _: touched())
         if owner is not None:
             self._watchers.follow(job_id, owner)
         slots = self.groups.slots(spec.queue, spec.group)
@@ -159,6 +166,7 @@ class JobManager:
             self._tasks[job_id] = asyncio.create_task(self._supervise(job, slots), name=f"job-{job_id}")
         if job.proc is None:
             self._writer.persist(job)
+        touched()  # it exists now (queued or running)
         return job
 
     async def _spawn(self, job: Job) -> None:
@@ -311,7 +319,9 @@ class JobManager:
         """Forget old finished jobs and delete their logs (retention.py's rule, decided by the index in
         retention_index.py, so a prune costs what it removes, not what is kept). Live jobs are never touched."""
         self._finished_since_prune = 0
-        self._writer.forget(self._retention.prune(self.jobs, self.settings, self._unsettled.values()))
+        removed = self._retention.prune(self.jobs, self.settings, self._unsettled.values())
+        self._writer.forget(removed)
+        self.activity.removed(removed)
 
     async def sample_usage(self, interval: float) -> None:
         """Forever: record each running job tree's peak RSS (sampling.py)."""

@@ -29,6 +29,7 @@ RATE_LIMIT = "error.rate_limit_exceeded"
 AUTH_FAILED = "error.authentication_failed"
 PERMISSION_REQUEST = "permission.request"  # an agent asks to use a tool; answered with permission.respond
 PERMISSION_RESOLVED = "permission.resolved"  # the answer it got (allowed, denied, or denied at its timeout)
+JOBS_CHANGED = "jobs.changed"  # to a jobs.watch connection: the summaries of jobs that changed, and those removed
 USAGE_WINDOW = "agents.window"  # an account's usage window closed (a run hit its limit) or holds a job
 
 

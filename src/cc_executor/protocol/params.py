@@ -182,6 +182,10 @@ class ListParams(Params):
     limit: int | None = Field(None, ge=1, le=10000)
 
 
+class ResourcesParams(Params):
+    seconds: float = Field(3600.0, gt=0, le=3600)  # how far back; the server keeps the last hour
+
+
 class WaitParams(JobIdParams):
     timeout: float | None = Field(None, ge=0)  # 0: answer at once (has it ended?)
 

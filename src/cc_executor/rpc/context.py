@@ -27,3 +27,9 @@ class RpcContext(Protocol):
 
     def current_job(self) -> str | None:
         """The session's most recent live job, if any."""
+
+    def watch_jobs(self) -> None:
+        """Send ``jobs.changed`` for every job that changes from now on, starting after the current response."""
+
+    def unwatch_jobs(self) -> bool:
+        """Stop ``jobs.changed``; False when this connection was not watching."""

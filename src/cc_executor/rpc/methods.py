@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..budgets.caps import BudgetCaps
@@ -38,6 +39,8 @@ CAPABILITIES = [
     "groups",
     "notifications",
     "permission",
+    "jobs_watch",  # jobs.watch / jobs.unwatch and the jobs.changed notification
+    "resources",  # server.resources: the machine's load over the last hour
     "binary_output",  # ?output=binary: process.output as binary frames (protocol/binary_output.py)
 ]
 
@@ -100,6 +103,23 @@ async def stdin(params: p.StdinParams, ctx: RpcContext) -> dict[str, Any]:
 
 async def jobs_list(params: p.ListParams, ctx: RpcContext) -> list[dict[str, Any]]:
     return [job.summary() for job in ctx.executor.manager.list(params.state, params.limit)]
+
+
+async def jobs_watch(params: p.ListParams, ctx: RpcContext) -> dict[str, Any]:
+    """The jobs as ``jobs.list`` gives them, then ``jobs.changed`` for every job that changes (whatever the
+    filter: a job that leaves it must be seen leaving), from the state this list shows on."""
+    ctx.watch_jobs()
+    return {"jobs": [job.summary() for job in ctx.executor.manager.list(params.state, params.limit)]}
+
+
+async def jobs_unwatch(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:
+    ctx.unwatch_jobs()
+    return {"watching": False}
+
+
+async def server_resources(params: p.ResourcesParams, ctx: RpcContext) -> dict[str, Any]:
+    series = ctx.executor.monitor.series
+    return {"interval": series.step, "samples": series.since(params.seconds, time.time())}
 
 
 async def jobs_get(params: p.JobIdParams, ctx: RpcContext) -> dict[str, Any]:
@@ -222,11 +242,14 @@ def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
             Method("stdin", p.StdinParams, stdin),
             Method("jobs.list", p.ListParams, jobs_list),
             Method("jobs.get", p.JobIdParams, jobs_get),
+            Method("jobs.watch", p.ListParams, jobs_watch),
+            Method("jobs.unwatch", p.NoParams, jobs_unwatch),
             Method("jobs.wait", p.WaitParams, jobs_wait, long_running=True),
             Method("estimate", p.EstimateParams, estimate),
             Method("history", p.HistoryParams, history),
             Method("hook_status", p.NoParams, hook_status),
             Method("server.config", p.NoParams, server_config),
+            Method("server.resources", p.ResourcesParams, server_resources),
             Method("budget.get", p.BudgetParams, budget_get),
             Method("budget.set", p.BudgetSetParams, budget_set),
             Method("budget.list", p.NoParams, budget_list),

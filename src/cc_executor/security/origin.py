@@ -96,3 +96,28 @@ def _host_without_port(value: str) -> str | None:
     if not port.isdigit() or not name or ":" in name:
         return None
     return name
+
+
+def same_origin(origin: str | None, host_header: str | None) -> bool:
+    """True when ``Origin`` is this server as the browser reached it (``http(s)://<Host>``) and that name cannot
+    be a rebinding: a loopback name or an IP literal. A page at such an origin was served by whoever answers at
+    that address and port — this server — so it is the dashboard. A DNS name could be an attacker's name
+    rebound to us, so a named host is allowed only by ``CC_EXECUTOR_ALLOWED_ORIGINS``."""
+    if origin is None or host_header is None:
+        return False
+    given = normalize_origin(origin)
+    if given is None or not given.startswith(("http://", "https://")):
+        return False
+    scheme = given.partition("://")[0]
+    if normalize_origin(f"{scheme}://{host_header.strip()}") != given:
+        return False
+    name = _host_without_port(host_header.strip())
+    return name is not None and (is_loopback(name) or _is_ip_literal(name))
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+    except ValueError:
+        return False
+    return True

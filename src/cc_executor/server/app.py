@@ -19,12 +19,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..config import SERVICE_NAME, WS_PATH, WS_PATH_ALIAS, Settings
+from ..dashboard.routes import routes as dashboard_routes
 from ..executor import Executor
 from ..mcp.http import MCP_PATH, create_mcp_http
 from ..protocol import binary_output
 from ..protocol.errors import LimitReached, ProtocolError
 from ..protocol.events import encode
 from ..protocol.params import PermissionAskParams
+from ..protocol.subprotocol import SUBPROTOCOL
 from ..rpc import framing
 from ..rpc.methods import build_dispatcher
 from ..rpc.protocol import error_response
@@ -156,7 +158,10 @@ def create_app(settings: Settings) -> FastAPI:
         if denial is not None:
             await websocket.send_denial_response(denial)  # an HTTP answer to the handshake: nothing ran
             return
-        await websocket.accept()
+        # A browser that offered subprotocols (the dashboard: its token is one) fails unless one is chosen.
+        await websocket.accept(
+            subprotocol=SUBPROTOCOL if SUBPROTOCOL in websocket.scope.get("subprotocols", []) else None
+        )
         if closing.is_set():  # a handshake that raced the shutdown: no session to start jobs in now
             await websocket.close(code=GOING_AWAY, reason="server shutting down")
             return
@@ -177,6 +182,7 @@ def create_app(settings: Settings) -> FastAPI:
     endpoint = RawWebSocketEndpoint(websocket_endpoint)
     app.router.add_websocket_route(WS_PATH, endpoint)  # type: ignore[arg-type]
     app.router.add_websocket_route(WS_PATH_ALIAS, endpoint)  # type: ignore[arg-type]
+    app.router.routes.extend(dashboard_routes(token_required=settings.token is not None))
     app.state.service = SERVICE_NAME
     return app
 

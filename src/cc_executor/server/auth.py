@@ -2,8 +2,9 @@
 
 Order matters: a request that names its Host, Origin, credentials or token more than once is refused with 400 first,
 because the checks below read one value and a proxy or a later reader could read another (first versus last
-wins); then a foreign ``Origin`` or a rebinding ``Host`` is refused with 403 whatever the token, so a web page can
-never drive the server even if it learned the token; then a missing or wrong token gets 401.
+wins); then a foreign ``Origin`` or a rebinding ``Host`` is refused with 403 whatever the token, so no web page but
+the dashboard this server serves (its own origin: ``same_origin``) can drive it even if it learned the token; then
+a missing or wrong token gets 401 (the token may come as a header, a browser's subprotocol or a query parameter).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
 
-from ..security.origin import host_allowed, origin_allowed
+from ..protocol.subprotocol import BadBearer, bearer_token
+from ..security.origin import host_allowed, origin_allowed, same_origin
 from ..security.token_file import tokens_equal
 
-OPEN_PATHS = frozenset({"/health", "/healthz"})
+OPEN_PATHS = frozenset({"/health", "/healthz", "/"})
+# The dashboard's static files: the page and its scripts, nothing secret (the page asks for the token itself).
+OPEN_PREFIXES = ("/dashboard/static/",)
 # Paths whose handler judges the credentials itself: a job's permission request carries the job's own key.
 OWN_CHECK_PATHS = frozenset({"/permission"})
 SINGLE_HEADERS = ("host", "origin", "authorization")  # each judged below by one value, so it must have only one
@@ -30,7 +34,15 @@ def duplicated(conn: HTTPConnection) -> str | None:
     for name in SINGLE_QUERY:
         if len(conn.query_params.getlist(name)) > 1:
             return f"{name!r} query parameter"
+    try:
+        bearer_token(_subprotocols(conn))
+    except BadBearer:
+        return "cc-executor.bearer subprotocol (or one that cannot be read)"
     return None
+
+
+def _subprotocols(conn: HTTPConnection) -> str | None:
+    return ",".join(conn.headers.getlist("sec-websocket-protocol")) or None
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
@@ -38,6 +50,8 @@ def presented_token(conn: HTTPConnection) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if conn.scope["type"] == "websocket" and (offered := bearer_token(_subprotocols(conn))) is not None:
+        return offered  # a browser's way (protocol/subprotocol.py); duplicated() refused an unreadable one
     return conn.query_params.get("token")
 
 
@@ -54,8 +68,12 @@ def refusal(
         return 400, f"bad request: more than one {twice}"
     if not host_allowed(conn.headers.get("host"), bind_host):
         return 403, "forbidden: Host header is not this server (DNS rebinding?)"
-    if not origin_allowed(conn.headers.get("origin"), allowed_origins):
+    origin = conn.headers.get("origin")
+    if not (origin_allowed(origin, allowed_origins) or same_origin(origin, conn.headers.get("host"))):
         return 403, "forbidden: Origin not allowed (set CC_EXECUTOR_ALLOWED_ORIGINS)"
-    if conn.url.path not in OPEN_PATHS | OWN_CHECK_PATHS and not token_ok(conn, token):
+    path = conn.url.path
+    if not (path in OPEN_PATHS or path in OWN_CHECK_PATHS or path.startswith(OPEN_PREFIXES)) and not token_ok(
+        conn, token
+    ):
         return 401, "unauthorized: missing or wrong token"
     return None

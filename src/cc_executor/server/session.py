@@ -47,6 +47,10 @@ MAX_PENDING_WAITS = 256
 
 _COMPLETED_MARK = f'"method":"{events.COMPLETED}"'
 
+# jobs.watch: the least time between two jobs.changed of one connection. A state change waits at most this long;
+# a job printing without end costs its watchers four summaries a second, not one per line.
+WATCH_BATCH_SECONDS = 0.25
+
 
 class _Cursor:
     """Where a follow is in its job's log: shared by the follow's loop and the pushes made for it."""
@@ -109,6 +113,14 @@ class Session:
         self._last_activity = asyncio.get_running_loop().time()
         self._closed = False
         self._execute_limiter = executor.settings.security.execute_limiter()
+        # jobs.watch: the jobs changed since the last jobs.changed (by id, so a busy job counts once), those removed
+        self._unwatch: Callable[[], None] | None = None
+        self._changed: dict[str, Job] = {}
+        self._removed: list[str] = []
+        self._watch_held = False  # the jobs.watch answer is not sent yet: changes wait for it
+        self._watch_timer: asyncio.Handle | None = None
+        self._watch_due = 0.0  # when the timer fires (loop time): uvloop's handles do not say
+        self._watch_sender: asyncio.Task[None] | None = None
 
     # -- RpcContext -----------------------------------------------------------------------------
 
@@ -138,6 +150,68 @@ class Session:
             if job is not None and job.state.is_live:
                 return job_id
         return None
+
+    def watch_jobs(self) -> None:
+        if self._unwatch is None:
+            self._unwatch = self.executor.manager.activity.subscribe(self._job_changed, self._jobs_removed)
+        self._watch_held = True  # released once the answer (the list these changes follow) is sent
+
+    def unwatch_jobs(self) -> bool:
+        if self._unwatch is None:
+            return False
+        self._unwatch()
+        self._unwatch = None
+        self._changed.clear()
+        self._removed.clear()
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+            self._watch_timer = None
+        return True
+
+    # -- jobs.watch -----------------------------------------------------------------------------
+
+    def _job_changed(self, job: Job, urgent: bool) -> None:
+        self._changed[job.id] = job
+        self._schedule_watch(0.0 if urgent else WATCH_BATCH_SECONDS)
+
+    def _jobs_removed(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self._changed.pop(job_id, None)
+        self._removed.extend(job_ids)
+        self._schedule_watch(0.0)
+
+    def _schedule_watch(self, delay: float) -> None:
+        """Have the changes sent within ``delay``: by the sender when it runs (it sends again after its pause),
+        else by a timer, moved earlier when a state change comes."""
+        if self._watch_held or self._closed or (self._watch_sender is not None and not self._watch_sender.done()):
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        if self._watch_timer is not None:
+            if self._watch_due <= due:
+                return
+            self._watch_timer.cancel()
+        self._watch_due = due
+        self._watch_timer = loop.call_later(delay, self._start_watch_sender)
+
+    def _start_watch_sender(self) -> None:
+        self._watch_timer = None
+        if self._closed or self._unwatch is None:
+            return
+        self._watch_sender = asyncio.create_task(self._send_changes(), name=f"watch-{self.id[:8]}")
+
+    async def _send_changes(self) -> None:
+        """Send what changed as one ``jobs.changed`` (each job's summary as it is now), then pause; again while
+        more changed meanwhile. A client that reads slowly only makes the batches bigger: one entry per job."""
+        with contextlib.suppress(Exception):  # a gone client: the session's teardown follows
+            while (self._changed or self._removed) and self._unwatch is not None:
+                changed, self._changed = self._changed, {}
+                removed, self._removed = self._removed, []
+                params: dict[str, Any] = {"jobs": [job.summary() for job in changed.values()]}
+                if removed:
+                    params["removed"] = removed
+                await self.send_text(encode(notification(events.JOBS_CHANGED, params)))
+                await asyncio.sleep(WATCH_BATCH_SECONDS)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -178,6 +252,11 @@ class Session:
             raise WebSocketDisconnect(code=1006) from None
 
     def _start_follows(self) -> None:
+        """After a response is sent: start the follows it asked for and release the changes of a jobs.watch."""
+        if self._watch_held:
+            self._watch_held = False
+            if self._changed or self._removed:
+                self._schedule_watch(0.0)
         pending, self._pending_follows = self._pending_follows, []
         for job_id, pos, from_seq in pending:
             job = self.executor.manager.jobs.get(job_id)
@@ -437,6 +516,9 @@ class Session:
 
     async def _teardown(self) -> None:
         self._closed = True
+        self.unwatch_jobs()
+        if self._watch_sender is not None:
+            self._watch_sender.cancel()
         for task in [*self._followers.values(), *self._tasks]:
             task.cancel()
         self._followers.clear()

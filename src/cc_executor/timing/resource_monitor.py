@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import psutil
 
+from cc_executor.timing.resource_series import ResourceSeries
 from cc_executor.timing.settings import TimingSettings
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class ResourceMonitor:
         # The multiplier integrated over time (multiplier-seconds), so a run's mean load is two marks apart.
         self._load_seconds = 0.0
         self._load_at = time.monotonic()
+        self.series = ResourceSeries()  # the last hour, for the dashboard's health chart
         self._load_now = 1.0
 
     async def start(self) -> None:
@@ -206,6 +208,7 @@ class ResourceMonitor:
         if self._nvml is not None:
             self._gpu = await asyncio.to_thread(self._read_gpus)
         self._integrate()
+        self.series.add(time.time(), self._cpu_percent, self._memory_percent, self._load_now, self._gpu)
 
     def _integrate(self) -> None:
         now = time.monotonic()

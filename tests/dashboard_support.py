@@ -1,0 +1,61 @@
+"""A real headless Chromium for the dashboard's browser tests (Playwright, with Debian's ``chromium``).
+
+Playwright's own browser downloads are not used: CI installs the system package (``.ci/run``), and a test run
+here must not fetch anything. ``CC_EXECUTOR_CHROMIUM`` names another binary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from conftest import ServerProcess
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium_path() -> str | None:
+    """The Chromium binary to drive: ``CC_EXECUTOR_CHROMIUM``, else the first of the usual names on PATH."""
+    named = os.environ.get("CC_EXECUTOR_CHROMIUM")
+    if named:
+        return named
+    for name in CHROMIUM_NAMES:
+        if (found := shutil.which(name)) is not None:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium per test module (a launch costs about a second); each test opens its own context."""
+    path = chromium_path()
+    if path is None:
+        pytest.fail("no Chromium found: install Debian's chromium package (apt-get install -y chromium)")
+    with sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        launched = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_dashboard(browser: Browser, srv: ServerProcess, path: str = "/") -> Page:
+    """A new tab (its own context: its own session storage) on the dashboard of ``srv``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{srv.http}{path}")
+    return page
+
+
+def logged_in_page(browser: Browser, srv: ServerProcess, token: str | None, path: str = "/") -> Page:
+    """A tab past the login page (when the server has a token), showing the jobs view."""
+    page = open_dashboard(browser, srv, path)
+    if token is not None:
+        page.fill("#token", token)
+        page.locator("#login-form").evaluate("form => form.requestSubmit()")
+    expect(page.locator("table#jobs")).to_be_visible(timeout=15_000)
+    return page
