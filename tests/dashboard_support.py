@@ -52,10 +52,11 @@ def open_dashboard(browser: Browser, srv: ServerProcess, path: str = "/") -> Pag
 
 
 def logged_in_page(browser: Browser, srv: ServerProcess, token: str | None, path: str = "/") -> Page:
-    """A tab past the login page (when the server has a token), showing the jobs view."""
+    """A tab past the login page (when the server has a token), showing ``path``'s view."""
     page = open_dashboard(browser, srv, path)
     if token is not None:
         page.fill("#token", token)
         page.locator("#login-form").evaluate("form => form.requestSubmit()")
-    expect(page.locator("table#jobs")).to_be_visible(timeout=15_000)
+    expect(page.locator("a[data-nav=jobs]")).to_be_visible(timeout=15_000)
+    expect(page.locator("#login-form")).not_to_be_visible(timeout=15_000)
     return page
