@@ -8,6 +8,7 @@
 import {
   FINAL_STATES,
   clear,
+  errorList,
   commandEl,
   el,
   fetchHealth,
@@ -51,11 +52,10 @@ export function mount(root, ctx) {
   let windows = [];
   let dismissed = loadDismissed();
   const answering = new Map(); // request_id → "allow" | "deny" while the answer is on its way
-  const errors = new Map(); // source → message
   let alive = true;
 
   const view = el("div", { id: "attention", class: "view view-attention", "aria-live": "polite" });
-  const errorBox = el("div", { class: "view-errors", role: "alert" });
+  const { box: errorBox, set: setError } = errorList();
   const summary = el("p", { class: "attention-summary", id: "attention-summary" });
   const empty = el("p", { class: "attention-empty", id: "attention-empty", hidden: true }, "Nothing needs attention right now.");
   const restore = el("button", { type: "button", class: "link-button", hidden: true, "data-action": "undismiss" });
@@ -78,12 +78,6 @@ export function mount(root, ctx) {
   clear(root);
   root.append(view);
 
-  function setError(source, err) {
-    if (err) errors.set(source, `${source}: ${err.message || err}`);
-    else errors.delete(source);
-    clear(errorBox);
-    for (const text of errors.values()) errorBox.append(el("p", { class: "error" }, text));
-  }
 
   // -- items ------------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ export function fmtSeconds(s) {
   if (s === null || s === undefined || !Number.isFinite(Number(s))) return "—";
   s = Number(s);
   if (s < 0) s = 0;
-  if (s < 1) return s < 0.001 ? `${(s * 1e6).toFixed(0)} µs` : `${(s * 1000).toPrecision(2).replace(/\.0+$/, "")} ms`;
+  if (s < 1) return s < 0.001 ? `${(s * 1e6).toFixed(0)} µs` : `${Number((s * 1000).toPrecision(2))} ms`;
   if (s < 60) return `${s < 10 ? s.toFixed(1).replace(/\.0$/, "") : Math.round(s)} s`;
   if (s < 3600) {
     const m = Math.floor(s / 60);
@@ -138,6 +138,10 @@ export function jobFeed(rpc, onChange, { limit = 500, onError } = {}) {
       seen.add(job.job_id);
       changed.push(job.job_id);
     }
+    for (const id of (params && params.removed) || []) {
+      // pruned by retention: gone from the server
+      if (jobs.delete(id)) changed.push(id);
+    }
     prune(jobs);
     onChange(jobs, changed);
   });
@@ -188,4 +192,18 @@ function prune(jobs) {
 export function cssColor(name, fallback) {
   const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   return value || fallback;
+}
+
+// A view's error box: one line per failing source (an RPC the view pulls), cleared when that source answers again.
+// Returns { box, set(source, err | null) }.
+export function errorList() {
+  const errors = new Map(); // source → message
+  const box = el("div", { class: "view-errors", role: "alert" });
+  function set(source, err) {
+    if (err) errors.set(source, `${source}: ${err.message || err}`);
+    else errors.delete(source);
+    clear(box);
+    for (const text of errors.values()) box.append(el("p", { class: "error" }, text));
+  }
+  return { box, set };
 }

@@ -2,7 +2,7 @@
 // last hour (`server.resources`, pulled every 5 s: a time series the server keeps, nothing to push), concurrency
 // groups, held usage windows, and task lists with their progress (jobs.watch + jobs.changed).
 
-import { clear, el, fetchHealth, fmtAgo, fmtClock, fmtSeconds, jobFeed, jobLink, pct, throttle } from "./charts_common.js";
+import { clear, el, errorList, fetchHealth, fmtAgo, fmtClock, fmtSeconds, jobFeed, jobLink, pct, throttle } from "./charts_common.js";
 import { HEIGHT, columns, drawResources } from "./health_chart.js";
 import { followWidth } from "./charts_uplot.js";
 import { renderTaskLists } from "./health_tasks.js";
@@ -21,9 +21,8 @@ export function mount(root, ctx) {
   let plot = null;
   let plotShape = "";
   let seriesMissing = false; // an older server without server.resources: build the series from /health here
-  const errors = new Map();
 
-  const errorBox = el("div", { class: "view-errors", role: "alert" });
+  const { box: errorBox, set: setError } = errorList();
   const status = el("dl", { id: "health-status", class: "health-cards" });
   const chart = el("div", { id: "health-chart", class: "chart", role: "img", "aria-label": "CPU, memory, GPU and load multiplier over the last hour" });
   const chartNote = el("p", { class: "hint", id: "health-chart-note" });
@@ -40,12 +39,6 @@ export function mount(root, ctx) {
   clear(root);
   root.append(view);
 
-  function setError(source, err) {
-    if (err) errors.set(source, `${source}: ${err.message || err}`);
-    else errors.delete(source);
-    clear(errorBox);
-    for (const text of errors.values()) errorBox.append(el("p", { class: "error" }, text));
-  }
 
   // -- /health ----------------------------------------------------------------------------------------
 

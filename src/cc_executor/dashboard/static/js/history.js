@@ -217,7 +217,8 @@ export function mount(root, ctx) {
   });
   const stopWidth = followWidth(chart, () => plot, 280);
 
-  const wanted = ctx.params && ctx.params[0] ? safeDecode(ctx.params[0]) : null;
+  // #/history/<command>: the app splits the hash at "/" and decodes each part; a command may hold "/".
+  const wanted = ctx.params && ctx.params.length ? ctx.params.join("/") : null;
   loadSuggestions().then(() => {
     if (!alive) return;
     const first = wanted || (records[0] && records[0].command);
@@ -237,10 +238,3 @@ export function mount(root, ctx) {
   };
 }
 
-function safeDecode(text) {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}

@@ -74,7 +74,8 @@ export function drawHistogram(container, runs, est, previous) {
       y: { range: () => [0, Math.ceil(yMax * 1.15) + 0.5] },
     },
     axes: [
-      axis(colors, { values: (u, splits) => splits.map((v) => fmtSeconds(v)), space: 60, label: "duration (log scale)", labelSize: 18 }),
+      // x: label the powers of ten only (the minor ticks in between stay unlabelled)
+      axis(colors, { values: (u, splits) => splits.map((v) => (v && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9 ? fmtSeconds(v) : "")), space: 60, label: "duration (log scale)", labelSize: 18 }),
       axis(colors, { values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : "")), label: "runs", labelSize: 18, size: 40 }),
     ],
     series: [{}, series("failed or lost", colors.failed), series("timed out or cancelled (lower bound)", colors.stopped), series("completed", colors.completed)],
