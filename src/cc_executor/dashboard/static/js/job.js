@@ -7,12 +7,16 @@
 
 import { AgentView } from "./agent_view.js";
 import { bytes, cost, duration, el, isLive, labelsText, setBadge, setText, time } from "./format.js";
-import { OutputTerminal } from "./job_terminal.js";
+import { KEEP_AFTER_DROP, MAX_BACKLOG, OutputTerminal } from "./job_terminal.js";
 
 const SIGNALS = ["TERM", "INT", "HUP", "KILL", "USR1", "USR2", "QUIT"];
 const STDERR_ON = "\x1b[31m"; // stderr is written in red, so it stays apart from stdout in one terminal
 const SGR_RESET = "\x1b[0m";
 const LIVE_REFRESH_MS = 2000; // the header's summary (output bytes, agent cost) while the job runs
+// Following a job that prints faster than this tab can take it in, the output waiting for the page (on the
+// server and the wire, where the terminal's own drop cannot reach) grows; past this many characters the page
+// skips ahead to near the tail (a detach and an attach from a later seq), as the terminal does with its queue.
+const MAX_LAG = 2 * MAX_BACKLOG;
 const LIFECYCLE = [
   "process.started",
   "process.queued",
@@ -96,7 +100,7 @@ export function mount(root, ctx) {
     onSkip: (skip, stats) => {
       skipBanner.hidden = false;
       skipBanner.replaceChildren(
-        el("span", {}, `Output came faster than the page can draw: ${stats.skippedLines} lines skipped so far (last: seq ${skip.fromSeq}\u2013${skip.toSeq}). `),
+        el("span", {}, `Output came faster than this tab can show: ${stats.skippedEvents} output events (${bytes(stats.skippedChars)}) skipped so far (last: seq ${skip.fromSeq}\u2013${skip.toSeq}). `),
         el("button", { type: "button", on: { click: () => jump(skip.fromSeq) } }, `Read from seq ${skip.fromSeq}`));
     },
     onDrained: () => renderOutputStatus(),
@@ -214,9 +218,33 @@ export function mount(root, ctx) {
     dl.append(el("dt", {}, name), el("dd", { title: title || undefined }, String(value)));
   }
 
+  // The summary says where the job's output is (next_seq); what lies between it and our nextSeq is still on its
+  // way. Too much of it (by the mean size of the events seen so far) and the page skips to the tail, also once
+  // the job has ended (the last summary), so the end is shown soon after it comes.
+  async function keepUp(s) {
+    if (!attached || !accepting || !terminal.follow || counters.events < 10) return;
+    const behind = (s.next_seq ?? 0) - nextSeq;
+    const meanChars = counters.chars / counters.events;
+    if (behind * meanChars <= MAX_LAG) return;
+    const target = Math.max(nextSeq, (s.next_seq ?? 0) - Math.ceil(KEEP_AFTER_DROP / meanChars));
+    const skipped = { fromSeq: nextSeq, toSeq: target - 1 };
+    accepting = false;
+    try {
+      await ctx.rpc.call("detach", { job_id: jobId });
+    } catch {
+      // gone with the connection: the reconnect attaches from nextSeq
+    }
+    attached = false;
+    if (ended) return;
+    nextSeq = Math.max(nextSeq, target);
+    terminal.skipped(skipped.fromSeq, skipped.toSeq, Math.round((skipped.toSeq - skipped.fromSeq + 1) * meanChars));
+    await attach(nextSeq);
+  }
+
   function renderSummary() {
     const s = summary;
     if (!s) return;
+    keepUp(s);
     setBadge(badge, s.state);
     setText(command, s.command || "");
     command.title = s.command || "";

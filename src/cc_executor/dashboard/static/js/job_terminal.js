@@ -6,7 +6,8 @@
 //   grows without bound.
 // - Drop to tail: when the queue holds more than MAX_BACKLOG characters (the job prints faster than the tab
 //   can draw), the oldest queued output is dropped down to KEEP_AFTER_DROP, and one notice line in the
-//   terminal says how many lines (and which seqs) were skipped; "jump to seq" reads them.
+//   terminal says how many lines (and which seqs) were skipped; "jump to seq" reads them. When the tab
+//   cannot even take the output in, job.js skips ahead on the server's side and says so here (skipped()).
 // - Bounded memory: xterm keeps SCROLLBACK lines; older ones scroll out (jump to start replays them).
 
 import { Terminal } from "../vendor/xterm/xterm.js";
@@ -100,7 +101,7 @@ export class OutputTerminal {
     this.frame = 0;
     this.disposed = false;
     this.generation = 0; // bumped by reset(): a write callback of an older generation is ignored
-    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skips: [] };
+    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skippedEvents: 0, skips: [] };
     this.resizeObserver = new ResizeObserver(() => this._scheduleFit());
     this.resizeObserver.observe(container);
     this._scheduleFit();
@@ -148,15 +149,29 @@ export class OutputTerminal {
       toSeq = item.seq;
     }
     if (fromSeq === null) return;
-    this.stats.skippedLines += lines;
-    this.stats.skippedChars += chars;
-    const skip = { lines, chars, fromSeq, toSeq };
+    this._noteSkip({ lines, chars, fromSeq, toSeq }, true);
+  }
+
+  // Output the page never received: it skipped seqs fromSeq..toSeq (about `chars` characters) on the server's
+  // side to keep up with the job (job.js, keepUp). Said like a drop from the queue.
+  skipped(fromSeq, toSeq, chars) {
+    if (toSeq < fromSeq) return;
+    this._noteSkip({ lines: null, chars, fromSeq, toSeq }, false);
+  }
+
+  _noteSkip(skip, first) {
+    if (skip.lines !== null) this.stats.skippedLines += skip.lines;
+    this.stats.skippedChars += skip.chars;
+    this.stats.skippedEvents += skip.toSeq - skip.fromSeq + 1;
     this.stats.skips.push(skip);
     if (this.stats.skips.length > 100) this.stats.skips.shift();
-    const text = `${NOTICE}[\u2026 ${lines} lines skipped (seq ${fromSeq}\u2013${toSeq}) to keep up with the job;`
-      + ` "jump to seq ${fromSeq}" reads them]${RESET}\r\n`;
-    this.queue.unshift({ text, seq: null });
+    const what = skip.lines !== null ? `${skip.lines} lines` : `about ${skip.chars} characters`;
+    const text = `${NOTICE}[\u2026 ${what} skipped (seq ${skip.fromSeq}\u2013${skip.toSeq}) to keep up with the job;`
+      + ` "jump to seq ${skip.fromSeq}" reads them]${RESET}\r\n`;
+    if (first) this.queue.unshift({ text, seq: null });
+    else this.queue.push({ text, seq: null });
     this.queued += text.length;
+    this._schedule();
     this.onSkip(skip, this.stats);
   }
 
@@ -213,7 +228,7 @@ export class OutputTerminal {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.term.reset();
-    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skips: [] };
+    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skippedEvents: 0, skips: [] };
   }
 
   find(text, backwards) {

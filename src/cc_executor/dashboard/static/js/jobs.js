@@ -1,8 +1,10 @@
 // The jobs table: `jobs.watch` once, then `jobs.changed` notifications (no polling).
 //
 // Rows are keyed by job id and updated in place; every change only marks its row dirty, and one
-// requestAnimationFrame per batch writes the cells that changed. The table is never rebuilt for an event, so
-// 200 busy jobs cost a few hundred text writes a second, not a re-layout of the whole table.
+// requestAnimationFrame per batch writes the cells that changed. The table is never rebuilt for an event.
+// Rows off screen (an IntersectionObserver says which are near the viewport) are written at most once a
+// second, by the ticker, instead of on every batch: with 200 busy jobs most rows are off screen, and each
+// write there still costs the table a layout (docs/dashboard.md, "Responsiveness", has the figures).
 
 import { bytes, cost, cut, duration, el, FINAL_STATES, isLive, labelsText, rate, setBadge, setText } from "./format.js";
 
@@ -85,6 +87,8 @@ export function mount(root, ctx) {
   const rows = new Map(); // job_id -> row
   let order = []; // job ids, newest first (created_at desc)
   const dirty = new Set();
+  const stale = new Set(); // changed rows off screen: written by the next tick, or when they scroll into view
+  const onScreen = new Set(); // ids of rows in or near the viewport
   let refilter = false;
   let frame = 0;
   let ended = false;
@@ -133,6 +137,21 @@ export function mount(root, ctx) {
     if (tr && ev.key === "Enter") ctx.navigate(`#/job/${encodeURIComponent(tr.dataset.jobId)}`);
   });
 
+  const seen = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const id = entry.target.dataset.jobId;
+      if (!entry.isIntersecting) {
+        onScreen.delete(id);
+      } else {
+        onScreen.add(id);
+        if (stale.delete(id)) {
+          dirty.add(id);
+          schedule();
+        }
+      }
+    }
+  }, { rootMargin: "300px 0px" });
+
   // ---- rows -----------------------------------------------------------------------------------------
   function makeRow(job) {
     const tr = el("tr", { tabIndex: 0, dataset: { jobId: job.job_id } });
@@ -180,6 +199,9 @@ export function mount(root, ctx) {
     if (!row) return;
     rows.delete(jobId);
     dirty.delete(jobId);
+    stale.delete(jobId);
+    onScreen.delete(jobId);
+    seen.unobserve(row.tr);
     row.tr.remove();
     order = order.filter((id) => id !== jobId);
   }
@@ -202,6 +224,7 @@ export function mount(root, ctx) {
     const before = lo < order.length ? rows.get(order[lo]) : null;
     order.splice(lo, 0, row.job.job_id);
     tbody.insertBefore(row.tr, before ? before.tr : null);
+    seen.observe(row.tr);
   }
 
   function trim() {
@@ -265,12 +288,15 @@ export function mount(root, ctx) {
     for (const id of dirty) {
       const row = rows.get(id);
       if (!row) continue;
+      if (!refilter) applyFilter(row);
       if (row.isNew) {
         row.isNew = false;
         place(row);
+      } else if (!onScreen.has(id)) {
+        stale.add(id); // off screen: the next tick writes it
+        continue;
       }
       renderRow(row, nowS, nowMs);
-      if (!refilter) applyFilter(row);
     }
     dirty.clear();
     if (refilter) {
@@ -286,14 +312,21 @@ export function mount(root, ctx) {
     setText(count, rows.size === shown ? `${rows.size} jobs` : `${shown} of ${rows.size} jobs`);
   }
 
-  // Elapsed ticks locally each second for live jobs (and their rate fades when they go quiet).
+  // Each second: the rows changed off screen are written, and elapsed ticks locally for live jobs on screen
+  // (their rate fades when they go quiet).
   const ticker = setInterval(() => {
     if (ended) return;
     requestAnimationFrame(() => {
       const nowS = Date.now() / 1000;
       const nowMs = performance.now();
-      for (const row of rows.values()) {
-        if (!row.shown || !isLive(row.job.state)) continue;
+      for (const id of stale) {
+        const row = rows.get(id);
+        if (row) renderRow(row, nowS, nowMs);
+      }
+      stale.clear();
+      for (const id of onScreen) {
+        const row = rows.get(id);
+        if (!row || !row.shown || !isLive(row.job.state)) continue;
         renderElapsed(row, nowS);
         renderRate(row, nowMs);
       }
@@ -331,6 +364,7 @@ export function mount(root, ctx) {
   return () => {
     ended = true;
     clearInterval(ticker);
+    seen.disconnect();
     if (frame) cancelAnimationFrame(frame);
     offChanged();
     ctx.rpc.call("jobs.unwatch", {}).catch(() => {});
