@@ -4,18 +4,15 @@ whole output, a wrong token is refused, and the page will not load in a frame.""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
 import pytest
 from conftest import ServerFactory, ServerProcess
-from dashboard_support import browser, logged_in_page, open_dashboard
-from playwright.sync_api import Browser, Page, expect
-from rpc_client import RpcClient
+from dashboard_support import api_call, browser, logged_in_page, open_dashboard, wait_lines
+from playwright.sync_api import Browser, expect
 
 __all__ = ["browser"]  # the fixture, imported for the tests below
 
@@ -30,34 +27,11 @@ def srv(make_server: ServerFactory) -> Iterator[ServerProcess]:
 
 
 def _call(srv: ServerProcess, method: str, **params: Any) -> Any:
-    """One request on a connection of its own (a job started here is detached: it outlives the connection), in
-    a thread: Playwright's sync API keeps an event loop running in this one."""
-
-    async def go() -> Any:
-        async with await RpcClient.connect(f"{srv.url}?token={TOKEN}") as client:
-            return await client.call(method, rpc_timeout=60, **params)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, go()).result()
+    return api_call(srv, TOKEN, method, **params)
 
 
 def _start(srv: ServerProcess, command: str) -> dict[str, Any]:
     return dict(_call(srv, "execute", command=command, detach=True))
-
-
-def _terminal_lines(page: Page) -> list[str]:
-    return list(page.evaluate("() => window.__ccJob ? window.__ccJob.lines() : []"))
-
-
-def _wait_lines(page: Page, want: list[str], within: float = 20.0) -> list[str]:
-    deadline = time.monotonic() + within
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = _terminal_lines(page)
-        if lines[: len(want)] == want and len(lines) >= len(want):
-            return lines
-        time.sleep(0.1)
-    return lines
 
 
 def test_login_then_a_new_job_appears_and_streams(browser: Browser, srv: ServerProcess) -> None:
@@ -74,7 +48,7 @@ def test_login_then_a_new_job_appears_and_streams(browser: Browser, srv: ServerP
     assert appeared < 2.0 + 1.0  # the issue's 2 s, with the execute round trip and a loaded CI machine
     row.click()
     expect(page.locator(f'#job[data-job-id="{job["job_id"]}"]')).to_be_visible(timeout=10_000)
-    lines = _wait_lines(page, [f"line {i}" for i in range(1, 31)])
+    lines = wait_lines(page, [f"line {i}" for i in range(1, 31)])
     assert lines == [f"line {i}" for i in range(1, 31)]
     expect(page.locator("#job-state")).to_have_text("completed", timeout=10_000)
     page.locator("a[data-nav=jobs]").click()
@@ -85,7 +59,7 @@ def test_cancel_from_the_page_leaves_no_process(browser: Browser, srv: ServerPro
     job = _start(srv, "echo ready; sleep 300 & wait")
     page = logged_in_page(browser, srv, TOKEN, f"/#/job/{job['job_id']}")
     expect(page.locator(f'#job[data-job-id="{job["job_id"]}"]')).to_be_visible(timeout=10_000)
-    assert _wait_lines(page, ["ready"]) == ["ready"]
+    assert wait_lines(page, ["ready"]) == ["ready"]
     tree = [psutil.Process(job["pid"]), *psutil.Process(job["pid"]).children(recursive=True)]
     assert len(tree) >= 2
     cancel = page.locator("button[data-action=cancel]")
@@ -102,13 +76,13 @@ def test_reload_mid_job_replays_the_whole_output(browser: Browser, srv: ServerPr
     job = _start(srv, "for i in $(seq 1 40); do printf 'row %03d \\033[32mgreen\\033[0m\\n' $i; sleep 0.1; done")
     page = logged_in_page(browser, srv, TOKEN, f"/#/job/{job['job_id']}")
     expect(page.locator(f'#job[data-job-id="{job["job_id"]}"]')).to_be_visible(timeout=10_000)
-    assert _wait_lines(page, [f"row {i:03d} green" for i in range(1, 6)])[:5] == [
+    assert wait_lines(page, [f"row {i:03d} green" for i in range(1, 6)])[:5] == [
         f"row {i:03d} green" for i in range(1, 6)
     ]
     page.reload()  # the session storage survives a reload of the tab: no new login
     expect(page.locator(f'#job[data-job-id="{job["job_id"]}"]')).to_be_visible(timeout=15_000)
     want = [f"row {i:03d} green" for i in range(1, 41)]
-    assert _wait_lines(page, want, within=30) == want  # once each, in order, nothing missing
+    assert wait_lines(page, want, within=30) == want  # once each, in order, nothing missing
     expect(page.locator("#job-state")).to_have_text("completed", timeout=15_000)
 
 
@@ -142,4 +116,39 @@ def test_the_page_refuses_to_load_in_a_frame(browser: Browser, srv: ServerProces
         or child.url in ("", "about:blank", "chrome-error://chromewebdata/")
         or not child.content().count("login-form")
     )
+    context.close()
+
+
+def test_every_request_goes_to_this_server_and_the_csp_refuses_nothing_else(
+    browser: Browser, srv: ServerProcess
+) -> None:
+    """No third-party request from any view, and the only CSP refusals are xterm's <style> elements (their rules
+    are applied through a constructed stylesheet instead: docs/dashboard.md, "Libraries")."""
+    job = _start(srv, "printf '\\033[31mred\\033[0m\\n'; echo plain")
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda ws: requests.append(ws.url))
+    page.on("console", lambda message: console.append(message.text))
+    page.goto(f"{srv.http}/")
+    page.fill("#token", TOKEN)
+    page.locator("#login-form").evaluate("form => form.requestSubmit()")
+    expect(page.locator("a[data-nav=jobs]")).to_be_visible(timeout=15_000)
+    for view, ready in (
+        ("attention", "#attention"),
+        ("history", "#history-chart"),
+        ("health", "#health-chart"),
+        (f"job/{job['job_id']}", "#output"),
+        ("jobs", "table#jobs"),
+    ):
+        page.evaluate("hash => { location.hash = hash; }", f"#/{view}")
+        expect(page.locator(ready)).to_be_attached(timeout=10_000)
+        page.wait_for_timeout(500)
+    origins = {"/".join(url.split("/")[:3]) for url in requests}
+    assert origins <= {srv.http, srv.http.replace("http://", "ws://")}, origins
+    assert any(url.endswith("/dashboard/static/js/app.js") for url in requests)
+    refused = [text for text in console if "Content Security Policy" in text]
+    assert all("style" in text for text in refused), refused
     context.close()

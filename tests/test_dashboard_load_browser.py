@@ -6,36 +6,33 @@
    up with the job's tail (older lines it cannot draw in time are skipped, and said so).
 2. 200 jobs that each print a line every 0.3 s, in the jobs table: every row updates, and the same probes hold.
 
-The load lasts ``CC_EXECUTOR_DASHBOARD_LOAD_SECONDS`` (default 15 in the suite; the figures in docs/dashboard.md
+The load lasts ``CC_EXECUTOR_DASHBOARD_LOAD_SECONDS`` (default 10 in the suite; the figures in docs/dashboard.md
 are from 60 s runs of this file alone). Bounds are generous (a 2-core CI machine with other tests beside it);
 the figures are printed, and written as JSON to ``CC_EXECUTOR_DASHBOARD_LOAD_REPORT`` when set.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ServerFactory, ServerProcess
-from dashboard_support import browser, logged_in_page
+from dashboard_support import api_calls, browser, logged_in_page
 from playwright.sync_api import Browser, CDPSession, Page, expect
-from rpc_client import RpcClient
 
 __all__ = ["browser"]  # the fixture, imported for the tests below
 
 pytestmark = pytest.mark.xdist_group("dashboard_browser")
 
 TOKEN = "load-test-token-0123"
-SECONDS = float(os.environ.get("CC_EXECUTOR_DASHBOARD_LOAD_SECONDS", "15"))
+SECONDS = float(os.environ.get("CC_EXECUTOR_DASHBOARD_LOAD_SECONDS", "10"))
 LINES_PER_SECOND = 100_000
 REPORT = os.environ.get("CC_EXECUTOR_DASHBOARD_LOAD_REPORT")
 
@@ -98,14 +95,7 @@ def srv(make_server: ServerFactory) -> Iterator[ServerProcess]:
 
 
 def _call(srv: ServerProcess, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """Requests on one connection of its own, in a thread (Playwright's sync API keeps a loop in this one)."""
-
-    async def go() -> list[Any]:
-        async with await RpcClient.connect(f"{srv.url}?token={TOKEN}") as client:
-            return list(await asyncio.gather(*(client.call(m, rpc_timeout=120, **p) for m, p in calls)))
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, go()).result()
+    return api_calls(srv, TOKEN, calls)
 
 
 def _pct(values: list[float], q: float) -> float:

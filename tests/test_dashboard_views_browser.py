@@ -8,16 +8,14 @@ are printed, not asserted.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from conftest import ServerFactory, ServerProcess
-from dashboard_support import browser, logged_in_page  # noqa: F401 - the browser fixture
+from dashboard_support import browser, logged_in_page, screenshot  # noqa: F401 - the browser fixture
 from playwright.sync_api import Browser, Page, expect
 from rpc_client import RpcClient
 
@@ -89,14 +87,6 @@ def canvas_ink(page: Page, selector: str) -> int:
             selector,
         )
     )
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Into $CC_EXECUTOR_DASHBOARD_SCREENSHOTS (e.g. docs/img) when set; nothing is written otherwise."""
-    folder = os.environ.get("CC_EXECUTOR_DASHBOARD_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def test_attention_lists_stalled_and_failed_jobs_and_answers_a_permission_request(
