@@ -282,7 +282,7 @@ def test_two_hundred_updating_jobs_in_the_table_stay_smooth(
     cdp.send("Performance.enable")
     page.evaluate(PROBE)
     baseline = _memory(cdp)
-    ticks = max(3, int((SECONDS + 5) / 0.3))
+    ticks = int((SECONDS + 120) / 0.3)  # longer than the test: they are cancelled at its end
     # One Python process per job, sleeping between lines (a shell loop would fork a `sleep` 667 times a second
     # and load the 2-core machine more than the page does).
     ticker = tmp_path / "ticker.py"
@@ -294,35 +294,51 @@ def test_two_hundred_updating_jobs_in_the_table_stay_smooth(
     rows = page.locator("table#jobs tbody tr[data-job-id]")
     expect(rows).to_have_count(200, timeout=30_000)
     listed = time.monotonic() - started
-    # From here on the jobs only update: measure that (200 process starts on 2 cores are not the page's doing).
+    # From here on the jobs only update: measure that (200 process starts on 2 cores are not the page's doing,
+    # and on a loaded CI machine the last of them prints its first line many seconds after its row appeared).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('table#jobs tbody tr[data-job-id] td.output')]"
+        ".every(td => td.textContent && td.textContent !== '0 B')",
+        timeout=90_000,
+        polling=500,
+    )
+    printing = time.monotonic() - started
     time.sleep(1.0)
     page.evaluate(RESET_PROBE)
     busy_before = _busy(cdp)
     updating = time.monotonic()
 
-    # Every row's output cell changes while the jobs run: read them twice, a few seconds apart.
+    # Every row's output cell changes while the jobs run: how long until all 200 showed new output.
     read_output = 'ids => ids.map(id => document.querySelector(`tr[data-job-id="${id}"] td.output`)?.textContent)'
     waits: list[float] = []
     first = page.evaluate(read_output, ids)
-    for _ in range(3):
+    reading = time.monotonic()
+    changed = 0
+    while time.monotonic() - reading < 30:
         time.sleep(1.0)
         waits.append(_interact(page))
-    second = page.evaluate(read_output, ids)
-    changed = sum(1 for a, b in zip(first, second, strict=True) if a != b)
+        now = page.evaluate(read_output, ids)
+        changed = sum(1 for a, b in zip(first, now, strict=True) if a != b)
+        if changed == len(ids):
+            break
+    all_changed_within = time.monotonic() - reading
     while time.monotonic() - updating < SECONDS - 2:
         time.sleep(1.0)
         waits.append(_interact(page))
     figures = _probe_figures(page)
     busy = _busy_share(busy_before, _busy(cdp), time.monotonic() - updating)
     mid = _memory(cdp)
+    _call(srv, [("control", {"job_id": job_id, "type": "CANCEL"}) for job_id in ids])
     states = page.locator("table#jobs tbody tr[data-job-id] td.state")
-    expect(states.filter(has_text="completed")).to_have_count(200, timeout=120_000)
+    expect(states.filter(has_text="cancelled")).to_have_count(200, timeout=120_000)
     end = _memory(cdp)
     figures.update(
         seconds=SECONDS,
         jobs=200,
         rows_listed_after_s=round(listed, 2),
-        rows_whose_output_changed_in_3s=changed,
+        every_row_printing_after_s=round(printing, 2),
+        rows_whose_output_changed=changed,
+        all_rows_changed_within_s=round(all_changed_within, 2),
         main_thread_share=busy,
         playwright_click_type_s={"p50": round(statistics.median(waits), 3), "max": round(max(waits), 3)},
         heap_mb={
@@ -334,7 +350,7 @@ def test_two_hundred_updating_jobs_in_the_table_stay_smooth(
     )
     _report("table_200_jobs", figures)
 
-    assert changed >= 190, f"only {changed} of 200 rows showed new output within 3 s"
+    assert changed == 200, f"only {changed} of 200 rows showed new output within 30 s"
     assert figures["timer_lateness_ms"]["p99"] < 1000
     assert figures["input_to_paint_ms"]["max"] < 2000
     assert max(waits) < 10
