@@ -12,7 +12,7 @@ from itertools import pairwise
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cc_executor"
-CORE = {"jobs", "timing", "hooks", "agents", "budgets", "notify", "rpc", "security", "config", "executor"}
+CORE = {"jobs", "timing", "hooks", "agents", "budgets", "notify", "rpc", "security", "config", "executor", "cluster"}
 EDGES = {"server", "client", "cli", "mcp", "dashboard"}
 UNITS = CORE | EDGES | {"protocol"}
 

@@ -14,11 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .agents.settings import AgentSettings
 from .budgets.settings import BudgetSettings
+from .cluster.settings import ClusterSettings
 from .hooks.settings import HooksSettings
 from .jobs.job_env import parse_exclude, resolve_job_user
 from .jobs.job_groups import parse_groups
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("allowed_commands", mode="before")
     @classmethod
@@ -181,6 +183,13 @@ class Settings(BaseSettings):
         if len(value) < 8 or any(ch.isspace() for ch in value):
             raise ValueError("must be at least 8 characters without white space")
         return value
+
+    @model_validator(mode="after")
+    def _cluster_history(self) -> Settings:
+        # In cluster mode the nodes learn from one history: the cluster's Redis, unless REDIS_URL names another.
+        if self.cluster.url is not None and self.timing.redis_url is None:
+            self.timing.redis_url = self.cluster.url
+        return self
 
     @property
     def jobs_dir(self) -> Path:

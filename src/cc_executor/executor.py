@@ -28,6 +28,7 @@ from .budgets.accounting import JobBudgets
 from .budgets.groups import BudgetGroups
 from .budgets.ledger import BudgetLedger
 from .budgets.meter import UsageMeter, price_table
+from .cluster import Cluster, default_node_id
 from .config import SERVICE_NAME, WS_PATH, Settings
 from .hooks import HookEngine
 from .jobs.extensions import Extensions, TimeoutChoice
@@ -36,7 +37,7 @@ from .jobs.job import TIMEOUT_SOURCES, Job
 from .jobs.job_groups import JobGroups
 from .jobs.manager import JobManager, new_job_id
 from .jobs.registry import JobRegistry
-from .jobs.retry import backoff_delay, matched
+from .jobs.retry import RetryPolicy, backoff_delay, matched
 from .jobs.spawner import Spawner
 from .jobs.spec import JobSpec
 from .jobs.state_dir import prepare_state_dir
@@ -118,6 +119,11 @@ class Executor:
             Spawner() if settings.use_spawner else None,
             JobGroups(tuple(settings.groups.items()), self.group_store),
         )
+        # Cluster mode (docs/cluster.md): this node's part; None for one server on its own.
+        self.cluster: Cluster | None = None
+        if settings.cluster.url is not None:
+            node_id = settings.cluster.node_id or default_node_id(settings.state_dir)
+            self.cluster = Cluster(settings.cluster, node_id, self.manager, self.server_url, self._start_dispatched)
 
     async def start(self) -> None:
         """Start the spawner, clean up after an earlier run, then the background samplers.
@@ -132,6 +138,8 @@ class Executor:
             self.history.probe_in_background()  # a remote store: /health knows soon, and start does not wait on it
         await self.monitor.start()
         self._sampler = asyncio.create_task(self.manager.sample_usage(self.settings.usage_sample_interval))
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def stop_jobs(self) -> None:
         """Stop every live job and wait until each has ended and closed its log; once, however often called.
@@ -146,6 +154,8 @@ class Executor:
         if self._sampler is not None:
             self._sampler.cancel()
         await self.stop_jobs()
+        if self.cluster is not None:
+            await self.cluster.stop()  # after the jobs' ends: their last output and summaries go out first
         await self.notifier.drain(NOTIFY_DRAIN_SECONDS)  # what the jobs' ends queued; the rest waits for the next start
         await self.notifier.close()
         await self.monitor.stop()
@@ -363,6 +373,23 @@ class Executor:
         the request sets none) and its cwd (the server's when none)."""
         return transcript_path({**os.environ, **spec.env}, spec.cwd or os.getcwd(), session)
 
+    async def submit_request(self, request: dict[str, Any], owner: str | None = None, job_id: str | None = None) -> Job:
+        """Submit a job from ``execute``'s params (as ``ExecuteParams.known()`` gives them, minus where to run
+        it): the one way a connection here and a node dispatching to this one start a job."""
+        known = dict(request)
+        known.pop("node", None)
+        known.pop("node_labels", None)
+        retry = known.pop("retry", None)
+        spec = JobSpec(**known, retry=RetryPolicy.of(retry) if retry else None)
+        resuming = self.prepare_resume(spec) if spec.resume_job else {}
+        job = await self.manager.submit(spec, owner=owner, job_id=job_id)
+        job.extra.update(resuming)
+        return job
+
+    async def _start_dispatched(self, job_id: str, request: dict[str, Any]) -> None:
+        """A job the cluster's scheduler gave this node: no connection owns it (it outlives whoever asked)."""
+        await self.submit_request({**request, "detach": True}, owner=None, job_id=job_id)
+
     def prepare_resume(self, spec: JobSpec) -> dict[str, Any]:
         """Make a request with ``resume_job`` the run that continues that job's Claude Code conversation:
         ``--resume <its session>`` added to the command, run in that job's cwd. Refused (-32602, saying why) when
@@ -495,6 +522,7 @@ class Executor:
             "resources": self.monitor.snapshot(),
             "history": history,
             "history_backend": self.history.backend,
+            **({"cluster": self.cluster.health()} if self.cluster is not None else {}),
         }
 
 

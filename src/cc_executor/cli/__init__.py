@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn
 
 from .. import __version__
-from . import budget, daemon, doctor, groups, history, jobs, mcp, notifications, permissions, run, serve, tasks
+from . import budget, daemon, doctor, groups, history, jobs, mcp, nodes, notifications, permissions, run, serve, tasks
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_parser(sub)
     budget.add_parser(sub)
     groups.add_parser(sub)
+    nodes.add_parser(sub)
     notifications.add_parser(sub)
     permissions.add_parser(sub)
     doctor.add_parser(sub)

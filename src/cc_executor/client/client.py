@@ -404,6 +404,11 @@ class Client:
             params["message"] = message
         return await self._request("permission.respond", params)
 
+    async def nodes(self) -> list[dict[str, Any]]:
+        """Cluster mode: every node seen (``node_id``, ``alive``, ``labels``, ``capacity``, ``running`` …); a server
+        on its own answers with itself only (``cluster: false``)."""
+        return await self._request("nodes", {})
+
     async def groups(self) -> list[dict[str, Any]]:
         """Every concurrency group: its limit, whether it is paused, its running and queued job ids."""
         return await self._request("groups.list", {})

@@ -22,6 +22,7 @@ RATE_LIMITED = -32005
 BLOCKED_BY_HOOK = -32006
 HISTORY_UNAVAILABLE = -32007  # the history store is down: try again later (not "there is no history")
 BUDGET_EXHAUSTED = -32008  # the job's budget group has no room left: nothing was started
+NODE_UNAVAILABLE = -32009  # cluster mode: the job's node or the cluster's store cannot be reached now
 
 
 class ProtocolError(Exception):
@@ -179,6 +180,13 @@ class BudgetExhausted(ProtocolError):
         return str(self._field("exhausted_by"))
 
 
+class NodeUnavailable(ProtocolError):
+    """Cluster mode (-32009): the node that owns the job, or the cluster's Redis, did not answer in time; nothing
+    was done there that this answer knows of. ``data`` has ``node`` when one is named."""
+
+    code = NODE_UNAVAILABLE
+
+
 BY_CODE: dict[int, type[ProtocolError]] = {
     kind.code: kind
     for kind in (
@@ -195,6 +203,7 @@ BY_CODE: dict[int, type[ProtocolError]] = {
         BlockedByHook,
         HistoryUnavailable,
         BudgetExhausted,
+        NodeUnavailable,
     )
 }
 

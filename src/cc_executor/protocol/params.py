@@ -88,6 +88,9 @@ class ExecuteParams(Params):
     # Continue that (ended) Claude Code job's conversation: ``--resume <its session>``, in its cwd.
     resume_job: str | None = Field(None, min_length=1)
     retry: RetryParams | None = None
+    # Cluster mode: run it on that node, or on a node with all these labels (docs/cluster.md, "Dispatch").
+    node: str | None = Field(None, min_length=1, max_length=100)
+    node_labels: list[str] = Field(default_factory=list, max_length=50)
 
     @field_validator("command")
     @classmethod

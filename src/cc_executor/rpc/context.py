@@ -16,6 +16,10 @@ class RpcContext(Protocol):
         """Stream the job's log from ``from_pos`` to this client, starting after the current response;
         ``from_seq`` is the seq the client asked for (so a replay past the end can say so)."""
 
+    def follow_remote(self, job_id: str, from_seq: int) -> None:
+        """Cluster mode: stream another node's job from ``from_seq`` (from the cluster's copy of its log),
+        starting after the current response."""
+
     def unfollow(self, job_id: str) -> bool:
         """Stop streaming the job to this client; False when it was not following it."""
 

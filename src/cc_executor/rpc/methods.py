@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..budgets.caps import BudgetCaps
 from ..jobs.job_groups import JobGroups
-from ..jobs.retry import RetryPolicy
-from ..jobs.spec import JobSpec
 from ..protocol import params as p
 from ..protocol.control import DONE, ControlType
-from ..protocol.errors import JobNotFound
+from ..protocol.errors import InvalidParams, JobNotFound
 from ..security.redact import redact_values
 from .context import RpcContext
 from .dispatcher import Dispatcher, Method
 
 if TYPE_CHECKING:
+    from ..cluster import Cluster
     from ..config import Settings
+    from ..jobs.job import Job
 
 CAPABILITIES = [
     "execute",
@@ -42,18 +42,22 @@ CAPABILITIES = [
     "jobs_watch",  # jobs.watch / jobs.unwatch and the jobs.changed notification
     "resources",  # server.resources: the machine's load over the last hour
     "binary_output",  # ?output=binary: process.output as binary frames (protocol/binary_output.py)
+    "nodes",  # cluster mode: the nodes method, and jobs of every node on any node (docs/cluster.md)
 ]
 
 
 async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
     ctx.admit_execute()
-    known = params.known()
-    retry = known.pop("retry", None)
-    spec = JobSpec(**known, retry=RetryPolicy.of(retry) if retry else None)
-    resuming = ctx.executor.prepare_resume(spec) if spec.resume_job else {}
-    manager = ctx.executor.manager
-    job = await manager.submit(spec, owner=ctx.session_id)
-    job.extra.update(resuming)
+    cluster = ctx.executor.cluster
+    if cluster is None and (params.node is not None or params.node_labels):
+        raise InvalidParams("node and node_labels need cluster mode (CC_EXECUTOR_CLUSTER_URL)", {"field": "node"})
+    if cluster is not None and cluster.runs_elsewhere(params.node, params.node_labels):
+        # Another node will run it (docs/cluster.md, "Dispatch"): this connection follows it from the cluster.
+        summary = await cluster.dispatch_job(params.known(), params.node, params.node_labels)
+        ctx.note_job(summary["job_id"])
+        ctx.follow_remote(summary["job_id"], 0)
+        return {"job_id": summary["job_id"], "status": "queued", "state": "queued", "node": None, "dispatched": True}
+    job = await ctx.executor.submit_request(params.known(), owner=ctx.session_id)
     ctx.note_job(job.id)
     ctx.follow(job.id, 0)
     return job.start_result()
@@ -68,9 +72,25 @@ def _target(params: p.ControlParams | p.JobIdParams, ctx: RpcContext) -> str:
     return current
 
 
+def _elsewhere(job_id: str, ctx: RpcContext) -> Cluster | None:
+    """The cluster, in cluster mode, when this node does not have the job (another node's, or none at all: the
+    cluster says which); None when the job is for this node to answer."""
+    cluster = ctx.executor.cluster
+    return cluster if cluster is not None and job_id not in ctx.executor.manager.jobs else None
+
+
+def _summary(job: Job, ctx: RpcContext) -> dict[str, Any]:
+    """A job's summary, with its node in cluster mode."""
+    cluster = ctx.executor.cluster
+    return job.summary() if cluster is None else cluster.summary_of(job)
+
+
 async def control(params: p.ControlParams, ctx: RpcContext) -> dict[str, Any]:
     manager = ctx.executor.manager
     job_id = _target(params, ctx)
+    if (cluster := _elsewhere(job_id, ctx)) is not None:
+        request = {"type": params.type.value, "signal": params.signal}
+        return dict(await cluster.request(job_id, "control", request))
     if params.type is ControlType.SIGNAL:
         manager.signal(job_id, params.signal if params.signal is not None else signal.SIGTERM)
     else:
@@ -82,6 +102,10 @@ async def control(params: p.ControlParams, ctx: RpcContext) -> dict[str, Any]:
 
 async def attach(params: p.AttachParams, ctx: RpcContext) -> dict[str, Any]:
     manager = ctx.executor.manager
+    if (cluster := _elsewhere(params.job_id, ctx)) is not None:
+        summary = await cluster.summary(params.job_id)
+        ctx.follow_remote(params.job_id, params.from_seq)
+        return {"job_id": params.job_id, "state": summary["state"], "next_seq": summary.get("next_seq") or 0}
     job = manager.get(params.job_id)
     manager.watch(job.id, ctx.session_id)
     ctx.follow(job.id, job.log.position_for_seq(params.from_seq), params.from_seq)
@@ -90,6 +114,10 @@ async def attach(params: p.AttachParams, ctx: RpcContext) -> dict[str, Any]:
 
 async def detach(params: p.JobIdParams, ctx: RpcContext) -> dict[str, Any]:
     manager = ctx.executor.manager
+    if (cluster := _elsewhere(params.job_id, ctx)) is not None:
+        await cluster.summary(params.job_id)
+        ctx.unfollow(params.job_id)
+        return {"job_id": params.job_id}
     manager.get(params.job_id)
     ctx.unfollow(params.job_id)
     manager.unwatch(params.job_id, ctx.session_id)
@@ -97,11 +125,16 @@ async def detach(params: p.JobIdParams, ctx: RpcContext) -> dict[str, Any]:
 
 
 async def stdin(params: p.StdinParams, ctx: RpcContext) -> dict[str, Any]:
+    if (cluster := _elsewhere(params.job_id, ctx)) is not None:
+        request = {"data": params.data, "eof": params.eof}
+        return dict(await cluster.request(params.job_id, "stdin", request))
     written = await ctx.executor.manager.write_stdin(params.job_id, params.data, params.eof)
     return {"job_id": params.job_id, "bytes": written}
 
 
 async def jobs_list(params: p.ListParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    if (cluster := ctx.executor.cluster) is not None:
+        return await cluster.list_jobs(params.state, params.limit)
     return [job.summary() for job in ctx.executor.manager.list(params.state, params.limit)]
 
 
@@ -109,7 +142,7 @@ async def jobs_watch(params: p.ListParams, ctx: RpcContext) -> dict[str, Any]:
     """The jobs as ``jobs.list`` gives them, then ``jobs.changed`` for every job that changes (whatever the
     filter: a job that leaves it must be seen leaving), from the state this list shows on."""
     ctx.watch_jobs()
-    return {"jobs": [job.summary() for job in ctx.executor.manager.list(params.state, params.limit)]}
+    return {"jobs": [_summary(job, ctx) for job in ctx.executor.manager.list(params.state, params.limit)]}
 
 
 async def jobs_unwatch(params: p.NoParams, ctx: RpcContext) -> dict[str, Any]:
@@ -123,12 +156,22 @@ async def server_resources(params: p.ResourcesParams, ctx: RpcContext) -> dict[s
 
 
 async def jobs_get(params: p.JobIdParams, ctx: RpcContext) -> dict[str, Any]:
-    return ctx.executor.manager.get(params.job_id).summary()
+    if (cluster := _elsewhere(params.job_id, ctx)) is not None:
+        return await cluster.summary(params.job_id)
+    return _summary(ctx.executor.manager.get(params.job_id), ctx)
+
+
+async def nodes(params: p.NoParams, ctx: RpcContext) -> list[dict[str, Any]]:
+    """Cluster mode: every node seen, alive or not; one server on its own is its only node."""
+    cluster = ctx.executor.cluster
+    if cluster is None:
+        return [{"node_id": None, "alive": True, "cluster": False, "running": ctx.executor.manager.running_count}]
+    return await cluster.nodes()
 
 
 async def jobs_wait(params: p.WaitParams, ctx: RpcContext) -> dict[str, Any]:
     job, ended = await ctx.executor.manager.wait(params.job_id, params.timeout)
-    summary = job.summary()
+    summary = _summary(job, ctx)
     summary["wait_timed_out"] = not ended
     return summary
 
@@ -242,6 +285,7 @@ def build_dispatcher(max_batch_size: int | None = None) -> Dispatcher:
             Method("stdin", p.StdinParams, stdin),
             Method("jobs.list", p.ListParams, jobs_list),
             Method("jobs.get", p.JobIdParams, jobs_get),
+            Method("nodes", p.NoParams, nodes),
             Method("jobs.watch", p.ListParams, jobs_watch),
             Method("jobs.unwatch", p.NoParams, jobs_unwatch),
             Method("jobs.wait", p.WaitParams, jobs_wait, long_running=True),

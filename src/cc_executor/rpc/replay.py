@@ -20,7 +20,8 @@ LOG_UNREADABLE = "log_unreadable"  # an OS error reading (or flushing) the log f
 LOG_CORRUPT = "log_corrupt"  # an entry cut short, not UTF-8 or not JSON; a file that ends early
 LOG_MISSING = "log_missing"  # no log file
 FROM_SEQ_PAST_END = "from_seq_past_end"  # attach from_seq greater than the ended job's next_seq
-REPLAY_ERRORS = frozenset({LOG_UNREADABLE, LOG_CORRUPT, LOG_MISSING, FROM_SEQ_PAST_END})
+LOG_TRIMMED = "log_trimmed"  # cluster mode: the start of the job's stream was trimmed by its cap
+REPLAY_ERRORS = frozenset({LOG_UNREADABLE, LOG_CORRUPT, LOG_MISSING, FROM_SEQ_PAST_END, LOG_TRIMMED})
 
 _KINDS = {"unreadable": LOG_UNREADABLE, "corrupt": LOG_CORRUPT, "missing": LOG_MISSING}
 

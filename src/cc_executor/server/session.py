@@ -52,6 +52,9 @@ _COMPLETED_MARK = f'"method":"{events.COMPLETED}"'
 WATCH_BATCH_SECONDS = 0.25
 
 
+REMOTE = -1  # the position of a pending follow of another node's job (cluster mode)
+
+
 class _Cursor:
     """Where a follow is in its job's log: shared by the follow's loop and the pushes made for it."""
 
@@ -106,6 +109,7 @@ class Session:
         self.created_at = time.time()
         self._send_lock = asyncio.Lock()
         self._followers: dict[str, asyncio.Task[None]] = {}
+        # (job id, log position, from_seq) to follow after the response; position -1: another node's job
         self._pending_follows: list[tuple[str, int, int | None]] = []
         self._recent: list[str] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -126,6 +130,9 @@ class Session:
 
     def follow(self, job_id: str, from_pos: int, from_seq: int | None = None) -> None:
         self._pending_follows.append((job_id, from_pos, from_seq))
+
+    def follow_remote(self, job_id: str, from_seq: int) -> None:
+        self._pending_follows.append((job_id, REMOTE, from_seq))
 
     def unfollow(self, job_id: str) -> bool:
         task = self._followers.pop(job_id, None)
@@ -259,11 +266,14 @@ class Session:
                 self._schedule_watch(0.0)
         pending, self._pending_follows = self._pending_follows, []
         for job_id, pos, from_seq in pending:
-            job = self.executor.manager.jobs.get(job_id)
-            if job is None:
+            if pos == REMOTE:
+                stream = self._stream_remote(job_id, from_seq or 0)
+            elif job_id in self.executor.manager.jobs:
+                stream = self._stream(job_id, pos, from_seq)
+            else:
                 continue
             self.unfollow(job_id)
-            task = asyncio.create_task(self._stream(job_id, pos, from_seq), name=f"follow-{job_id}-{self.id[:8]}")
+            task = asyncio.create_task(stream, name=f"follow-{job_id}-{self.id[:8]}")
             self._followers[job_id] = task
             task.add_done_callback(functools.partial(self._follower_done, job_id))
 
@@ -291,6 +301,23 @@ class Session:
                 frames.append(encode(replay.completed_from_record(job)))
             with contextlib.suppress(Exception):
                 await self._send_many(frames)
+
+    async def _stream_remote(self, job_id: str, from_seq: int) -> None:
+        """Another node's job, from the cluster's copy of its log: the frames its own node would send (the same
+        entries, through this connection's framing), until its ``process.completed``."""
+        cluster = self.executor.cluster
+        assert cluster is not None
+        try:
+            async for texts in cluster.replay(job_id, from_seq):
+                entries: Sequence[str | bytes] = binary_output.frames_of(texts) if self._binary else texts
+                await self._send_frames(self._frames(entries))
+        except (asyncio.CancelledError, _SendFailed):
+            return
+        except Exception as exc:
+            log.warning("session %s: cluster replay of job %s failed", self.id, job_id, exc_info=True)
+            notice = replay.replay_error(job_id, replay.LOG_UNREADABLE, f"the cluster replay failed: {exc}")
+            with contextlib.suppress(Exception):
+                await self._send_many([encode(notice)])
 
     async def _replay(self, job: Job, cursor: _Cursor, from_seq: int | None, sent_completed: list[bool]) -> None:
         job_log = job.log
