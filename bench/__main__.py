@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import (
     bulk,
+    cluster,
     fan_out,
     idle_connections,
     latency,
@@ -41,7 +42,10 @@ WORKLOADS: dict[str, Workload] = {
     spawn_kept.NAME: spawn_kept.run,
     idle_connections.NAME: idle_connections.run,
     fan_out.NAME: fan_out.run,
+    cluster.NAME: cluster.run,
 }
+# Run only when named with --only: they start servers of their own (cluster: Redis and two nodes).
+OPT_IN = {cluster.NAME}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -75,7 +79,7 @@ async def _run(sizes: Sizes, names: list[str]) -> list[WorkloadResult]:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     sizes = QUICK if args.quick else FULL
-    names = args.only or list(WORKLOADS)
+    names = args.only or [name for name in WORKLOADS if name not in OPT_IN]
     _raise_fd_limit()
     about = machine.describe()
     results = asyncio.run(_run(sizes, names))

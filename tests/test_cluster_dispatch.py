@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cluster_support import Cluster, _running_cluster
 from conftest import ServerProcess
-from rpc_client import RpcClient, text_of
+from rpc_client import RpcCallError, RpcClient, text_of
 
 pytestmark = pytest.mark.xdist_group("cluster")
 
@@ -170,3 +170,40 @@ def test_dispatch_params_need_cluster_mode(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not marker.exists()
+
+
+GROUP_JOB = "echo start $(date +%s.%N) >> {log}; sleep 1.5; echo end $(date +%s.%N) >> {log}"
+
+
+def most_at_once(lines: list[str]) -> int:
+    """The most jobs running at one moment, from their start and end lines."""
+    marks = sorted((float(stamp), 1 if kind == "start" else -1) for kind, stamp in (line.split() for line in lines))
+    running = most = 0
+    for _t, step in marks:
+        running += step
+        most = max(most, running)
+    return most
+
+
+async def test_a_group_limit_holds_across_nodes(labelled: Cluster, tmp_path: Path) -> None:
+    log = tmp_path / "group.log"
+    await labelled.call("a", "groups.set", name="pair", limit=2)
+    async with (
+        await RpcClient.connect(labelled.url("a")) as on_a,
+        await RpcClient.connect(labelled.url("b")) as on_b,
+        await RpcClient.connect(labelled.url("c")) as on_c,
+    ):
+        askers = [on_a, on_b, on_c, on_a, on_b, on_c]
+        jobs = [await rpc.call("execute", command=GROUP_JOB.format(log=log), group="pair") for rpc in askers]
+        assert all(job["dispatched"] for job in jobs)
+        for rpc, job in zip(askers, jobs, strict=True):
+            events = await rpc.collect_until_completed(job["job_id"], timeout=60)
+            assert events[-1]["params"]["status"] == "completed", events[-1]
+    lines = log.read_text().splitlines()
+    assert len(lines) == 12
+    assert most_at_once(lines) == 2, lines  # never more than the limit, and the limit was used
+    where = {node for job in jobs for node in ran_on(labelled, job["job_id"])}
+    print(f"group of 6 ran on {sorted(where)}")
+    with pytest.raises(RpcCallError) as refused:
+        await labelled.call("b", "execute", command="true", group="no-such-group")
+    assert refused.value.code == -32602 and "unknown group" in refused.value.message

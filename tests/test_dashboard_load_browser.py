@@ -264,9 +264,11 @@ def test_following_a_100k_lines_per_second_job_keeps_the_page_responsive(
     if not stats["skips"]:
         assert chars == produced * 61 + len(f"done {produced}\n")
     # Responsive: timers kept running and input was answered (generous: a loaded 2-core machine).
-    assert figures["timer_lateness_ms"]["p99"] < 1000
-    assert figures["input_to_paint_ms"]["max"] < 2000
-    assert max(waits) < 10
+    # A tab whose CPU is throttled 6x runs every timer that much later; a loaded CI machine adds to both.
+    slack = throttle
+    assert figures["timer_lateness_ms"]["p99"] < 1000 * slack
+    assert figures["input_to_paint_ms"]["max"] < 2000 * slack
+    assert max(waits) < 10 * slack
     # Bounded: heap and DOM at the end are near where they were after the first seconds, not growing with output.
     first = samples[0]
     assert end["heap_mb"] < first["heap_mb"] + 40 and end["heap_mb"] < 200

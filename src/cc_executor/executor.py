@@ -387,7 +387,14 @@ class Executor:
         return job
 
     async def _start_dispatched(self, job_id: str, request: dict[str, Any]) -> None:
-        """A job the cluster's scheduler gave this node: no connection owns it (it outlives whoever asked)."""
+        """A job the cluster's scheduler gave this node: no connection owns it (it outlives whoever asked). Its
+        group, when this node has none of that name, is made here with the cluster's limit (which the scheduler
+        already kept to across the cluster)."""
+        request = dict(request)
+        group_limit = request.pop("_group_limit", None)
+        group = request.get("group")
+        if group and group_limit is not None and self.manager.groups.group_of(group) is None:
+            self.manager.groups.set_limit(group, int(group_limit))
         await self.submit_request({**request, "detach": True}, owner=None, job_id=job_id)
 
     def prepare_resume(self, spec: JobSpec) -> dict[str, Any]:

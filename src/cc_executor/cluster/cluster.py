@@ -75,6 +75,7 @@ class Cluster:
         self._dirty: set[str] = set()
         self._forgotten: list[str] = []
         self._publishers: dict[str, asyncio.Task[None]] = {}
+        self._new_jobs: set[asyncio.Task[None]] = set()  # first publications of new jobs (a task needs a reference)
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_wake = asyncio.Event()
         self._unsubscribe: Any = None
@@ -92,6 +93,8 @@ class Cluster:
                 self._publish_output(job)
         with contextlib.suppress(RedisError, OSError):
             await self._beat()  # known at once, if Redis answers now; the loop keeps trying if not
+            groups = [(g["name"], int(g["limit"])) for g in self.manager.groups.list()]
+            await self.dispatch.publish_groups(groups, overwrite=False)  # what the cluster has already stays
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="cluster-heartbeat"),
             asyncio.create_task(self._flusher(), name="cluster-flush"),
@@ -111,9 +114,10 @@ class Cluster:
         with contextlib.suppress(RedisError, OSError):
             await asyncio.wait_for(self._flush(), self.settings.op_timeout)
             await asyncio.wait_for(self.registry.leave(), self.settings.op_timeout)
-        for task in [*self._tasks, *self._publishers.values()]:
+        running = [*self._tasks, *self._publishers.values(), *self._new_jobs]
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._publishers.values(), return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         await self.redis.aclose()
 
     # -- this node's jobs out -------------------------------------------------------------------
@@ -122,8 +126,17 @@ class Cluster:
         self._dirty.add(job.id)
         if job.id not in self._publishers:
             self._publish_output(job)
+            # A new job is known to every node at once, not a flush later: an attach elsewhere right after the
+            # execute answered finds it. (It stays dirty: the flusher publishes it again, and retries a failure.)
+            task = asyncio.create_task(self._publish_now(job), name=f"cluster-new-{job.id}")
+            self._new_jobs.add(task)
+            task.add_done_callback(self._new_jobs.discard)
         if urgent:
             self._flush_wake.set()
+
+    async def _publish_now(self, job: Job) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.index.publish([self.summary_of(job)])
 
     def _removed(self, job_ids: list[str]) -> None:
         self._forgotten.extend(job_ids)
@@ -270,17 +283,37 @@ class Cluster:
     async def nodes(self) -> list[dict[str, Any]]:
         return list(await self._store(self.registry.nodes()))
 
-    def runs_elsewhere(self, node: str | None, labels: list[str]) -> bool:
-        """Whether a job asked for here goes to the scheduler: it names another node, labels this node lacks, or
+    def runs_elsewhere(self, node: str | None, labels: list[str], group: str | None = None) -> bool:
+        """Whether a job asked for here goes to the scheduler: it names another node, labels this node lacks, a
+        concurrency group (whose limit holds across the cluster: only the scheduler sees every node's jobs), or
         this node has no room left (its capacity)."""
+        if group is not None:
+            return True
         if node is not None and node != self.node_id:
             return True
         if not set(labels) <= set(self.settings.node_labels):
             return True
         return node is None and len(self.manager.live_jobs()) >= self.settings.node_capacity
 
+    async def set_group(self, name: str, limit: int | None) -> None:
+        """``groups.set`` (or ``groups.delete``: None) on this node, for the whole cluster."""
+        if limit is None:
+            await self._store(self.dispatch.forget_group(name))
+        else:
+            await self._store(self.dispatch.publish_groups([(name, limit)], overwrite=True))
+
     async def dispatch_job(self, request: dict[str, Any], node: str | None, labels: list[str]) -> dict[str, Any]:
-        """Hand the job to the scheduler; returns its summary (queued, no node yet)."""
+        """Hand the job to the scheduler; returns its summary (queued, no node yet). A group the cluster does not
+        know is refused here, at once, as a server on its own refuses it."""
+        group = request.get("group")
+        if group is not None:
+            known = await self._store(self.dispatch.group_limits())
+            if group not in known:
+                names = ", ".join(sorted(known)) or "none"
+                raise InvalidParams(
+                    f"unknown group {group!r} (groups: {names}); create it with groups.set or CC_EXECUTOR_GROUPS",
+                    {"field": "group", "groups": sorted(known)},
+                )
         return dict(await self._store(self.dispatch.enqueue(new_job_id(), request, node, labels)))
 
     async def request(self, job_id: str, op: str, params: dict[str, Any]) -> Any:

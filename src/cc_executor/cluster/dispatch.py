@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULER_GROUP = "scheduler"
 NODE_GROUP = "node"
-PLACE_EVERY = 0.2  # seconds between the scheduler's rounds
+PLACE_EVERY = 0.2  # seconds: the longest a scheduler's round waits for new work (and a non-holder's pause)
 BLOCK_MS = 1000
 
 # (job id, the execute params) -> submits the job on this node; raises a ProtocolError when it cannot run
@@ -143,11 +143,13 @@ class Dispatch:
         return False
 
     async def schedule(self) -> None:
-        """Run the scheduler's rounds whenever this node holds the lease, until cancelled."""
+        """Run the scheduler's rounds whenever this node holds the lease, until cancelled. A round waits for new
+        work at most ``PLACE_EVERY`` (a blocking read: a new job is placed as it comes, not at the next tick)."""
         while True:
             try:
                 if await self._hold_lease():
                     await self._round()
+                    continue
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -170,12 +172,16 @@ class Dispatch:
             pending.extend(claimed)
             if not claimed or cursor in (b"0-0", "0-0"):
                 break
-        fresh = await self.redis.xreadgroup(SCHEDULER_GROUP, self.node_id, {self.keys.dispatch: ">"}, count=100)
+        fresh = await self.redis.xreadgroup(
+            SCHEDULER_GROUP, self.node_id, {self.keys.dispatch: ">"}, count=100, block=int(PLACE_EVERY * 1000)
+        )
         for _stream, entries in fresh:
             pending.extend(entries)
         if not pending:
             return
         waiting = {node["node_id"]: await self._waiting(node["node_id"]) for node in nodes if node["alive"]}
+        limits: dict[str, int] | None = None  # read once a round, when a job of a group waits
+        in_group: dict[str, int] = {}
         for entry_id, fields in pending:
             if fields is None:  # deleted meanwhile
                 await self.redis.xack(self.keys.dispatch, SCHEDULER_GROUP, entry_id)
@@ -188,17 +194,47 @@ class Dispatch:
                 continue
             wanted_node = fields[b"node"].decode() or None
             wanted_labels = list(loads(fields[b"labels"]))
+            group = loads(fields[b"request"]).get("group")
+            limit: int | None = None
+            if group:
+                if limits is None:
+                    limits = await self.group_limits()
+                    in_group = await self.index.live_by_group()
+                limit = limits.get(group)
+                if limit is not None and in_group.get(group, 0) >= limit:
+                    continue  # its group is full across the cluster: it waits, in the order it came
             target = choose(nodes, waiting, wanted_node, wanted_labels)
             if target is None:
                 continue  # no node can take it now: it stays pending, tried again next round
-            await self.redis.xadd(
-                self.keys.inbox(target),
-                {"job_id": job_id, "request": fields[b"request"], "dispatch_id": entry_id},
-            )
+            await self.index.mark_placed(job_id, target)
+            entry = {"job_id": job_id, "request": fields[b"request"], "dispatch_id": entry_id}
+            if limit is not None:
+                entry["group_limit"] = str(limit)
+            await self.redis.xadd(self.keys.inbox(target), entry)
             waiting[target] = waiting.get(target, 0) + 1
+            if group:
+                in_group[group] = in_group.get(group, 0) + 1
             await self._done_with(entry_id)
             self.placed += 1
             log.info("job %s placed on node %s", job_id, target)
+
+    # -- groups across the cluster ---------------------------------------------------------------
+
+    async def group_limits(self) -> dict[str, int]:
+        return {name.decode(): int(limit) for name, limit in (await self.redis.hgetall(self.keys.groups)).items()}
+
+    async def publish_groups(self, groups: list[tuple[str, int]], overwrite: bool) -> None:
+        """This node's groups for the cluster: at start without changing what the cluster has (``overwrite``
+        False), from ``groups.set`` as the new limit."""
+        if not groups:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for name, limit in groups:
+            (pipe.hset if overwrite else pipe.hsetnx)(self.keys.groups, name, str(limit))
+        await pipe.execute()
+
+    async def forget_group(self, name: str) -> None:
+        await self.redis.hdel(self.keys.groups, name)
 
     async def _done_with(self, entry_id: Any) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -233,6 +269,7 @@ class Dispatch:
                             "labels": dumps(dispatch.get("node_labels") or []),
                         },
                     )
+                    await self.index.mark_placed(job_id, None)
                     self.redispatched += 1
                     log.warning("job %s: node %s died before starting it; dispatched again", job_id, node["node_id"])
                 await self.redis.xdel(inbox, entry_id)
@@ -276,6 +313,8 @@ class Dispatch:
         if not await self.index.claim(job_id, self.node_id):
             return  # cancelled while it waited, or started already (a redelivery after a restart)
         request = dict(loads(fields[b"request"]))
+        if b"group_limit" in fields:
+            request["_group_limit"] = int(fields[b"group_limit"])
         try:
             await submit(job_id, request)
         except ProtocolError as exc:  # refused here (policy, limits, a bad cwd): the job ends failed, saying why

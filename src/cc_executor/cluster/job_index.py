@@ -93,6 +93,40 @@ class JobIndex:
                 found.append(job_id)
         return found
 
+    async def live_by_group(self) -> dict[str, int]:
+        """Live jobs that a node has or was given (started, or placed and not started yet), by group."""
+        ids = [member.decode() for member in await self.redis.zrange(self.keys.jobs, 0, -1)]
+        counts: dict[str, int] = {}
+        if not ids:
+            return counts
+        for value in await self.redis.mget([self.keys.job(job_id) for job_id in ids]):
+            if value is None:
+                continue
+            summary = loads(value)
+            group = summary.get("group")
+            if group and summary.get("state") in LIVE_STATES and (summary.get("node") or summary.get("placed_on")):
+                counts[group] = counts.get(group, 0) + 1
+        return counts
+
+    async def mark_placed(self, job_id: str, node_id: str | None) -> None:
+        """Note the node the scheduler gave a job, before that node has it (so its group counts it already);
+        None: it is waiting again (its node died before starting it)."""
+        key = self.keys.job(job_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                raw = await pipe.get(key)
+                if raw is None:
+                    return
+                pipe.multi()
+                summary = {key: value for key, value in loads(raw).items() if key != "placed_on"}
+                if node_id is not None:
+                    summary["placed_on"] = node_id
+                pipe.set(key, dumps(summary))
+                await pipe.execute()
+            except WatchError:
+                return  # changed meanwhile (cancelled): the round's next look decides
+
     async def claim(self, job_id: str, node_id: str) -> bool:
         """Take a dispatched job no node has yet for ``node_id``, before it starts there (a ``WATCH``ed change of
         its summary): False when it is not waiting any more (cancelled meanwhile, or another node's)."""

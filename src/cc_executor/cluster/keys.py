@@ -53,3 +53,8 @@ class Keys:
     def scheduler(self) -> str:
         """The scheduler's lease: the id of the node that places jobs now, expiring unless renewed."""
         return f"{self.prefix}:scheduler"
+
+    @property
+    def groups(self) -> str:
+        """Concurrency groups' limits for the whole cluster (a hash: name -> limit)."""
+        return f"{self.prefix}:groups"

@@ -51,7 +51,7 @@ async def execute(params: p.ExecuteParams, ctx: RpcContext) -> dict[str, Any]:
     cluster = ctx.executor.cluster
     if cluster is None and (params.node is not None or params.node_labels):
         raise InvalidParams("node and node_labels need cluster mode (CC_EXECUTOR_CLUSTER_URL)", {"field": "node"})
-    if cluster is not None and cluster.runs_elsewhere(params.node, params.node_labels):
+    if cluster is not None and cluster.runs_elsewhere(params.node, params.node_labels, params.group):
         # Another node will run it (docs/cluster.md, "Dispatch"): this connection follows it from the cluster.
         summary = await cluster.dispatch_job(params.known(), params.node, params.node_labels)
         ctx.note_job(summary["job_id"])
@@ -232,7 +232,10 @@ async def groups_get(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
 
 
 async def groups_set(params: p.GroupSetParams, ctx: RpcContext) -> dict[str, Any]:
-    return _groups(ctx).set_limit(params.name, params.limit)
+    answer = _groups(ctx).set_limit(params.name, params.limit)
+    if (cluster := ctx.executor.cluster) is not None:
+        await cluster.set_group(params.name, params.limit)  # its limit holds across the cluster
+    return answer
 
 
 async def groups_pause(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
@@ -244,7 +247,10 @@ async def groups_resume(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any
 
 
 async def groups_delete(params: p.GroupParams, ctx: RpcContext) -> dict[str, Any]:
-    return _groups(ctx).delete(params.name)
+    answer = _groups(ctx).delete(params.name)
+    if (cluster := ctx.executor.cluster) is not None:
+        await cluster.set_group(params.name, None)
+    return answer
 
 
 async def notifications_list(params: p.NotificationListParams, ctx: RpcContext) -> list[dict[str, Any]]:
