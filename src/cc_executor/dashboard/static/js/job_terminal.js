@@ -101,7 +101,7 @@ export class OutputTerminal {
     this.frame = 0;
     this.disposed = false;
     this.generation = 0; // bumped by reset(): a write callback of an older generation is ignored
-    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skippedEvents: 0, skips: [] };
+    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skippedEvents: 0, unreceivedEvents: 0, skips: [] };
     this.resizeObserver = new ResizeObserver(() => this._scheduleFit());
     this.resizeObserver.observe(container);
     this._scheduleFit();
@@ -163,6 +163,8 @@ export class OutputTerminal {
     if (skip.lines !== null) this.stats.skippedLines += skip.lines;
     this.stats.skippedChars += skip.chars;
     this.stats.skippedEvents += skip.toSeq - skip.fromSeq + 1;
+    // Dropped from the queue (``first``): received, not drawn. Skipped on the server's side: never received.
+    if (!first) this.stats.unreceivedEvents += skip.toSeq - skip.fromSeq + 1;
     this.stats.skips.push(skip);
     if (this.stats.skips.length > 100) this.stats.skips.shift();
     const what = skip.lines !== null ? `${skip.lines} lines` : `about ${skip.chars} characters`;
@@ -228,7 +230,7 @@ export class OutputTerminal {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.term.reset();
-    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skippedEvents: 0, skips: [] };
+    this.stats = { written: 0, writes: 0, skippedLines: 0, skippedChars: 0, skippedEvents: 0, unreceivedEvents: 0, skips: [] };
   }
 
   find(text, backwards) {
