@@ -244,9 +244,10 @@ class Cluster:
             name, server = item
             if server.proc is None or server.proc.poll() is not None:
                 return
-            if server.terminate() is None:
+            if server.terminate(10) is None:  # bounded: two clusters may be torn down within one test's timeout
                 stubborn.append(name)
-                server.stop()
+                server.proc.kill()
+                server.proc.wait(10)
 
         with ThreadPoolExecutor(len(self.nodes)) as pool:
             list(pool.map(stop_one, self.nodes.items()))

@@ -29,7 +29,7 @@ from playwright.sync_api import Browser, CDPSession, Page, expect
 
 __all__ = ["browser"]  # the fixture, imported for the tests below
 
-pytestmark = pytest.mark.xdist_group("dashboard_browser")
+pytestmark = [pytest.mark.xdist_group("dashboard_browser"), pytest.mark.load]
 
 TOKEN = "load-test-token-0123"
 SECONDS = float(os.environ.get("CC_EXECUTOR_DASHBOARD_LOAD_SECONDS", "10"))
@@ -270,7 +270,7 @@ def test_following_a_100k_lines_per_second_job_keeps_the_page_responsive(
     slack = throttle
     assert figures["timer_lateness_ms"]["p99"] < 1000 * slack
     assert figures["input_to_paint_ms"]["max"] < 2000 * slack
-    assert max(waits) < 10 * slack
+    assert max(waits) < 30 * slack
     # Bounded: heap and DOM at the end are near where they were after the first seconds, not growing with output.
     first = samples[0]
     assert end["heap_mb"] < first["heap_mb"] + 40 and end["heap_mb"] < 200
@@ -360,5 +360,5 @@ def test_two_hundred_updating_jobs_in_the_table_stay_smooth(
     assert changed == 200, f"only {changed} of 200 rows showed new output within 30 s"
     assert figures["timer_lateness_ms"]["p99"] < 1000
     assert figures["input_to_paint_ms"]["max"] < 2000
-    assert max(waits) < 10
+    assert max(waits) < 30
     assert end["heap_mb"] < 200
