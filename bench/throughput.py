@@ -39,13 +39,13 @@ async def deliver(command: str, ours: Running, transports: tuple[str, ...] = TRA
         server_cpu: float | None = None
         if transport == "websocketd":
             async with servers.websocketd(command) as wsd:
-                before = cpu_seconds(wsd.pid)
+                before = _cpu(wsd.pid)
                 start = time.perf_counter()
                 await via_websocketd(wsd.url, sink)
                 seconds = time.perf_counter() - start
-                server_cpu = cpu_seconds(wsd.pid) - before
+                server_cpu = _cpu(wsd.pid) - before
         else:
-            before = cpu_seconds(ours.pid)
+            before = _cpu(ours.pid)
             start = time.perf_counter()
             if transport == "ours":
                 await via_ours(ours.url, command, sink)
@@ -57,12 +57,12 @@ async def deliver(command: str, ours: Running, transports: tuple[str, ...] = TRA
                 await via_pipe(command, sink)
             seconds = time.perf_counter() - start
             if transport != "raw":
-                server_cpu = cpu_seconds(ours.pid) - before
+                server_cpu = _cpu(ours.pid) - before
         out[transport] = Delivery(seconds, sink.lines, sink.chars, server_cpu)
     return out
 
 
-def cpu_seconds(pid: int) -> float:
+def _cpu(pid: int) -> float:
     """User and system CPU seconds of process ``pid`` so far (not of its children: the job's own processes)."""
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)

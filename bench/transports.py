@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection
 from cc_executor.protocol import binary_output, codec
 from cc_executor.rpc.framing import COALESCED, with_framing
 
-from .sinks import LineCount, Sink
+from .sinks import Sink
 
 PIPE_READ = 64 * 1024
 OPEN_TIMEOUT = 120.0
@@ -77,23 +77,6 @@ class OurConnection:
                 return done
         async for raw in self.ws:
             if (done := _handle(_message(raw), job_id, sink)) is not None:
-                return done
-        raise JobFailed(f"connection closed before job {job_id} completed")
-
-    async def count(self, job_id: str, counts: LineCount) -> dict[str, Any]:
-        """As ``stream``, for a connection with binary output frames that carries only this job: each frame's lines
-        and bytes are counted where they lie, with no decode (the job prints ASCII, so bytes are characters).
-        What the fan-out workload reads a hundred connections with, so that one process can keep up."""
-        backlog, self._backlog = self._backlog, []
-        for message in backlog:
-            if (done := _handle(message, job_id, counts)) is not None:
-                return done
-        async for raw in self.ws:
-            if isinstance(raw, bytes):
-                start = binary_output.data_start(raw)
-                counts.lines += raw.count(b"\n", start)
-                counts.chars += len(raw) - start
-            elif (done := _handle(_message(raw), job_id, counts)) is not None:
                 return done
         raise JobFailed(f"connection closed before job {job_id} completed")
 

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from read_cache_support import read_path  # noqa: F401  (every test: file reads, then cached reads)
 from test_unit_output_log import read_all
 
 from cc_executor.jobs import log_index, retention

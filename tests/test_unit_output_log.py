@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from read_cache_support import read_path  # noqa: F401  (every test: file reads, then cached reads)
 
 from cc_executor.jobs.log_outage import WriteOutages
 from cc_executor.jobs.memory_tail import TailPool

@@ -99,8 +99,6 @@ class Settings(BaseSettings):
     # A reader that keeps up reads from memory; one that falls behind the tail reads the file back (slower).
     output_memory_tail: int = Field(16 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TAIL"))
     output_memory_total: int = Field(256 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_MEMORY_TOTAL"))
-    # Blocks of log files read back, checked once and shared by every reader (jobs/read_cache.py).
-    output_read_cache: int = Field(32 * MiB, ge=0, validation_alias=_env("CC_EXECUTOR_OUTPUT_READ_CACHE"))
     partial_line_flush: float = Field(0.05, ge=0, validation_alias=_env("CC_EXECUTOR_PARTIAL_LINE_FLUSH"))
     leftover_drain: float = Field(1.0, ge=0, validation_alias=_env("CC_EXECUTOR_LEFTOVER_DRAIN"))
     # When a job's log cannot be written (disk full): "keep" running and mark lost output, or "stop" the job.
@@ -217,7 +215,6 @@ class Settings(BaseSettings):
             output_chunk_size=self.output_chunk_size,
             output_memory_tail=self.output_memory_tail,
             output_memory_total=self.output_memory_total,
-            output_read_cache=self.output_read_cache,
             partial_line_flush=self.partial_line_flush,
             log_full_buffer=self.log_full_buffer,
             output_cap=limits.max_output_bytes,

@@ -13,7 +13,6 @@ from .job import NO_TIMEOUT, TIMEOUT_SOURCES, Job
 from .memory_tail import TailPool
 from .output_log import OutputLog
 from .process import EXHAUSTION_ERRNOS, exhaustion_message, fd_limit
-from .read_cache import ReadCache
 from .settings import JobSettings
 from .spec import JobSpec
 
@@ -70,14 +69,11 @@ async def choose_timeout(
     return TimeoutChoice(default, "default", basis={"description": what})
 
 
-def open_log(
-    job_id: str, settings: JobSettings, pool: TailPool | None = None, read_cache: ReadCache | None = None
-) -> OutputLog:
+def open_log(job_id: str, settings: JobSettings, pool: TailPool | None = None) -> OutputLog:
     """The new job's log. Out of fds: a SpawnFailed saying what ran out, not "Internal error" and a traceback."""
     s = settings
     try:
-        path = s.jobs_dir / f"{job_id}.log"
-        return OutputLog(job_id, path, s.output_memory_tail, s.log_full_buffer, pool=pool, read_cache=read_cache)
+        return OutputLog(job_id, s.jobs_dir / f"{job_id}.log", s.output_memory_tail, s.log_full_buffer, pool=pool)
     except OSError as exc:
         if exc.errno not in EXHAUSTION_ERRNOS:
             raise

@@ -32,7 +32,6 @@ from .job_groups import Group, JobGroups
 from .launch import launch
 from .memory_tail import TailPool
 from .persistence import RegistryWriter
-from .read_cache import ReadCache
 from .registry import JobRegistry
 from .restore import restore_jobs
 from .retention_index import RetentionIndex
@@ -68,7 +67,6 @@ class JobManager:
     ) -> None:
         self.settings = settings
         self._tails = TailPool(settings.output_memory_total)  # what all live logs keep in memory together
-        self.read_cache = ReadCache(settings.output_read_cache)  # file blocks read back, shared by all readers
         self.ext = extensions or Extensions()
         self.registry = registry
         self.spawner = spawner  # None: spawn directly from the server (no protection against its SIGKILL)
@@ -124,7 +122,7 @@ class JobManager:
         self.groups.check(spec.group)
         choice = await choose_timeout(spec, self.ext.estimate_timeout, self.settings.default_execution_timeout)
         job_id = job_id or new_job_id()
-        out = open_log(job_id, self.settings, self._tails, self.read_cache)
+        out = open_log(job_id, self.settings, self._tails)
         job = new_job(job_id, spec, out, owner, choice, self.settings)
         if self.ext.before_start is not None:
             try:
@@ -312,7 +310,6 @@ class JobManager:
         if self.registry is None:
             return
         for job in await restore_jobs(self.registry, self.settings, owner):
-            job.log.read_cache = self.read_cache
             self.jobs[job.id] = job
             self._retention.known(job)
             self._retention.closed(job)

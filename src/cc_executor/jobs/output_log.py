@@ -47,14 +47,12 @@ from .log_outage import (
     write_failed_notice,
 )
 from .memory_tail import TailPool
-from .read_cache import Block, ReadCache, new_token
 
 INDEX_EVERY = 64
 TAIL_CHARS = 16384
 WRITE_CHUNK = 1 << 16  # bytes gathered before a write, when the loop turn has not ended yet
 LOG_FULL_BUFFER = 8 << 20  # default bytes of entries kept in memory while the log cannot be written
 REWRITE_EVERY = 0.1  # seconds between writes tried while output is being dropped
-READ_RUN = 1 << 20  # bytes of whole index blocks read from the file in one go, for the read cache
 
 _logger = logging.getLogger(__name__)
 
@@ -150,7 +148,6 @@ class OutputLog:
         full_buffer: int = LOG_FULL_BUFFER,
         outages: WriteOutages = OUTAGES,
         pool: TailPool | None = None,
-        read_cache: ReadCache | None = None,
     ) -> None:
         self.job_id = job_id
         self._output_head = output_head(job_id)
@@ -158,9 +155,6 @@ class OutputLog:
         self.path = path
         self.memory_limit = memory_limit
         self._pool = pool  # shared by the logs of one manager: the sum of their tails stays bounded
-        # Blocks of the file read back, checked once, shared by every reader of every log (read_cache.py).
-        self.read_cache = read_cache
-        self._cache_token = new_token()  # renewed when the index is rebuilt: no block of the old view is used
         self.full_buffer = full_buffer  # bytes kept while the file cannot be written; beyond, output is lost
         self._outages = outages
         # Called (on the next loop turn) with the error when a write first fails: set by a job that then stops
@@ -247,7 +241,6 @@ class OutputLog:
                     "unreadable", f"the log file could not be read {where}: {exc.strerror or exc}", 0, index.end, 0, seq
                 )
         self._index_pos, self._index_seq, self._index_off = index.pos, index.seq, index.off
-        self._cache_token = new_token()
         self.end = self._mem_start = index.end
         self._file_size = index.size
         if not self._index_loaded and self.scan_problem is None:
@@ -645,10 +638,7 @@ class OutputLog:
                     out = out[:n]
                     break
             return out, pos + len(out)
-        problems = problems if problems is not None else []
-        if (got := self._read_blocks(pos, max_entries, max_bytes, False, problems)) is not None:
-            return got
-        return self._read_file(pos, max_entries, max_bytes, problems)
+        return self._read_file(pos, max_entries, max_bytes, problems if problems is not None else [])
 
     def read_binary(
         self, pos: int, max_entries: int = 256, max_bytes: int = 1 << 20, problems: list[LogProblem] | None = None
@@ -657,10 +647,6 @@ class OutputLog:
         from the output kept beside a recent entry, or parsed from an entry read back from the file."""
         self._ensure_scanned()
         start = pos - self._mem_start
-        if 0 <= pos < self._mem_start:
-            problems = problems if problems is not None else []
-            if (got := self._read_blocks(pos, max_entries, max_bytes, True, problems)) is not None:
-                return got
         items, after = self.read(pos, max_entries, max_bytes, problems)
         if start < 0 or not items:
             return binary_output.frames_of(items), after
@@ -682,102 +668,6 @@ class OutputLog:
         if pos >= self.end and self.closed:
             return self.next_seq
         return None
-
-    def _read_blocks(
-        self, pos: int, max_entries: int, max_bytes: int, binary: bool, problems: list[LogProblem]
-    ) -> tuple[list[Any], int] | None:
-        """Entries from ``pos`` on (a file position, before the memory tail), from the read cache's checked
-        blocks, reading and keeping those it lacks; as binary frames for ``binary``. None when the first block
-        cannot be had so (no cache, not complete on disk, an entry that fails its check): ``_read_file`` then
-        reads it and reports what is wrong. A later block that cannot be had is read by ``_read_file`` too, so
-        a read returns what the file reader alone would have."""
-        cache = self.read_cache
-        points = self._index_pos
-        if cache is None or not points:
-            return None
-        assert self.path is not None
-        try:
-            size = os.stat(self.path).st_size  # a kept block is handed out only while the file still holds it
-        except OSError:
-            return None
-        limit = min(self._mem_start, self.end)
-        i = bisect.bisect_right(points, pos) - 1
-        out: list[Any] = []
-        total = 0
-        while pos < limit and i >= 0:
-            end = self._block_end(i, limit)
-            block = None
-            if end is not None and end[1] <= size:
-                block = cache.get(self._cache_token, i) or self._load_blocks(i, limit, cache)
-            if block is None:
-                if not out:
-                    return None
-                more, pos = self._read_file(pos, max_entries - len(out), max_bytes - total, problems)
-                out += binary_output.frames_of(more) if binary else more
-                return out, pos
-            texts = block.texts
-            items = block.frames(cache) if binary else texts
-            for j in range(pos - points[i], len(texts)):
-                out.append(items[j])
-                total += len(texts[j])
-                pos += 1
-                if len(out) >= max_entries or total >= max_bytes:
-                    return out, pos
-            i += 1
-        return (out, pos) if out else None
-
-    def _block_end(self, k: int, limit: int) -> tuple[int, int] | None:
-        """Where index block ``k`` ends (the position and file offset after it) when it is whole before ``limit``:
-        the next index point, or for the last block of a closed log, the log's end."""
-        if k + 1 < len(self._index_pos):
-            after = self._index_pos[k + 1]
-            return (after, self._index_off[k + 1]) if after <= limit else None
-        if self.closed and limit == self.end > self._index_pos[k]:
-            return self.end, self._file_size
-        return None
-
-    def _load_blocks(self, i: int, limit: int, cache: ReadCache) -> Block | None:
-        """Read the whole index blocks from ``i`` on that lie before ``limit`` (up to ``READ_RUN`` bytes, at least
-        block ``i``) in one read, keep each that is exactly its entries, all valid; block ``i`` or None."""
-        points, offs, seqs = self._index_pos, self._index_off, self._index_seq
-        bounds: list[tuple[int, int, int, int]] = []  # each block's (start pos, start offset, end pos, end offset)
-        k = i
-        while (end := self._block_end(k, limit)) is not None:
-            bounds.append((points[k], offs[k], *end))
-            k += 1
-            if end[1] - offs[i] >= READ_RUN or k >= len(points):
-                break
-        if not bounds:
-            return None
-        assert self.path is not None
-        self._flush_for_read()
-        base, size = offs[i], bounds[-1][3] - offs[i]
-        try:
-            with open(self.path, "rb", buffering=0) as handle:
-                data = os.pread(handle.fileno(), size, base)
-        except OSError:
-            return None
-        first: Block | None = None
-        for k, (start_pos, start_off, end_pos, end_off) in enumerate(bounds, i):
-            at, stop = start_off - base, end_off - base
-            texts: list[str] = []
-            while at < stop and len(texts) < end_pos - start_pos:
-                nl = data.find(b"\n", at, stop)
-                if nl < 0:
-                    break
-                line = data[at : nl + 1]
-                text, _reason = _check_line(line)
-                if text is None or (not texts and _prefix(line) != seqs[k]):
-                    break
-                texts.append(text)
-                at = nl + 1
-            if at != stop or len(texts) != end_pos - start_pos:
-                break  # not exactly its entries, all valid: the file reader reads it and says what is wrong
-            block = Block(texts)
-            cache.put(self._cache_token, k, block)
-            if first is None:
-                first = block
-        return first
 
     def _read_file(
         self, pos: int, max_entries: int, max_bytes: int, problems: list[LogProblem]

@@ -36,7 +36,6 @@ class JobSettings:
     output_chunk_size: int
     output_memory_tail: int
     output_memory_total: int  # all live jobs' tails together (jobs/memory_tail.py)
-    output_read_cache: int  # characters of log-file blocks kept for readers behind the tail (jobs/read_cache.py)
     partial_line_flush: float
     log_full_buffer: int
     output_cap: int | None  # CC_EXECUTOR_MAX_OUTPUT_BYTES

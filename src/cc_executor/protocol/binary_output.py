@@ -86,14 +86,6 @@ def frames_of(texts: list[str]) -> list[str | bytes]:
     return out
 
 
-def data_start(frame: bytes) -> int:
-    """Where the output's bytes begin in a binary output frame (for a reader that counts them in place)."""
-    kind, flags, _seq, n = _HEAD.unpack_from(frame)
-    if kind != KIND_OUTPUT:
-        raise BadFrame(f"unknown binary frame kind {kind}")
-    return _HEAD.size + n + (_CHUNKS.size if flags & CHUNKED else 0)
-
-
 def decode(frame: bytes | bytearray | memoryview) -> tuple[str, dict[str, Any]]:
     """The notification a binary frame stands for: ``("process.output", params)`` with the params a JSON
     ``process.output`` has. Raises ``BadFrame`` for a frame of another kind or one cut short."""
